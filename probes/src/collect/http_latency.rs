@@ -1,0 +1,136 @@
+//! `http_latency`: sample a URL for the watch window, keeping raw samples.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use crate::collect::unix_ms;
+use crate::report::{HttpLatency, LatencySample};
+
+/// Pause between samples.
+pub const SPACING: Duration = Duration::from_millis(200);
+
+/// Per-request timeout; a slower answer is a transport error (status 0).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Samples `url` until `watch` is over (at least one sample).
+pub fn collect(url: &str, watch: Duration) -> Result<HttpLatency> {
+    parse_url(url)?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        // A redirect is the answer being measured, not a hop to follow.
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .timeout_global(Some(REQUEST_TIMEOUT))
+        .build()
+        .into();
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    loop {
+        samples.push(sample(&agent, url));
+        if started.elapsed() + SPACING >= watch {
+            break;
+        }
+        thread::sleep(SPACING);
+    }
+    Ok(HttpLatency {
+        target: url.to_string(),
+        samples,
+    })
+}
+
+/// One request, body read to the end.
+fn sample(agent: &ureq::Agent, url: &str) -> LatencySample {
+    let at = unix_ms();
+    let t0 = Instant::now();
+    let status = match agent.get(url).call() {
+        Ok(mut resp) => {
+            let status = i64::from(resp.status().as_u16());
+            // A body cut short is a transport error too.
+            match resp.body_mut().read_to_vec() {
+                Ok(_) => status,
+                Err(_) => 0,
+            }
+        }
+        Err(_) => 0,
+    };
+    LatencySample(at, t0.elapsed().as_secs_f64() * 1000.0, status)
+}
+
+/// The parts of an `http://` or `https://` URL the probes need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    /// True for https.
+    pub tls: bool,
+    /// Host (brackets removed for IPv6).
+    pub host: String,
+    /// Port, defaulted by scheme.
+    pub port: u16,
+    /// Path and query, at least `/`.
+    pub path: String,
+}
+
+/// Parses `scheme://host[:port][/path]`.
+pub fn parse_url(url: &str) -> Result<Url> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else {
+        bail!("{url}: only http:// and https:// URLs are supported");
+    };
+    let (authority, path) = rest
+        .find('/')
+        .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    let default_port = if tls { 443 } else { 80 };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| anyhow::anyhow!("{url}: unclosed '['"))?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        Some(p) => p
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{url}: bad port {p:?}"))?,
+        None => default_port,
+    };
+    if host.is_empty() {
+        bail!("{url}: no host");
+    }
+    Ok(Url {
+        tls,
+        host: host.to_string(),
+        port,
+        path: path.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse() {
+        let u = parse_url("http://127.0.0.1:8080/health?x=1").unwrap();
+        assert_eq!(
+            u,
+            Url {
+                tls: false,
+                host: "127.0.0.1".into(),
+                port: 8080,
+                path: "/health?x=1".into()
+            }
+        );
+        let u = parse_url("https://[::1]/").unwrap();
+        assert_eq!((u.tls, u.host.as_str(), u.port), (true, "::1", 443));
+        assert!(parse_url("ftp://x/").is_err());
+        assert!(parse_url("http://x:http/").is_err());
+    }
+}

@@ -1,0 +1,116 @@
+//! `keepalive`: after how long a server closes an idle keep-alive connection.
+//!
+//! One request over a plain HTTP/1.1 connection, then silence: the time from
+//! the end of the response to the server's FIN or RST is its idle timeout.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::collect::connect_attempts::resolve;
+use crate::collect::http_latency::parse_url;
+use crate::report::Keepalive;
+
+/// Makes one request and waits at most `wait` for the server to hang up.
+pub fn collect(url: &str, wait: Duration) -> Result<Keepalive> {
+    let u = parse_url(url)?;
+    if u.tls {
+        bail!("{url}: keepalive measures plain http:// only");
+    }
+    let host = if u.host.contains(':') {
+        format!("[{}]", u.host)
+    } else {
+        u.host.clone()
+    };
+    let addr = resolve(&format!("{host}:{}", u.port))?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: keep-alive\r\nUser-Agent: faultline-probe\r\n\r\n",
+        u.path
+    );
+    stream
+        .write_all(request.as_bytes())
+        .context("sending the request")?;
+    read_response(&mut stream).context("reading the response")?;
+    let closed = wait_for_close(&mut stream, wait)?;
+    Ok(Keepalive {
+        target: url.to_string(),
+        closed_idle_after_s: closed.map(|d| d.as_secs_f64()),
+        waited_s: Some(wait.as_secs_f64()),
+    })
+}
+
+/// Reads one response: headers, then a Content-Length or chunked body.
+fn read_response(stream: &mut TcpStream) -> Result<()> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    let header_end = loop {
+        if let Some(i) = find(&data, b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            bail!("server closed before sending headers");
+        }
+        data.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..header_end]).to_ascii_lowercase();
+    if head
+        .lines()
+        .any(|l| l.starts_with("connection:") && l.contains("close"))
+    {
+        bail!("server answered Connection: close (no keep-alive)");
+    }
+    let done = |d: &[u8]| -> bool {
+        let body = &d[header_end..];
+        match content_length(&head) {
+            Some(len) => body.len() >= len,
+            None if head.contains("transfer-encoding: chunked") => {
+                find(body, b"0\r\n\r\n").is_some()
+            }
+            None => true,
+        }
+    };
+    while !done(&data) {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            bail!("server closed mid-body");
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+    Ok(())
+}
+
+fn content_length(head: &str) -> Option<usize> {
+    head.lines()
+        .find_map(|l| l.strip_prefix("content-length:")?.trim().parse().ok())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Time until FIN/RST, or None if the connection outlived `wait`.
+fn wait_for_close(stream: &mut TcpStream, wait: Duration) -> Result<Option<Duration>> {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = wait.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(Some(started.elapsed())),
+            Ok(_) => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return Ok(Some(started.elapsed())),
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Collectors, one module per observation kind, and the run that ties them
+//! into one report.
+
+pub mod conn_lifetimes;
+pub mod connect_attempts;
+pub mod conntrack;
+pub mod dns_lookups;
+pub mod http_latency;
+pub mod interfaces;
+pub mod k8s_pods;
+pub mod keepalive;
+pub mod log_matches;
+pub mod nat_rules;
+pub mod net_counters;
+pub mod pmtu;
+pub mod process_fds;
+pub mod resolv;
+pub mod tcp_states;
+pub mod tls_handshake;
+
+use std::path::PathBuf;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::report::{Collector, Observation, Report, Skipped};
+
+/// What to collect; the `[collect]` table of the config file and the flags of `collect`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectOptions {
+    /// Watch window of the time-based probes, seconds.
+    #[serde(rename = "for")]
+    pub for_s: f64,
+    /// Skip host collectors.
+    pub no_host: bool,
+    /// `host:port` targets for `tls_handshake`.
+    pub tls: Vec<String>,
+    /// Server name for TLS checks.
+    pub sni: Option<String>,
+    /// Trusted roots for TLS checks (PEM).
+    pub ca: Option<PathBuf>,
+    /// Names for `dns_lookups`.
+    pub dns: Vec<String>,
+    /// resolv.conf to follow.
+    pub resolv_conf: PathBuf,
+    /// URLs for `http_latency`.
+    pub http: Vec<String>,
+    /// URLs for `keepalive`.
+    pub keepalive: Vec<String>,
+    /// `host:port` targets for `conn_lifetimes`.
+    pub lifetime: Vec<String>,
+    /// Hosts for `pmtu`.
+    pub pmtu: Vec<String>,
+    /// `host:port` targets for `connect_attempts`.
+    pub connect: Vec<String>,
+    /// Log files for `log_matches`.
+    pub log: Vec<PathBuf>,
+    /// `kubectl get pods -o json` output (file or `-`).
+    pub k8s_pods: Option<String>,
+    /// Pod CIDRs to report with `nat_rules`.
+    pub pod_cidrs: Vec<String>,
+}
+
+impl Default for CollectOptions {
+    fn default() -> Self {
+        CollectOptions {
+            for_s: 5.0,
+            no_host: false,
+            tls: vec![],
+            sni: None,
+            ca: None,
+            dns: vec![],
+            resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            http: vec![],
+            keepalive: vec![],
+            lifetime: vec![],
+            pmtu: vec![],
+            connect: vec![],
+            log: vec![],
+            k8s_pods: None,
+            pod_cidrs: vec![],
+        }
+    }
+}
+
+impl CollectOptions {
+    fn watch(&self) -> Duration {
+        Duration::from_secs_f64(self.for_s.clamp(0.0, 86_400.0))
+    }
+}
+
+/// A collector's result: its kind and the observation or why it did not run.
+type Outcome = (&'static str, Result<Observation>);
+
+/// Runs every collector the options ask for and assembles the report.
+/// Collectors that fail are listed in `skipped`; this never fails as a whole.
+pub fn collect(opts: &CollectOptions, collector: Collector) -> Report {
+    let mut report = Report::new(collector);
+    let started = Instant::now();
+    let counters_start = (!opts.no_host).then(net_counters::snapshot);
+    let mut outcomes = thread::scope(|s| {
+        let handles: Vec<_> = targeted_jobs(opts)
+            .into_iter()
+            .map(|job| s.spawn(job))
+            .collect();
+        let mut outcomes = if opts.no_host { vec![] } else { host(opts) };
+        for h in handles {
+            outcomes.push(
+                h.join()
+                    .unwrap_or_else(|_| ("unknown", Err(anyhow::anyhow!("collector panicked")))),
+            );
+        }
+        outcomes
+    });
+    if let Some(start) = counters_start {
+        // Counters need a window to mean anything: at least one second.
+        if let Some(rest) = Duration::from_secs(1).checked_sub(started.elapsed()) {
+            thread::sleep(rest);
+        }
+        let end = net_counters::snapshot();
+        outcomes.push((
+            "net_counters",
+            start.and_then(|s| Ok(net_counters::delta(&s, &end?))),
+        ));
+    }
+    for (kind, outcome) in outcomes {
+        match outcome {
+            Ok(o) => report.observations.push(o),
+            Err(e) => report.skipped.push(Skipped {
+                kind: kind.to_string(),
+                reason: format!("{e:#}"),
+            }),
+        }
+    }
+    report.finished_at = Utc::now();
+    report
+}
+
+/// Host collectors, run one after the other (each takes milliseconds).
+fn host(opts: &CollectOptions) -> Vec<Outcome> {
+    let mut out: Vec<Outcome> = vec![
+        ("tcp_states", tcp_states::collect()),
+        ("process_fds", process_fds::collect()),
+        ("conntrack", conntrack::collect()),
+        ("interfaces", interfaces::collect()),
+        ("nat_rules", nat_rules::collect(&opts.pod_cidrs)),
+    ];
+    // resolv.conf on its own is evidence (ndots, search list); names add lookups below.
+    if opts.dns.is_empty() {
+        out.push((
+            "dns_lookups",
+            resolv::read(&opts.resolv_conf).map(|rc| dns_lookups::collect(&[], &rc)),
+        ));
+    }
+    out
+}
+
+type Job<'a> = Box<dyn FnOnce() -> Outcome + Send + 'a>;
+
+/// Targeted collectors, one thread each, so time-based probes overlap.
+fn targeted_jobs(opts: &CollectOptions) -> Vec<Job<'_>> {
+    let watch = opts.watch();
+    let mut jobs: Vec<Job<'_>> = Vec::new();
+    if !opts.dns.is_empty() {
+        jobs.push(Box::new(move || {
+            (
+                "dns_lookups",
+                resolv::read(&opts.resolv_conf).map(|rc| dns_lookups::collect(&opts.dns, &rc)),
+            )
+        }));
+    }
+    let tls = tls_handshake::TlsOptions {
+        sni: opts.sni.clone(),
+        ca: opts.ca.clone(),
+    };
+    for t in &opts.tls {
+        let tls = tls.clone();
+        jobs.push(Box::new(move || {
+            (
+                "tls_handshake",
+                tls_handshake::collect(t, &tls).map(Into::into),
+            )
+        }));
+    }
+    for u in &opts.http {
+        jobs.push(Box::new(move || {
+            (
+                "http_latency",
+                http_latency::collect(u, watch).map(Into::into),
+            )
+        }));
+    }
+    for u in &opts.keepalive {
+        jobs.push(Box::new(move || {
+            ("keepalive", keepalive::collect(u, watch).map(Into::into))
+        }));
+    }
+    for t in &opts.lifetime {
+        jobs.push(Box::new(move || {
+            (
+                "conn_lifetimes",
+                conn_lifetimes::collect(t, conn_lifetimes::CONNECTIONS, watch).map(Into::into),
+            )
+        }));
+    }
+    for h in &opts.pmtu {
+        jobs.push(Box::new(move || {
+            (
+                "pmtu",
+                pmtu::collect(h, Duration::from_secs(1)).map(Into::into),
+            )
+        }));
+    }
+    if !opts.connect.is_empty() {
+        let plan = connect_attempts::Plan::default();
+        jobs.push(Box::new(move || {
+            (
+                "connect_attempts",
+                connect_attempts::collect(&opts.connect, plan).map(Into::into),
+            )
+        }));
+    }
+    for p in &opts.log {
+        jobs.push(Box::new(move || ("log_matches", log_matches::collect(p))));
+    }
+    if let Some(src) = &opts.k8s_pods {
+        jobs.push(Box::new(move || ("k8s_pods", k8s_pods::collect(src))));
+    }
+    jobs
+}
+
+/// Milliseconds since the Unix epoch, for wall-clock sample times.
+pub fn unix_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}

@@ -1,0 +1,108 @@
+//! `process_fds`: open descriptors, RLIMIT_NOFILE and sockets per process.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::report::{Observation, ProcessFd, ProcessFds};
+
+/// Processes listed, busiest first.
+const TOP: usize = 15;
+
+/// Walks /proc; processes we may not inspect are left out.
+pub fn collect() -> Result<Observation> {
+    collect_from(Path::new("/proc"), TOP)
+}
+
+/// Same as [`collect`] over another procfs root, keeping `top` processes.
+pub fn collect_from(proc_root: &Path, top: usize) -> Result<Observation> {
+    let mut processes: Vec<ProcessFd> = fs::read_dir(proc_root)
+        .with_context(|| format!("listing {}", proc_root.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| process(&proc_root.join(pid.to_string()), pid))
+        .collect();
+    processes.sort_by(|a, b| b.open_fds.cmp(&a.open_fds).then(a.pid.cmp(&b.pid)));
+    processes.truncate(top);
+    Ok(ProcessFds { processes }.into())
+}
+
+fn process(dir: &Path, pid: u32) -> Option<ProcessFd> {
+    let (open_fds, sockets) = count_fds(&dir.join("fd"))?;
+    let name = fs::read_to_string(dir.join("comm"))
+        .ok()?
+        .trim_end()
+        .to_string();
+    let fd_limit = fs::read_to_string(dir.join("limits"))
+        .ok()
+        .and_then(|l| soft_nofile(&l));
+    Some(ProcessFd {
+        pid,
+        name,
+        open_fds,
+        fd_limit,
+        sockets,
+    })
+}
+
+/// Counts entries of /proc/PID/fd and those that are sockets.
+fn count_fds(fd_dir: &Path) -> Option<(i64, i64)> {
+    let (mut open, mut sockets) = (0, 0);
+    for entry in fs::read_dir(fd_dir).ok()?.flatten() {
+        open += 1;
+        if fs::read_link(entry.path())
+            .is_ok_and(|t| t.as_os_str().as_encoded_bytes().starts_with(b"socket:"))
+        {
+            sockets += 1;
+        }
+    }
+    Some((open, sockets))
+}
+
+/// Soft "Max open files" from /proc/PID/limits; None when unlimited.
+pub fn soft_nofile(limits: &str) -> Option<i64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_line_parses() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units\n\
+Max processes             63474                63474                processes\n\
+Max open files            1024                 524288               files\n";
+        assert_eq!(soft_nofile(text), Some(1024));
+        assert_eq!(
+            soft_nofile("Max open files  unlimited unlimited files\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn sees_own_sockets() {
+        let listeners: Vec<_> = (0..5)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let Observation::ProcessFds(p) = collect_from(Path::new("/proc"), usize::MAX).unwrap()
+        else {
+            panic!()
+        };
+        let me = p
+            .processes
+            .iter()
+            .find(|p| p.pid == std::process::id())
+            .expect("own process listed");
+        assert!(me.sockets >= 5, "{me:?}");
+        assert!(me.open_fds >= me.sockets);
+        assert!(me.fd_limit.is_some_and(|l| l > 0));
+        drop(listeners);
+    }
+}

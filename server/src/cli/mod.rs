@@ -1,0 +1,162 @@
+//! The `faultline` command line: parse, load config, call the library.
+
+mod collector;
+mod commands;
+mod diagnose;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use commands::run;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "faultline",
+    version,
+    about = "Network-incident triage dashboard and knowledge base"
+)]
+pub struct Cli {
+    /// Directory for the embedded SQLite database [default: ./faultline-data].
+    #[arg(long, global = true, value_name = "DIR", conflicts_with = "database")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite:PATH or postgres://USER@HOST/DB.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Configuration file (TOML); FAULTLINE_* environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web dashboard and the API.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8740].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Rank likely root causes for a probe report (offline, no server).
+    Diagnose {
+        /// The v1 report as JSON; `-` or nothing reads standard input.
+        #[arg(value_name = "REPORT.json")]
+        report: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Search the playbooks.
+    Search {
+        /// What you see: an error message, a counter name, a symptom.
+        query: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Only playbooks with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only playbooks in this layer.
+        #[arg(long)]
+        layer: Option<String>,
+        /// At most this many hits.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Import playbooks: our own files, a scenario document, or runbooks.
+    Import {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Show what would be imported; store nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Write every playbook to DIR, one Markdown file each.
+    Export {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Read pasted command output (ss, nstat, conntrack, dig, openssl…) and
+    /// print it as a v1 report; needs no database.
+    Parse {
+        /// File with the output, or - for stdin.
+        #[arg(value_name = "FILE", default_value = "-")]
+        input: PathBuf,
+        /// Collector name in the report [default: this host's name].
+        #[arg(long, value_name = "NAME")]
+        collector: Option<String>,
+    },
+    /// Collector tokens for probes: add (printed once), list, revoke.
+    Collector {
+        #[command(subcommand)]
+        command: collector::CollectorCommand,
+    },
+    /// Roll up and delete old reports (`retention_days`,
+    /// `retention_delete_days`); `serve` also does it hourly.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+    /// Manage people who log in.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API tokens for scripts.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password comes from FAULTLINE_PASSWORD or stdin.
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Run retention once, now, and print what it did.
+    Run,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token; it is printed once and stored hashed.
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Viewer,
+    Responder,
+    Editor,
+    Admin,
+}
+
+impl From<RoleArg> for crate::store::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Viewer => crate::store::Role::Viewer,
+            RoleArg::Responder => crate::store::Role::Responder,
+            RoleArg::Editor => crate::store::Role::Editor,
+            RoleArg::Admin => crate::store::Role::Admin,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}

@@ -1,0 +1,327 @@
+//! Configuration: defaults, then a TOML file, then `FAULTLINE_*` environment
+//! variables, then command-line flags (applied by the CLI).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the SQLite database lives when `database` is not set.
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…`; overrides `data_dir`. May hold a password.
+    pub database: Option<String>,
+    /// Idle keep-alive of client connections, in seconds. Longer than the
+    /// 60 s idle timeout common in load balancers and proxies in front of us,
+    /// so the proxy always closes first and never reuses a connection we are
+    /// closing (the keep-alive race of the `keepalive-race-502` playbook).
+    /// hyper times the wait for the next request's headers with the same
+    /// clock, so this is also the header-read timeout.
+    pub keepalive_idle_s: u64,
+    /// After SIGTERM, how long `/readyz` reports "draining" while requests
+    /// are still served, so a load balancer stops sending before we stop
+    /// listening (the `termination-drain-race` playbook, from our side).
+    pub drain_delay_s: u64,
+    /// Upper bound on handling one request.
+    pub request_timeout_s: u64,
+    /// How long to let in-flight requests finish after SIGTERM.
+    pub shutdown_grace_s: u64,
+    /// Largest report body `POST /api/v1/reports` takes, in bytes (413 above).
+    pub report_body_limit: usize,
+    /// Reports older than this many days are rolled up: raw observations
+    /// dropped, derived signals and the diagnosis kept (0: never).
+    pub retention_days: u64,
+    /// Reports older than this many days are deleted (0: never).
+    pub retention_delete_days: u64,
+    /// After a report opens an incident, how long its collector waits
+    /// before its reports may open another (reports of an incident already
+    /// open still attach to it).
+    pub incident_cool_down_s: u64,
+    /// Accounts and limits, the `[security]` table (see `web::auth` and
+    /// `web::limits`).
+    pub security: Security,
+}
+
+/// Who may do what, and how much of it: sessions, anonymous read access,
+/// rate and concurrency limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Security {
+    /// Let visitors who are not logged in read (viewer role, safe methods).
+    pub anonymous_read: bool,
+    /// Always mark the session cookie `Secure` (set it when a TLS proxy in
+    /// front does not send `X-Forwarded-Proto: https`).
+    pub secure_cookies: bool,
+    /// A session unused this long ends.
+    pub session_idle_s: u64,
+    /// A session ends this long after login, used or not.
+    pub session_absolute_s: u64,
+    /// Login attempts per account: burst, then one more every `login_account_refill_s`.
+    pub login_account_burst: u32,
+    pub login_account_refill_s: u64,
+    /// Login attempts per client address: burst, then one every `login_address_refill_s`.
+    pub login_address_burst: u32,
+    pub login_address_refill_s: u64,
+    /// Requests per ingest token: burst, then `ingest_token_per_s` a second.
+    pub ingest_token_burst: u32,
+    pub ingest_token_per_s: u32,
+    /// Requests handled at once; more are answered 503 at once.
+    pub max_concurrent_requests: usize,
+    /// Open client connections; past this the server stops accepting until
+    /// one closes (the kernel's backlog holds the rest).
+    pub max_connections: usize,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            anonymous_read: false,
+            secure_cookies: false,
+            session_idle_s: 12 * 3600,
+            session_absolute_s: 7 * 24 * 3600,
+            login_account_burst: 5,
+            login_account_refill_s: 12,
+            login_address_burst: 20,
+            login_address_refill_s: 3,
+            ingest_token_burst: 60,
+            ingest_token_per_s: 10,
+            max_concurrent_requests: 512,
+            max_connections: 4096,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8740)),
+            data_dir: PathBuf::from("faultline-data"),
+            database: None,
+            keepalive_idle_s: 75,
+            drain_delay_s: 5,
+            request_timeout_s: 30,
+            shutdown_grace_s: 20,
+            report_body_limit: 1024 * 1024,
+            retention_days: 30,
+            retention_delete_days: 90,
+            incident_cool_down_s: 15 * 60,
+            security: Security::default(),
+        }
+    }
+}
+
+// The database URL may carry a password: keep it out of logs.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database.as_deref().map(redact_url))
+            .field("keepalive_idle_s", &self.keepalive_idle_s)
+            .field("drain_delay_s", &self.drain_delay_s)
+            .field("request_timeout_s", &self.request_timeout_s)
+            .field("shutdown_grace_s", &self.shutdown_grace_s)
+            .field("report_body_limit", &self.report_body_limit)
+            .field("retention_days", &self.retention_days)
+            .field("retention_delete_days", &self.retention_delete_days)
+            .field("incident_cool_down_s", &self.incident_cool_down_s)
+            .field("security", &self.security)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Applies `FAULTLINE_*` variables read through `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parsed<T: std::str::FromStr>(name: &str, v: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+                name: name.into(),
+                message: e.to_string(),
+            })
+        }
+        if let Some(v) = get("FAULTLINE_LISTEN") {
+            self.listen = parsed("FAULTLINE_LISTEN", v)?;
+        }
+        if let Some(v) = get("FAULTLINE_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("FAULTLINE_DATABASE") {
+            self.database = Some(v);
+        }
+        if let Some(v) = get("FAULTLINE_REPORT_BODY_LIMIT") {
+            self.report_body_limit = parsed("FAULTLINE_REPORT_BODY_LIMIT", v)?;
+        }
+        if let Some(v) = get("FAULTLINE_INCIDENT_COOL_DOWN_S") {
+            self.incident_cool_down_s = parsed("FAULTLINE_INCIDENT_COOL_DOWN_S", v)?;
+        }
+        for (name, slot) in [
+            (
+                "FAULTLINE_ANONYMOUS_READ",
+                &mut self.security.anonymous_read,
+            ),
+            (
+                "FAULTLINE_SECURE_COOKIES",
+                &mut self.security.secure_cookies,
+            ),
+        ] {
+            if let Some(v) = get(name) {
+                *slot = parsed(name, v)?;
+            }
+        }
+        for (name, slot) in [
+            ("FAULTLINE_KEEPALIVE_IDLE_S", &mut self.keepalive_idle_s),
+            ("FAULTLINE_DRAIN_DELAY_S", &mut self.drain_delay_s),
+            ("FAULTLINE_REQUEST_TIMEOUT_S", &mut self.request_timeout_s),
+            ("FAULTLINE_SHUTDOWN_GRACE_S", &mut self.shutdown_grace_s),
+            ("FAULTLINE_RETENTION_DAYS", &mut self.retention_days),
+            (
+                "FAULTLINE_RETENTION_DELETE_DAYS",
+                &mut self.retention_delete_days,
+            ),
+        ] {
+            if let Some(v) = get(name) {
+                *slot = parsed(name, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL: the explicit one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(url) => url.clone(),
+            None => crate::store::sqlite_url(&self.data_dir),
+        }
+    }
+
+    pub fn keepalive_idle(&self) -> Duration {
+        Duration::from_secs(self.keepalive_idle_s)
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_defaults_and_bad_values_name_the_variable() {
+        let mut c = Config::default();
+        c.apply_env(|n| (n == "FAULTLINE_LISTEN").then(|| "0.0.0.0:9000".to_owned()))
+            .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        let err = c
+            .apply_env(|n| (n == "FAULTLINE_KEEPALIVE_IDLE_S").then(|| "soon".to_owned()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("FAULTLINE_KEEPALIVE_IDLE_S"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn keepalive_outlasts_a_proxy_idle_timeout() {
+        assert!(Config::default().keepalive_idle_s > 60);
+    }
+
+    #[test]
+    fn passwords_stay_out_of_debug_output() {
+        let c = Config {
+            database: Some("postgres://app:hunter2@db/x".into()),
+            ..Config::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db/x"), "{shown}");
+    }
+
+    #[test]
+    fn security_table_from_file_and_switches_from_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:1\"\n[security]\nsession_idle_s = 600\nlogin_account_burst = 3\n",
+        )
+        .unwrap();
+        let mut c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.security.session_idle_s, 600);
+        assert_eq!(c.security.login_account_burst, 3);
+        assert!(!c.security.anonymous_read, "off by default");
+        c.apply_env(|n| (n == "FAULTLINE_ANONYMOUS_READ").then(|| "true".to_owned()))
+            .unwrap();
+        assert!(c.security.anonymous_read);
+        std::fs::write(&path, "[security]\nanonymous_reed = true\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err();
+        assert!(err.to_string().contains("anonymous_reed"), "{err}");
+    }
+
+    #[test]
+    fn file_with_unknown_key_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisen = 3\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,12 @@
+//! The pure core: no I/O, no HTTP, no SQL. The CLI, the server and the tests
+//! all call these functions.
+
+pub mod clause;
+pub mod diff;
+pub mod markdown;
+pub mod matcher;
+pub mod paste;
+pub mod playbook;
+pub mod signals;
+pub mod study;
+pub mod timers;

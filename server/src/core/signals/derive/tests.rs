@@ -1,0 +1,218 @@
+use faultline_probe::report::Report;
+use serde_json::json;
+
+use super::super::{SignalValue, derive};
+
+/// A report with the given observations.
+fn report(observations: serde_json::Value) -> Report {
+    let r = json!({
+        "schema": "faultline.report.v1",
+        "report_id": "0b6f4b3e-5f0c-4c41-9a53-3f0f5a1c2d11",
+        "collector": {"name": "t", "host": "t"},
+        "started_at": "2026-11-23T10:00:00Z",
+        "finished_at": "2026-11-23T10:00:05Z",
+        "observations": observations,
+    });
+    Report::from_json(r.to_string().as_bytes()).expect("valid test report")
+}
+
+fn num(r: &Report, name: &str) -> Option<f64> {
+    match derive(r).get(name) {
+        Some(SignalValue::Number(n)) => Some(*n),
+        other => panic!("{name} is {other:?}"),
+    }
+}
+
+fn flag(r: &Report, name: &str) -> bool {
+    match derive(r).get(name) {
+        Some(SignalValue::Bool(b)) => *b,
+        other => panic!("{name} is {other:?}"),
+    }
+}
+
+#[test]
+fn tcp_shares_ignore_listeners_and_name_the_top_peer() {
+    let r = report(json!([{"kind": "tcp_states",
+        "counts": {"ESTABLISHED": 20, "CLOSE_WAIT": 80, "LISTEN": 100},
+        "by_peer": [{"peer": "10.0.0.5", "state": "CLOSE_WAIT", "count": 72}]}]));
+    assert_eq!(num(&r, "tcp.close_wait_share"), Some(0.8));
+    assert_eq!(num(&r, "tcp.close_wait_top_peer_share"), Some(0.9));
+    assert_eq!(num(&r, "tcp.time_wait_count"), Some(0.0));
+}
+
+#[test]
+fn conntrack_fill_and_fd_share() {
+    let r = report(json!([
+        {"kind": "conntrack", "count": 262000, "max": 262144, "drops": 12, "insert_failed": 7,
+         "tcp_states": {"TIME_WAIT": 3, "ESTABLISHED": 1}},
+        {"kind": "process_fds", "processes": [
+            {"pid": 1, "name": "a", "open_fds": 1000, "fd_limit": 1024, "sockets": 990},
+            {"pid": 2, "name": "b", "open_fds": 5000, "fd_limit": 1048576, "sockets": 10}]}
+    ]));
+    assert!((num(&r, "conntrack.fill").unwrap() - 0.99945).abs() < 1e-4);
+    assert_eq!(num(&r, "conntrack.insert_failed"), Some(7.0));
+    assert_eq!(num(&r, "conntrack.time_wait_share"), Some(0.75));
+    assert!((num(&r, "fds.max_share_of_limit").unwrap() - 0.9766).abs() < 1e-3);
+    assert_eq!(num(&r, "fds.socket_share"), Some(0.99));
+    assert_eq!(num(&r, "fds.max_open"), Some(5000.0));
+}
+
+#[test]
+fn dns_penalty_is_the_unqualified_lookup_minus_its_twin() {
+    let r = report(json!([{"kind": "dns_lookups",
+        "resolv_conf": {"nameservers": ["10.96.0.10"], "search": ["a", "b", "c"], "ndots": 5, "timeout_s": 5, "attempts": 2},
+        "lookups": [
+            {"name": "api.example.com", "elapsed_ms": 4100.0, "ok": true},
+            {"name": "api.example.com.", "elapsed_ms": 12.0, "ok": true},
+            {"name": "other.example.org", "elapsed_ms": 900.0, "ok": false, "error": "timeout"}]}]));
+    assert_eq!(num(&r, "dns.search_penalty_ms"), Some(4088.0));
+    assert_eq!(num(&r, "dns.ndots"), Some(5.0));
+    assert_eq!(num(&r, "dns.search_domains"), Some(3.0));
+    assert!((num(&r, "dns.failed_share").unwrap() - 1.0 / 3.0).abs() < 1e-9);
+}
+
+#[test]
+fn tls_versions_meet_the_client_config() {
+    let r = report(json!([
+        {"kind": "tls_handshake", "target": "api:443", "sni": "api", "verify": "handshake_failure",
+         "versions": {"TLSv1.2": true, "TLSv1.3": false}, "chain": []},
+        {"kind": "config_facts", "facts": {"client.tls_versions": ["TLSv1.3"]}}
+    ]));
+    assert!(flag(&r, "tls.no_common_version"));
+    assert!(!flag(&r, "tls.supports_tls13"));
+    assert_eq!(num(&r, "tls.chain_length"), Some(0.0));
+    let s = derive(&r);
+    assert_eq!(
+        s.get("tls.client_versions"),
+        Some(&SignalValue::Text("TLSv1.3".into()))
+    );
+}
+
+#[test]
+fn an_exact_lifetime_cluster_names_its_timers() {
+    let conns: Vec<_> = [60.01, 60.02, 59.99, 60.0, 12.0]
+        .iter()
+        .map(|d| json!({"duration_s": d, "ended_by": "rst"}))
+        .chain([json!({"duration_s": 300.0, "ended_by": "open"})])
+        .collect();
+    let r = report(
+        json!([{"kind": "conn_lifetimes", "target": "x:1", "idle": true, "connections": conns}]),
+    );
+    assert!((num(&r, "conn.lifetime_mode_s").unwrap() - 60.0).abs() < 0.05);
+    assert_eq!(num(&r, "conn.lifetime_cluster_share"), Some(0.8));
+    assert_eq!(num(&r, "conn.rst_share"), Some(1.0));
+    assert_eq!(num(&r, "conn.ended"), Some(5.0));
+    let s = derive(&r);
+    let Some(SignalValue::Text(names)) = s.get("conn.matched_timers") else {
+        panic!()
+    };
+    assert!(names.contains("AWS ALB idle timeout"), "{names}");
+}
+
+#[test]
+fn slow_samples_every_thirty_seconds_show_a_period_and_alignment() {
+    // 1 sample a second for 3 minutes from a minute boundary; slow at :00 and :30.
+    let start = 1_795_000_020_000_i64;
+    assert_eq!(start % 60_000, 0, "starts on a minute boundary");
+    let samples: Vec<_> = (0..180)
+        .map(|i| {
+            let slow = i % 30 == 0;
+            json!([
+                start + i * 1000,
+                if slow { 1500.0 } else { 40.0 + (i % 7) as f64 },
+                200
+            ])
+        })
+        .collect();
+    let r = report(json!([{"kind": "http_latency", "target": "http://x", "samples": samples}]));
+    assert_eq!(num(&r, "http.slow_period_s"), Some(30.0));
+    assert_eq!(num(&r, "http.slow_second_of_minute"), Some(0.0));
+    assert_eq!(num(&r, "http.slow_alignment"), Some(1.0));
+    assert!(num(&r, "http.p99_over_p50").unwrap() > 10.0);
+    assert_eq!(num(&r, "http.error_share"), Some(0.0));
+}
+
+#[test]
+fn keepalive_compares_backend_with_proxy() {
+    let short = report(json!([
+        {"kind": "keepalive", "target": "http://b", "closed_idle_after_s": 5.0},
+        {"kind": "config_facts", "facts": {"proxy.upstream_keepalive_timeout_s": 60}}
+    ]));
+    assert!(flag(&short, "keepalive.backend_shorter_than_proxy"));
+    assert_eq!(num(&short, "keepalive.margin_s"), Some(-55.0));
+    let long = report(json!([
+        {"kind": "keepalive", "target": "http://b", "closed_idle_after_s": null, "waited_s": 90.0},
+        {"kind": "config_facts", "facts": {"proxy.upstream_keepalive_timeout_s": 60}}
+    ]));
+    assert!(!flag(&long, "keepalive.backend_shorter_than_proxy"));
+}
+
+#[test]
+fn pmtu_blackhole_nat_coverage_and_bursty_refusals() {
+    let r = report(json!([
+        {"kind": "pmtu", "target": "h", "iface_mtu": 1500, "probes": [
+            {"size": 1200, "ok": true}, {"size": 1400, "ok": true}, {"size": 1450, "ok": false}, {"size": 1500, "ok": false}]},
+        {"kind": "nat_rules", "masquerade_sources": ["10.244.0.0/16"], "pod_cidrs": ["10.244.5.0/24", "10.45.0.0/24"]},
+        {"kind": "connect_attempts", "targets": [{"addr": "b:80", "attempts": 100, "ok": 94, "refused": 6, "timeout": 0,
+            "refused_at": [1000, 1200, 1500, 60000, 60300, 60800]}]}
+    ]));
+    assert!(flag(&r, "pmtu.blackhole"));
+    assert_eq!(num(&r, "pmtu.shortfall_bytes"), Some(100.0));
+    assert_eq!(num(&r, "nat.pod_cidrs_unmasqueraded"), Some(1.0));
+    assert_eq!(num(&r, "connect.refused_share"), Some(0.06));
+    assert!(flag(&r, "connect.refused_burst"));
+    let spread = report(
+        json!([{"kind": "connect_attempts", "targets": [{"addr": "b:80", "attempts": 100,
+        "ok": 97, "refused": 3, "timeout": 0, "refused_at": [1000, 40000, 90000]}]}]),
+    );
+    assert!(!flag(&spread, "connect.refused_burst"), "isolated refusals");
+    let none = report(
+        json!([{"kind": "connect_attempts", "targets": [{"addr": "b:80", "attempts": 10,
+        "ok": 10, "refused": 0, "timeout": 0}]}]),
+    );
+    assert!(
+        !flag(&none, "connect.refused_burst"),
+        "measured, and no burst"
+    );
+}
+
+#[test]
+fn pods_logs_and_unknown_kinds() {
+    let r = report(json!([
+        {"kind": "k8s_pods", "pods": [
+            {"namespace": "a", "name": "p1", "restarts": 147, "last_terminated_reason": "OOMKilled", "ready": false,
+             "has_readiness_probe": false, "has_pre_stop": false, "dns_ndots": null},
+            {"namespace": "a", "name": "p2", "restarts": 0, "last_terminated_reason": null, "ready": true,
+             "has_readiness_probe": true, "has_pre_stop": false, "dns_ndots": null}]},
+        {"kind": "log_matches", "source": "/var/log/nginx/error.log",
+         "patterns": [{"pattern": "upstream prematurely closed connection", "count": 31}]},
+        {"kind": "future_thing", "x": 1}
+    ]));
+    assert_eq!(num(&r, "k8s.max_restarts"), Some(147.0));
+    assert_eq!(num(&r, "k8s.oomkilled_pods"), Some(1.0));
+    assert_eq!(num(&r, "k8s.pods_without_prestop"), Some(2.0));
+    assert_eq!(
+        num(&r, "logs.upstream_prematurely_closed_connection"),
+        Some(31.0)
+    );
+    let only_unknown = report(json!([{"kind": "future_thing", "x": 1}]));
+    assert!(derive(&only_unknown).is_empty());
+}
+
+#[test]
+fn every_derived_name_is_in_the_catalogue() {
+    let r = report(json!([
+        {"kind": "tcp_states", "counts": {"ESTABLISHED": 2}},
+        {"kind": "net_counters", "interval_s": 10, "deltas": {"TcpRetransSegs": 5, "TcpOutSegs": 100, "TcpExtSyncookiesSent": 1}},
+        {"kind": "interfaces", "interfaces": [{"name": "wg0", "mtu": 1420, "up": true, "kind": "wireguard"}]},
+        {"kind": "config_facts", "facts": {"proxy.upstream_keepalive_timeout_s": 60}}
+    ]));
+    for (name, _) in derive(&r).iter() {
+        assert!(
+            super::super::catalogue::lookup(name).is_some(),
+            "{name} undocumented"
+        );
+    }
+    assert_eq!(num(&r, "counters.retrans_share"), Some(0.05));
+    assert_eq!(num(&r, "iface.tunnels"), Some(1.0));
+}

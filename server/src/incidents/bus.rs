@@ -1,0 +1,50 @@
+//! The in-process event bus: every timeline append is published here after
+//! it is durable, and the incident pages' event streams (SSE) listen.
+//!
+//! A `tokio::sync::broadcast` channel: a listener that falls behind by more
+//! than [`CAPACITY`] events is told it lagged and reloads what it shows.
+//! Other replicas sharing a PostgreSQL database do not see these events.
+
+use tokio::sync::{broadcast, watch};
+
+use crate::store::IncidentEvent;
+
+/// Events kept for a slow listener.
+pub const CAPACITY: usize = 256;
+
+#[derive(Clone)]
+pub struct Bus {
+    sender: broadcast::Sender<IncidentEvent>,
+    /// `true` once the server drains: live streams end.
+    closing: watch::Sender<bool>,
+}
+
+impl Default for Bus {
+    fn default() -> Bus {
+        Bus {
+            sender: broadcast::channel(CAPACITY).0,
+            closing: watch::channel(false).0,
+        }
+    }
+}
+
+impl Bus {
+    /// Tells every listener; nobody listening is fine.
+    pub fn publish(&self, event: &IncidentEvent) {
+        let _ = self.sender.send(event.clone());
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<IncidentEvent> {
+        self.sender.subscribe()
+    }
+
+    /// Ends every live stream (on shutdown), and those opened later at once.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Becomes `true` when the bus closes.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+}

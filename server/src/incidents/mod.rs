@@ -1,0 +1,537 @@
+//! Incidents as a service: the evidence an incident holds (reports linked to
+//! it, pasted observations), the diagnosis recomputed from all of it, the
+//! checklist of the chosen playbook with commands filled from the labels, and
+//! the ways evidence arrives (paste, report, alert). Every timeline append is
+//! published on the [`bus::Bus`] after it is durable.
+
+pub mod alertmanager;
+pub mod bus;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use faultline_probe::report::{Collector, Observation, Report};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::core::matcher::Diagnosis;
+use crate::core::paste;
+use crate::kb::KnowledgeBase;
+use crate::store::{
+    EventKind, Incident, IncidentEvent, IncidentFilter, IncidentStatus, NewIncident, ReportSummary,
+    StoreError, StoreResult,
+};
+
+/// Longest paste kept on the timeline, in bytes (the observations are kept
+/// whole; the text is for people to read back).
+const PASTE_TEXT_KEPT: usize = 16 * 1024;
+
+/// A report linked to an incident.
+pub struct LinkedReport {
+    pub summary: ReportSummary,
+    pub report: Report,
+}
+
+/// Observations pasted on the incident.
+pub struct PastedEvidence {
+    pub event: IncidentEvent,
+    pub formats: Vec<String>,
+    pub observations: Vec<Observation>,
+}
+
+/// Everything the incident holds as evidence, oldest first.
+pub struct Evidence {
+    pub reports: Vec<LinkedReport>,
+    pub pastes: Vec<PastedEvidence>,
+}
+
+impl Evidence {
+    /// One report-like input for the matcher: every observation of every
+    /// linked report and paste, in arrival order, so newer evidence of a kind
+    /// counts over older.
+    pub fn merged(&self, incident: &Incident) -> Report {
+        let mut dated: Vec<(DateTime<Utc>, &Observation)> = Vec::new();
+        for r in &self.reports {
+            dated.extend(
+                r.report
+                    .observations
+                    .iter()
+                    .map(|o| (r.summary.received_at, o)),
+            );
+        }
+        for p in &self.pastes {
+            dated.extend(p.observations.iter().map(|o| (p.event.at, o)));
+        }
+        dated.sort_by_key(|(at, _)| *at);
+        let mut report = Report::new(Collector {
+            name: format!("incident-{}", incident.id),
+            host: incident.labels.get("host").cloned().unwrap_or_default(),
+            labels: incident.labels.clone(),
+        });
+        report.observations = dated.into_iter().map(|(_, o)| o.clone()).collect();
+        report
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reports.is_empty() && self.pastes.is_empty()
+    }
+}
+
+/// Reads the evidence out of the timeline: `report` events name a stored
+/// report, `paste` events carry their observations.
+pub async fn evidence(kb: &KnowledgeBase, events: &[IncidentEvent]) -> StoreResult<Evidence> {
+    let mut reports = Vec::new();
+    let mut pastes = Vec::new();
+    let mut seen = Vec::new();
+    for e in events {
+        match e.kind {
+            EventKind::Report => {
+                let Some(id) = e.body["report_id"]
+                    .as_str()
+                    .and_then(|s| Uuid::parse_str(s).ok())
+                else {
+                    continue;
+                };
+                if seen.contains(&id) {
+                    continue;
+                }
+                seen.push(id);
+                let Some(stored) = kb.store().report(id).await? else {
+                    continue;
+                };
+                match serde_json::from_str::<Report>(&stored.body) {
+                    Ok(report) => reports.push(LinkedReport {
+                        summary: stored.summary,
+                        report,
+                    }),
+                    Err(e) => {
+                        tracing::error!(error = %e, report_id = %id, "stored report does not parse")
+                    }
+                }
+            }
+            EventKind::Paste => {
+                let observations =
+                    serde_json::from_value(e.body["observations"].clone()).unwrap_or_default();
+                let formats = e.body["formats"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|f| f.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                pastes.push(PastedEvidence {
+                    event: e.clone(),
+                    formats,
+                    observations,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(Evidence { reports, pastes })
+}
+
+/// The ranked diagnosis of everything the incident holds.
+pub fn diagnose(kb: &KnowledgeBase, merged: &Report) -> Diagnosis {
+    let matcher = crate::diagnose::matcher_for(kb);
+    crate::diagnose::diagnose(&matcher, merged)
+}
+
+/// The playbook whose steps are the checklist: the engineer's choice, else
+/// the top likely candidate.
+pub fn chosen_playbook(incident: &Incident, diagnosis: &Diagnosis) -> Option<String> {
+    incident
+        .playbook
+        .clone()
+        .or_else(|| diagnosis.likely().next().map(|c| c.playbook.clone()))
+}
+
+/// Placeholders the playbooks' commands use, and the label that fills each.
+pub const PLACEHOLDERS: [(&str, &str); 5] = [
+    ("$HOST", "host"),
+    ("$POD", "pod"),
+    ("$NS", "namespace"),
+    ("$SERVICE", "service"),
+    ("$TARGET", "target"),
+];
+
+/// A command with the placeholders the incident's labels fill replaced;
+/// the others stay for the engineer to fill.
+pub fn fill_command(command: &str, labels: &BTreeMap<String, String>) -> String {
+    let mut out = command.to_owned();
+    for (placeholder, label) in PLACEHOLDERS {
+        if let Some(value) = labels.get(label).filter(|v| !v.is_empty()) {
+            out = replace_word(&out, placeholder, value);
+        }
+    }
+    out
+}
+
+/// Replaces `$NAME` where it is not the start of a longer name (`$NS` must
+/// not eat the start of `$NSFOO`).
+fn replace_word(text: &str, placeholder: &str, value: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(placeholder) {
+        let after = &rest[i + placeholder.len()..];
+        out.push_str(&rest[..i]);
+        if after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+            out.push_str(placeholder);
+        } else {
+            out.push_str(value);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What a paste became.
+pub enum PasteOutcome {
+    /// Observations stored on the timeline (kind `paste`); `unrecognised`
+    /// lists blocks that were left out.
+    Recognised {
+        event: IncidentEvent,
+        formats: Vec<&'static str>,
+        unrecognised: Vec<String>,
+    },
+    /// Nothing recognised: the text was kept as a note, with why.
+    KeptAsNote {
+        event: IncidentEvent,
+        reason: String,
+    },
+}
+
+fn keep(text: &str) -> &str {
+    if text.len() <= PASTE_TEXT_KEPT {
+        return text;
+    }
+    let mut end = PASTE_TEXT_KEPT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Recognises pasted command output and stores it on the incident.
+pub async fn add_paste(
+    kb: &KnowledgeBase,
+    bus: &bus::Bus,
+    incident_id: i64,
+    who: &str,
+    text: &str,
+) -> StoreResult<PasteOutcome> {
+    let recognised = paste::recognise_all(text);
+    if recognised.observations.is_empty() {
+        let reason = match paste::recognise(text) {
+            Err(e) => e.to_string(),
+            Ok(_) => "nothing recognised".to_owned(),
+        };
+        let body = json!({"text": keep(text), "unrecognised": reason});
+        let event = kb
+            .store()
+            .append_event(incident_id, who, EventKind::Note, &body)
+            .await?;
+        bus.publish(&event);
+        return Ok(PasteOutcome::KeptAsNote { event, reason });
+    }
+    let unrecognised: Vec<String> = recognised
+        .unrecognised
+        .iter()
+        .map(|u| format!("lines {}–{}: {}", u.lines.0, u.lines.1, u.reason))
+        .collect();
+    let body = json!({
+        "text": keep(text),
+        "formats": recognised.formats,
+        "observations": recognised.observations,
+        "unrecognised": unrecognised,
+    });
+    let event = kb
+        .store()
+        .append_event(incident_id, who, EventKind::Paste, &body)
+        .await?;
+    bus.publish(&event);
+    Ok(PasteOutcome::Recognised {
+        event,
+        formats: recognised.formats,
+        unrecognised,
+    })
+}
+
+/// Appends a note.
+pub async fn add_note(
+    kb: &KnowledgeBase,
+    bus: &bus::Bus,
+    incident_id: i64,
+    who: &str,
+    text: &str,
+) -> StoreResult<IncidentEvent> {
+    let event = kb
+        .store()
+        .append_event(incident_id, who, EventKind::Note, &json!({ "text": text }))
+        .await?;
+    bus.publish(&event);
+    Ok(event)
+}
+
+/// Opens an incident by hand.
+pub async fn open_by_hand(
+    kb: &KnowledgeBase,
+    bus: &bus::Bus,
+    new: NewIncident<'_>,
+) -> StoreResult<Incident> {
+    let body = json!({"text": format!("Opened by {}", new.opened_by)});
+    let (incident, event) = kb
+        .store()
+        .open_incident(new, (EventKind::Note, &body))
+        .await?;
+    bus.publish(&event);
+    Ok(incident)
+}
+
+/// Changes the status (appending a `status` event when it changed).
+pub async fn set_status(
+    kb: &KnowledgeBase,
+    bus: &bus::Bus,
+    incident_id: i64,
+    status: IncidentStatus,
+    who: &str,
+) -> StoreResult<()> {
+    if let Some(event) = kb.store().set_status(incident_id, status, who).await? {
+        bus.publish(&event);
+    }
+    Ok(())
+}
+
+// ---- Reports open incidents ------------------------------------------------------
+
+/// Per-collector cool-down between incidents opened from reports, so one bad
+/// node does not open a hundred incidents.
+pub struct CoolDown {
+    period: Duration,
+    last: Mutex<BTreeMap<String, Instant>>,
+}
+
+impl CoolDown {
+    pub fn new(period: Duration) -> CoolDown {
+        CoolDown {
+            period,
+            last: Mutex::default(),
+        }
+    }
+
+    /// Whether `collector` may open an incident now; if so, starts its
+    /// cool-down.
+    fn take(&self, collector: &str) -> bool {
+        let now = Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match last.get(collector) {
+            Some(at) if now.duration_since(*at) < self.period => false,
+            _ => {
+                last.insert(collector.to_owned(), now);
+                true
+            }
+        }
+    }
+}
+
+/// The group key of incidents a report opens: its collector and the likely
+/// playbook, so the next report of the same kind attaches to it.
+fn report_group(collector: &str, playbook: &str) -> String {
+    crate::store::group_key(&BTreeMap::from([
+        ("collector".to_owned(), collector.to_owned()),
+        ("playbook".to_owned(), playbook.to_owned()),
+    ]))
+}
+
+/// After a new report is stored: when its diagnosis is likely, attach it to
+/// the newest open incident labelled with its host, else to the open
+/// incident of its collector and top candidate, else open one (at most one
+/// per collector per cool-down). Returns the incident it went to.
+pub async fn report_arrived(
+    kb: &KnowledgeBase,
+    bus: &bus::Bus,
+    cool_down: &CoolDown,
+    collector: &str,
+    report: &Report,
+) -> StoreResult<Option<i64>> {
+    let diagnosis = diagnose(kb, report);
+    let Some(top) = diagnosis.likely().next() else {
+        return Ok(None);
+    };
+    let key = report_group(collector, &top.playbook);
+    let body = json!({
+        "report_id": report.report_id.hyphenated().to_string(),
+        "collector": collector,
+        "likely": diagnosis.likely().map(|c| c.playbook.clone()).collect::<Vec<_>>(),
+    });
+    let store = kb.store();
+    // An open incident about this host (an alert's, say) takes the evidence;
+    // else the open incident this collector's reports opened for the cause.
+    let about_host = store
+        .incidents(&IncidentFilter {
+            status: Some(IncidentStatus::Open),
+            label: Some(("host".to_owned(), report.collector.host.clone())),
+            since: None,
+            limit: 1,
+        })
+        .await?
+        .into_iter()
+        .next();
+    let open = match about_host {
+        Some(i) => Some(i),
+        None => store.open_incident_for_group(&key).await?,
+    };
+    if let Some(open) = open {
+        let event = store
+            .append_event(open.id, collector, EventKind::Report, &body)
+            .await?;
+        bus.publish(&event);
+        return Ok(Some(open.id));
+    }
+    if !cool_down.take(collector) {
+        tracing::info!(%collector, playbook = %top.playbook, "likely diagnosis; collector in cool-down");
+        return Ok(None);
+    }
+    let mut labels = report.collector.labels.clone();
+    labels
+        .entry("host".to_owned())
+        .or_insert_with(|| report.collector.host.clone());
+    let title = format!("{} on {}", top.title, report.collector.host);
+    let result = store
+        .open_incident(
+            NewIncident {
+                title: &title,
+                severity: "warning",
+                labels: &labels,
+                opened_by: collector,
+                group_key: Some(&key),
+            },
+            (EventKind::Report, &body),
+        )
+        .await;
+    match result {
+        Ok((incident, event)) => {
+            bus.publish(&event);
+            Ok(Some(incident.id))
+        }
+        // Another report of the group opened it a moment ago: attach.
+        Err(StoreError::Database(e)) if is_unique_violation(&e) => {
+            let Some(open) = store.open_incident_for_group(&key).await? else {
+                return Ok(None);
+            };
+            let event = store
+                .append_event(open.id, collector, EventKind::Report, &body)
+                .await?;
+            bus.publish(&event);
+            Ok(Some(open.id))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Links a stored report to an incident by hand.
+pub async fn link_report(
+    kb: &KnowledgeBase,
+    bus: &bus::Bus,
+    incident_id: i64,
+    who: &str,
+    report_id: Uuid,
+) -> StoreResult<IncidentEvent> {
+    let stored = kb
+        .store()
+        .report(report_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let body = json!({
+        "report_id": report_id.hyphenated().to_string(),
+        "collector": stored.summary.collector,
+    });
+    let event = kb
+        .store()
+        .append_event(incident_id, who, EventKind::Report, &body)
+        .await?;
+    bus.publish(&event);
+    Ok(event)
+}
+
+/// The text a timeline event shows in one line.
+pub fn describe(event: &IncidentEvent) -> String {
+    let b = &event.body;
+    let s = |k: &str| b[k].as_str().unwrap_or_default().to_owned();
+    match event.kind {
+        EventKind::Note if b.get("unrecognised").is_some() => {
+            format!(
+                "Pasted text not recognised, kept as a note: {}",
+                s("unrecognised")
+            )
+        }
+        EventKind::Note => s("text"),
+        EventKind::Status => format!("Status {} → {}", s("from"), s("to")),
+        EventKind::Step if b.get("step").is_some() => format!(
+            "{} step {} of {}",
+            if b["ticked"].as_bool() == Some(true) {
+                "Ticked"
+            } else {
+                "Unticked"
+            },
+            b["step"],
+            s("playbook")
+        ),
+        EventKind::Step => match b["playbook"].as_str() {
+            Some(p) => format!("Checklist playbook set to {p}"),
+            None => "Checklist follows the top likely candidate".to_owned(),
+        },
+        EventKind::Paste => {
+            let formats: Vec<&str> = b["formats"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            format!("Pasted output recognised as {}", formats.join(", "))
+        }
+        EventKind::Report => format!("Report from {}", s("collector")),
+        EventKind::Alert => format!(
+            "Alert {} {}{}",
+            s("alertname"),
+            s("status"),
+            match b["summary"].as_str() {
+                Some(summary) if !summary.is_empty() => format!(": {summary}"),
+                _ => String::new(),
+            }
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_filled_from_labels_and_longer_names_are_left_alone() {
+        let labels = BTreeMap::from([
+            ("namespace".to_owned(), "shop".to_owned()),
+            ("pod".to_owned(), "api-7d9".to_owned()),
+        ]);
+        assert_eq!(
+            fill_command("kubectl describe pod -n $NS $POD; echo $NSX $HOST", &labels),
+            "kubectl describe pod -n shop api-7d9; echo $NSX $HOST"
+        );
+    }
+
+    #[test]
+    fn cool_down_lets_one_through_per_collector() {
+        let c = CoolDown::new(Duration::from_secs(60));
+        assert!(c.take("node-1"));
+        assert!(!c.take("node-1"));
+        assert!(c.take("node-2"));
+        let none = CoolDown::new(Duration::ZERO);
+        assert!(none.take("a") && none.take("a"));
+    }
+}

@@ -1,0 +1,205 @@
+//! The knowledge base service: playbooks in the store, parsed in memory and
+//! indexed for search. Every change goes through here so the three agree.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use tracing::{info, warn};
+
+use crate::builtin;
+use crate::core::playbook::{Playbook, PlaybookError};
+use crate::search::{SearchError, SearchIndex, SearchRequest, SearchResults};
+use crate::store::{DynStore, NewVersion, Origin, PlaybookVersion, StoreError};
+
+/// A playbook as the store holds it now, parsed.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub playbook: Playbook,
+    pub version: PlaybookVersion,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KbError {
+    #[error(transparent)]
+    Invalid(#[from] PlaybookError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Search(#[from] SearchError),
+    #[error("search index task failed: {0}")]
+    Task(String),
+}
+
+pub struct KnowledgeBase {
+    store: DynStore,
+    index: SearchIndex,
+    current: RwLock<BTreeMap<String, Arc<Current>>>,
+}
+
+/// What loading the built-ins did, for logs and tests.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BuiltinSync {
+    pub added: usize,
+    pub upgraded: usize,
+    /// Built-ins whose stored copy a person edited: theirs is kept.
+    pub kept_edits: usize,
+}
+
+impl KnowledgeBase {
+    /// Loads the built-ins into the store (first start, or a newer binary),
+    /// then reads every playbook and builds the search index.
+    pub async fn open(store: DynStore) -> Result<Arc<KnowledgeBase>, KbError> {
+        let kb = Arc::new(KnowledgeBase {
+            store,
+            index: SearchIndex::new()?,
+            current: RwLock::default(),
+        });
+        let sync = kb.sync_builtins().await?;
+        info!(?sync, "built-in playbooks");
+        kb.reload().await?;
+        Ok(kb)
+    }
+
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+
+    async fn sync_builtins(&self) -> Result<BuiltinSync, KbError> {
+        let mut sync = BuiltinSync::default();
+        for (name, text) in builtin::playbooks() {
+            let playbook = Playbook::parse(&name, &text)?;
+            let stored = self.store.current_playbook(playbook.id()).await?;
+            match stored {
+                None => sync.added += 1,
+                Some(v) if v.origin != Origin::Builtin => {
+                    sync.kept_edits += 1;
+                    continue;
+                }
+                Some(v) if v.source == text => continue,
+                Some(_) => sync.upgraded += 1,
+            }
+            self.store
+                .save_playbook(NewVersion {
+                    id: playbook.id(),
+                    source: &text,
+                    origin: Origin::Builtin,
+                    author: None,
+                    base_version: None,
+                })
+                .await?;
+        }
+        Ok(sync)
+    }
+
+    /// Re-reads every playbook from the store and rebuilds the index.
+    pub async fn reload(&self) -> Result<(), KbError> {
+        let versions = self.store.current_playbooks().await?;
+        let mut map = BTreeMap::new();
+        for version in versions {
+            match Playbook::parse(&format!("{}.md", version.id), &version.source) {
+                Ok(playbook) => {
+                    map.insert(version.id.clone(), Arc::new(Current { playbook, version }));
+                }
+                // A row written by an older, laxer version must not stop the server.
+                Err(e) => warn!(error = %e, "stored playbook does not parse; left out"),
+            }
+        }
+        self.index.rebuild(map.values().map(|c| &c.playbook))?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(())
+    }
+
+    /// Re-reads one playbook from the store into memory and the index: what
+    /// another replica's save (a notice, see `replicas`) calls. A playbook no
+    /// longer in the store leaves both; an older version than the one held
+    /// (a late notice) changes nothing. Returns whether anything changed.
+    pub async fn refresh(&self, id: &str) -> Result<bool, KbError> {
+        let Some(version) = self.store.current_playbook(id).await? else {
+            let removed = self
+                .current
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(id)
+                .is_some();
+            if removed {
+                self.index.remove(id)?;
+            }
+            return Ok(removed);
+        };
+        if self
+            .get(id)
+            .is_some_and(|held| held.version.version >= version.version)
+        {
+            return Ok(false);
+        }
+        let playbook = Playbook::parse(&format!("{}.md", version.id), &version.source)?;
+        self.index.upsert(&playbook)?;
+        let current = Arc::new(Current { playbook, version });
+        let newer_held = {
+            let mut map = self.current.write().unwrap_or_else(|e| e.into_inner());
+            match map.get(id) {
+                // A local save landed a newer version meanwhile: keep it.
+                Some(held) if held.version.version > current.version.version => Some(held.clone()),
+                _ => {
+                    map.insert(id.to_owned(), current);
+                    None
+                }
+            }
+        };
+        if let Some(held) = newer_held {
+            self.index.upsert(&held.playbook)?;
+        }
+        Ok(true)
+    }
+
+    /// Every playbook, ordered by id.
+    pub fn list(&self) -> Vec<Arc<Current>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Current>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Validates and stores a new version, then updates memory and index.
+    pub async fn save(
+        &self,
+        origin_label: &str,
+        source: &str,
+        origin: Origin,
+        author: Option<&str>,
+        base_version: Option<i64>,
+    ) -> Result<Arc<Current>, KbError> {
+        let playbook = Playbook::parse(origin_label, source)?;
+        let version = self
+            .store
+            .save_playbook(NewVersion {
+                id: playbook.id(),
+                source,
+                origin,
+                author,
+                base_version,
+            })
+            .await?;
+        self.index.upsert(&playbook)?;
+        let current = Arc::new(Current { playbook, version });
+        self.current
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(current.playbook.id().to_owned(), current.clone());
+        Ok(current)
+    }
+
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
+        self.index.search(request)
+    }
+}

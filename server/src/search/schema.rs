@@ -1,0 +1,83 @@
+//! The tantivy schema, defined once, with named fields and their boosts.
+
+use tantivy::schema::{
+    FAST, FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions,
+};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
+};
+
+/// English text: split on non-alphanumerics, lowercase, stem. `CLOSE_WAIT`
+/// becomes `close wait`, so it matches however the engineer types it.
+pub const TOKENIZER: &str = "faultline_en";
+
+#[derive(Clone, Copy)]
+pub struct Fields {
+    pub id: Field,
+    pub title: Field,
+    pub alert: Field,
+    pub tags_text: Field,
+    pub symptoms: Field,
+    pub steps: Field,
+    pub root_cause: Field,
+    pub fix: Field,
+    pub prevention: Field,
+    /// Every text field together: the source of snippets.
+    pub content: Field,
+    pub tag: Field,
+    pub layer: Field,
+    pub facet: Field,
+}
+
+impl Fields {
+    /// Text fields searched, with how much a match in each counts.
+    pub fn boosted(&self) -> [(Field, f32); 9] {
+        [
+            (self.title, 4.0),
+            (self.alert, 3.0),
+            (self.tags_text, 2.5),
+            (self.symptoms, 2.0),
+            (self.root_cause, 1.5),
+            (self.steps, 1.2),
+            (self.fix, 1.0),
+            (self.prevention, 0.8),
+            (self.content, 0.3),
+        ]
+    }
+}
+
+pub fn build() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let indexing = TextFieldIndexing::default()
+        .set_tokenizer(TOKENIZER)
+        .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+    let stored_text = TextOptions::default()
+        .set_indexing_options(indexing.clone())
+        .set_stored();
+    let text = TextOptions::default().set_indexing_options(indexing);
+    let fields = Fields {
+        id: b.add_text_field("id", STRING | STORED),
+        title: b.add_text_field("title", stored_text.clone()),
+        alert: b.add_text_field("alert", stored_text.clone()),
+        tags_text: b.add_text_field("tags_text", text.clone()),
+        symptoms: b.add_text_field("symptoms", text.clone()),
+        steps: b.add_text_field("steps", text.clone()),
+        root_cause: b.add_text_field("root_cause", text.clone()),
+        fix: b.add_text_field("fix", text.clone()),
+        prevention: b.add_text_field("prevention", text),
+        content: b.add_text_field("content", stored_text),
+        tag: b.add_text_field("tag", STRING | STORED | FAST),
+        layer: b.add_text_field("layer", STRING | STORED | FAST),
+        facet: b.add_facet_field("facet", FacetOptions::default()),
+    };
+    (b.build(), fields)
+}
+
+pub fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}

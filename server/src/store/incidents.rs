@@ -1,0 +1,290 @@
+//! Incidents, their timelines, checklist ticks, and Alertmanager deliveries.
+//!
+//! Every change to an incident appends a timeline event in the same
+//! transaction, so what a 2xx answered for is on disk together with the
+//! change it describes. Alert deliveries are keyed on (fingerprint, startsAt,
+//! status): a replay or the second Alertmanager of an HA pair inserts nothing
+//! and changes nothing.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{StoreError, StoreResult};
+
+/// Where an incident is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Open,
+    Mitigated,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub const ALL: [IncidentStatus; 3] = [
+        IncidentStatus::Open,
+        IncidentStatus::Mitigated,
+        IncidentStatus::Resolved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Mitigated => "mitigated",
+            IncidentStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<IncidentStatus> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// What a timeline event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Alert,
+    Report,
+    Note,
+    Status,
+    Step,
+    Paste,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 6] = [
+        EventKind::Alert,
+        EventKind::Report,
+        EventKind::Note,
+        EventKind::Status,
+        EventKind::Step,
+        EventKind::Paste,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Alert => "alert",
+            EventKind::Report => "report",
+            EventKind::Note => "note",
+            EventKind::Status => "status",
+            EventKind::Step => "step",
+            EventKind::Paste => "paste",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    pub id: i64,
+    pub title: String,
+    pub status: IncidentStatus,
+    pub severity: String,
+    pub labels: BTreeMap<String, String>,
+    /// The playbook the engineer chose; `None` means "the top likely one".
+    pub playbook: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    pub opened_by: String,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Alert name and labels of the alerts that attach here (see
+    /// [`group_key`]); `None` for incidents opened by hand.
+    pub group_key: Option<String>,
+}
+
+/// An incident to open.
+#[derive(Debug, Clone)]
+pub struct NewIncident<'a> {
+    pub title: &'a str,
+    pub severity: &'a str,
+    pub labels: &'a BTreeMap<String, String>,
+    pub opened_by: &'a str,
+    pub group_key: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentEvent {
+    pub id: i64,
+    pub incident_id: i64,
+    pub at: DateTime<Utc>,
+    pub who: String,
+    pub kind: EventKind,
+    pub body: Value,
+}
+
+/// A ticked checklist step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tick {
+    pub playbook: String,
+    pub step: i64,
+    pub ticked_by: String,
+    pub ticked_at: DateTime<Utc>,
+}
+
+/// Which incidents to list. Newest first.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    pub status: Option<IncidentStatus>,
+    /// `key`, value: incidents whose labels hold exactly this pair.
+    pub label: Option<(String, String)>,
+    /// Opened at or after.
+    pub since: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+/// One alert of a webhook delivery.
+#[derive(Debug, Clone)]
+pub struct AlertDelivery<'a> {
+    pub fingerprint: &'a str,
+    pub starts_at: DateTime<Utc>,
+    /// `true` for "resolved", `false` for "firing".
+    pub resolved: bool,
+    /// Where firing alerts attach (see [`group_key`]).
+    pub group_key: &'a str,
+    /// Title, severity and labels for an incident this alert opens.
+    pub title: &'a str,
+    pub severity: &'a str,
+    pub labels: &'a BTreeMap<String, String>,
+    /// Who delivered it (the token's actor).
+    pub who: &'a str,
+    /// The timeline event body.
+    pub body: &'a Value,
+}
+
+/// An alert name mapped to a playbook.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertRoute {
+    pub alertname: String,
+    pub playbook: String,
+    pub set_by: String,
+    pub set_at: DateTime<Utc>,
+}
+
+/// What [`IncidentStore::deliver_alert`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertOutcome {
+    /// This (fingerprint, startsAt, status) was delivered before: nothing
+    /// changed.
+    Duplicate,
+    /// A firing alert opened this incident.
+    Opened(i64),
+    /// The alert was added to this incident's timeline (a firing alert
+    /// attached, or a resolved one resolved it).
+    Attached(i64),
+    /// A resolved alert matched no incident: recorded, nothing else.
+    NoIncident,
+}
+
+/// Incidents and their timelines.
+#[async_trait]
+pub trait IncidentStore {
+    /// Opens an incident and appends `first` (kind, body) to its timeline,
+    /// in one transaction.
+    async fn open_incident(
+        &self,
+        new: NewIncident<'_>,
+        first: (EventKind, &Value),
+    ) -> StoreResult<(Incident, IncidentEvent)>;
+    async fn incident(&self, id: i64) -> StoreResult<Option<Incident>>;
+    async fn incidents(&self, filter: &IncidentFilter) -> StoreResult<Vec<Incident>>;
+    /// The not-yet-resolved incident alerts with this group key attach to.
+    async fn open_incident_for_group(&self, group_key: &str) -> StoreResult<Option<Incident>>;
+    /// Appends to the timeline; durable when this returns. `NotFound` when
+    /// there is no such incident.
+    async fn append_event(
+        &self,
+        incident_id: i64,
+        who: &str,
+        kind: EventKind,
+        body: &Value,
+    ) -> StoreResult<IncidentEvent>;
+    /// The timeline, oldest first.
+    async fn events(&self, incident_id: i64) -> StoreResult<Vec<IncidentEvent>>;
+    /// Changes the status and appends a `status` event; `None` when the
+    /// status was already this one (nothing written).
+    async fn set_status(
+        &self,
+        incident_id: i64,
+        status: IncidentStatus,
+        who: &str,
+    ) -> StoreResult<Option<IncidentEvent>>;
+    /// Chooses the playbook whose steps are the checklist (`None`: the top
+    /// likely candidate) and appends a `step` event.
+    async fn set_playbook(
+        &self,
+        incident_id: i64,
+        playbook: Option<&str>,
+        who: &str,
+    ) -> StoreResult<IncidentEvent>;
+    /// Ticks or unticks a step and appends a `step` event; `None` when the
+    /// step already was in that state.
+    async fn set_tick(
+        &self,
+        incident_id: i64,
+        playbook: &str,
+        step: i64,
+        ticked: bool,
+        who: &str,
+    ) -> StoreResult<Option<IncidentEvent>>;
+    /// Ticked steps of every playbook of the incident.
+    async fn ticks(&self, incident_id: i64) -> StoreResult<Vec<Tick>>;
+    /// Records one alert of a webhook delivery (see [`AlertOutcome`]), all
+    /// in one transaction, with the timeline events it appended. A resolved
+    /// alert resolves the incident its firing alert opened or attached to.
+    async fn deliver_alert(
+        &self,
+        alert: AlertDelivery<'_>,
+    ) -> StoreResult<(AlertOutcome, Vec<IncidentEvent>)>;
+    /// The playbook an alert name is mapped to.
+    async fn alert_route(&self, alertname: &str) -> StoreResult<Option<AlertRoute>>;
+    /// Every mapping, by alert name.
+    async fn alert_routes(&self) -> StoreResult<Vec<AlertRoute>>;
+    /// Maps an alert name to a playbook, or removes the mapping (`None`).
+    async fn set_alert_route(
+        &self,
+        alertname: &str,
+        playbook: Option<&str>,
+        who: &str,
+    ) -> StoreResult<()>;
+}
+
+/// The key alerts attach on: the alert name and its labels, sorted.
+pub fn group_key(labels: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).unwrap_or_default()
+}
+
+pub(crate) fn decode_status(s: &str) -> StoreResult<IncidentStatus> {
+    IncidentStatus::parse(s).ok_or_else(|| {
+        StoreError::Database(sqlx::Error::Decode(
+            format!("unknown incident status {s:?} in the database").into(),
+        ))
+    })
+}
+
+pub(crate) fn decode_kind(s: &str) -> StoreResult<EventKind> {
+    EventKind::parse(s).ok_or_else(|| {
+        StoreError::Database(sqlx::Error::Decode(
+            format!("unknown timeline event kind {s:?} in the database").into(),
+        ))
+    })
+}
+
+pub(crate) fn decode_body(s: &str) -> StoreResult<Value> {
+    serde_json::from_str(s).map_err(|e| {
+        StoreError::Database(sqlx::Error::Decode(
+            format!("bad timeline event body in the database: {e}").into(),
+        ))
+    })
+}
+
+/// Body of the `status` event an incident's status change appends.
+pub(crate) fn status_body(from: IncidentStatus, to: IncidentStatus) -> Value {
+    serde_json::json!({"from": from.as_str(), "to": to.as_str()})
+}

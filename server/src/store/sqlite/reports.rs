@@ -1,0 +1,298 @@
+//! Collector and report queries for the sqlite backend.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::*;
+use crate::store::reports::{
+    TOKEN_HASH_LEN, clamp_limit, decode_labels, decode_uuid, encode_labels, micros,
+};
+use crate::store::{
+    CollectorCredential, CollectorRecord, Inserted, NewReport, ReportStore, ReportSummary,
+    StoredReport, now_micros,
+};
+
+type CollectorRow = (String, String, String, Option<String>, Option<String>);
+type SummaryRow = (String, String, String, String, String, String, String);
+
+const SELECT_COLLECTOR: &str = "SELECT name, labels, created_at, last_report_at, revoked_at \
+     FROM collectors WHERE name = ?";
+
+fn to_collector(row: CollectorRow) -> StoreResult<CollectorRecord> {
+    let (name, labels, created_at, last_report_at, revoked_at) = row;
+    Ok(CollectorRecord {
+        name,
+        labels: decode_labels(&labels)?,
+        created_at: parse_time(&created_at)?,
+        last_report_at: last_report_at.as_deref().map(parse_time).transpose()?,
+        revoked_at: revoked_at.as_deref().map(parse_time).transpose()?,
+    })
+}
+
+fn to_summary(row: SummaryRow) -> StoreResult<ReportSummary> {
+    let (id, collector, host, labels, started_at, finished_at, received_at) = row;
+    Ok(ReportSummary {
+        report_id: decode_uuid(&id)?,
+        collector,
+        host,
+        labels: decode_labels(&labels)?,
+        started_at: parse_time(&started_at)?,
+        finished_at: parse_time(&finished_at)?,
+        received_at: parse_time(&received_at)?,
+    })
+}
+
+fn unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[async_trait]
+impl ReportStore for SqliteStore {
+    #[tracing::instrument(skip_all, fields(name = %name))]
+    async fn add_collector(
+        &self,
+        name: &str,
+        token_hash: &[u8; TOKEN_HASH_LEN],
+        labels: &BTreeMap<String, String>,
+    ) -> StoreResult<CollectorRecord> {
+        let now = now_micros();
+        let result = sqlx::query(
+            "INSERT INTO collectors (name, token_hash, labels, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(&token_hash[..])
+        .bind(encode_labels(labels))
+        .bind(format_time(now))
+        .execute(&self.writer)
+        .await;
+        match result {
+            Ok(_) => Ok(CollectorRecord {
+                name: name.to_owned(),
+                labels: labels.clone(),
+                created_at: now,
+                last_report_at: None,
+                revoked_at: None,
+            }),
+            Err(e) if unique_violation(&e) => Err(StoreError::AlreadyExists(format!(
+                "a collector named {name:?} already exists"
+            ))),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn collector_by_token_hash(
+        &self,
+        token_hash: &[u8; TOKEN_HASH_LEN],
+    ) -> StoreResult<Option<CollectorCredential>> {
+        let row: Option<(
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Vec<u8>,
+        )> = sqlx::query_as(
+            "SELECT name, labels, created_at, last_report_at, revoked_at, token_hash \
+                 FROM collectors WHERE token_hash = ?",
+        )
+        .bind(&token_hash[..])
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(classify)?;
+        row.map(|(name, labels, created, last, revoked, hash)| {
+            Ok(CollectorCredential {
+                collector: to_collector((name, labels, created, last, revoked))?,
+                token_hash: hash,
+            })
+        })
+        .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %name))]
+    async fn collector(&self, name: &str) -> StoreResult<Option<CollectorRecord>> {
+        let row: Option<CollectorRow> = sqlx::query_as(SELECT_COLLECTOR)
+            .bind(name)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(classify)?;
+        row.map(to_collector).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn collectors(&self) -> StoreResult<Vec<CollectorRecord>> {
+        let rows: Vec<CollectorRow> = sqlx::query_as(
+            "SELECT name, labels, created_at, last_report_at, revoked_at \
+             FROM collectors ORDER BY name",
+        )
+        .fetch_all(&self.readers)
+        .await
+        .map_err(classify)?;
+        rows.into_iter().map(to_collector).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %name))]
+    async fn revoke_collector(&self, name: &str) -> StoreResult<CollectorRecord> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(classify)?;
+        sqlx::query("UPDATE collectors SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
+            .bind(format_time(now_micros()))
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        let row: Option<CollectorRow> = sqlx::query_as(SELECT_COLLECTOR)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
+        row.map(to_collector)
+            .transpose()?
+            .ok_or(StoreError::NotFound)
+    }
+
+    #[tracing::instrument(skip_all, fields(report_id = %new.report_id, collector = %new.collector))]
+    async fn insert_report(&self, new: NewReport<'_>) -> StoreResult<Inserted> {
+        let id = new.report_id.hyphenated().to_string();
+        let received = format_time(micros(new.received_at));
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(classify)?;
+        let inserted = sqlx::query(
+            "INSERT INTO reports (report_id, collector, host, labels, started_at, finished_at, \
+             received_at, body, answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (report_id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(new.collector)
+        .bind(new.host)
+        .bind(encode_labels(new.labels))
+        .bind(format_time(micros(new.started_at)))
+        .bind(format_time(micros(new.finished_at)))
+        .bind(&received)
+        .bind(new.body)
+        .bind(new.answer)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        if inserted.rows_affected() == 0 {
+            let (collector, answer): (String, String) =
+                sqlx::query_as("SELECT collector, answer FROM reports WHERE report_id = ?")
+                    .bind(&id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+            tx.rollback().await.map_err(classify)?;
+            return Ok(Inserted::Existing { collector, answer });
+        }
+        sqlx::query(
+            "UPDATE collectors SET last_report_at = ? \
+             WHERE name = ? AND (last_report_at IS NULL OR last_report_at < ?)",
+        )
+        .bind(&received)
+        .bind(new.collector)
+        .bind(&received)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        // synchronous=FULL: the commit is on disk when this returns.
+        tx.commit().await.map_err(classify)?;
+        Ok(Inserted::Stored)
+    }
+
+    #[tracing::instrument(skip_all, fields(report_id = %report_id))]
+    async fn report(&self, report_id: Uuid) -> StoreResult<Option<StoredReport>> {
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT report_id, collector, host, labels, started_at, finished_at, received_at, \
+             body, answer FROM reports WHERE report_id = ?",
+        )
+        .bind(report_id.hyphenated().to_string())
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(classify)?;
+        row.map(|(a, b, c, d, e, f, g, body, answer)| {
+            Ok(StoredReport {
+                summary: to_summary((a, b, c, d, e, f, g))?,
+                body,
+                answer,
+            })
+        })
+        .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(collector = ?collector, limit = limit))]
+    async fn recent_reports(
+        &self,
+        collector: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<ReportSummary>> {
+        // Two statements, so each uses its index (an `? IS NULL OR` filter
+        // would keep the planner off reports_collector_received).
+        let query = match collector {
+            Some(c) => sqlx::query_as(
+                "SELECT report_id, collector, host, labels, started_at, finished_at, \
+                 received_at FROM reports WHERE collector = ? \
+                 ORDER BY received_at DESC, report_id DESC LIMIT ?",
+            )
+            .bind(c),
+            None => sqlx::query_as(
+                "SELECT report_id, collector, host, labels, started_at, finished_at, \
+                 received_at FROM reports ORDER BY received_at DESC, report_id DESC LIMIT ?",
+            ),
+        };
+        let rows: Vec<SummaryRow> = query
+            .bind(clamp_limit(limit))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(classify)?;
+        rows.into_iter().map(to_summary).collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn recent_start_times(
+        &self,
+        per_collector: i64,
+    ) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        // One short index walk per collector (reports_collector_started),
+        // rather than a window over the whole table.
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM collectors ORDER BY name")
+            .fetch_all(&self.readers)
+            .await
+            .map_err(classify)?;
+        let mut out = Vec::new();
+        for name in names {
+            let starts: Vec<String> = sqlx::query_scalar(
+                "SELECT started_at FROM reports WHERE collector = ? \
+                 ORDER BY started_at DESC LIMIT ?",
+            )
+            .bind(&name)
+            .bind(clamp_limit(per_collector))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(classify)?;
+            for t in starts {
+                out.push((name.clone(), parse_time(&t)?));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,105 @@
+//! `POST /api/v1/alertmanager`: Alertmanager's webhook (payload version 4)
+//! and Grafana's variant. A firing alert opens an incident or attaches to the
+//! open incident of its alert name and labels; a resolved alert resolves the
+//! incident its firing alert went to. Each alert is recorded once per
+//! (fingerprint, startsAt, status), so replays and the second Alertmanager of
+//! an HA pair change nothing.
+//!
+//! Alertmanager retries only on 5xx and drops a notification on any 4xx
+//! (429 included): a busy or unreachable store answers 503 with
+//! `Retry-After`, never 429; a malformed payload answers 400 naming the field.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::incidents::alertmanager;
+use crate::store::{AlertDelivery, AlertOutcome, group_key};
+use crate::web::auth::CurrentUser;
+use crate::web::{ApiError, AppState};
+
+pub async fn post_alertmanager(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match deliver(&state, &user, body).await {
+        Ok(answer) => answer.into_response(),
+        Err(error) => {
+            let busy = error.status == StatusCode::SERVICE_UNAVAILABLE;
+            let mut response = error.into_response();
+            if busy {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            response
+        }
+    }
+}
+
+async fn deliver(
+    state: &AppState,
+    user: &CurrentUser,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = body.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            format!("could not read the request body: {}", rejection.body_text()),
+        )
+    })?;
+    let alerts = alertmanager::parse(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_payload",
+            format!("not an Alertmanager webhook payload: {e}"),
+        )
+        .with_field(e.field)
+    })?;
+    let who = user.actor();
+    let (mut opened, mut attached, mut duplicates, mut unmatched) = (vec![], vec![], 0, 0);
+    for alert in &alerts {
+        let labels = &alert.labels;
+        let key = group_key(labels);
+        let title = alert.title();
+        let body = alert.body();
+        let (outcome, events) = state
+            .kb
+            .store()
+            .deliver_alert(AlertDelivery {
+                fingerprint: &alert.fingerprint,
+                starts_at: alert.starts_at,
+                resolved: alert.resolved,
+                group_key: &key,
+                title: &title,
+                severity: alert.severity(),
+                labels,
+                who: &who,
+                body: &body,
+            })
+            .await?;
+        for event in &events {
+            state.incident_bus.publish(event);
+        }
+        match outcome {
+            AlertOutcome::Opened(id) => opened.push(id),
+            AlertOutcome::Attached(id) => attached.push(id),
+            AlertOutcome::Duplicate => duplicates += 1,
+            AlertOutcome::NoIncident => unmatched += 1,
+        }
+    }
+    attached.dedup();
+    Ok(Json(json!({
+        "alerts": alerts.len(),
+        "opened": opened,
+        "attached": attached,
+        "duplicates": duplicates,
+        "resolved_without_incident": unmatched,
+    })))
+}

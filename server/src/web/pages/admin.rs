@@ -1,0 +1,334 @@
+//! The admin page: users and roles, API tokens, collectors, the audit log.
+//!
+//! Collectors: their tokens come from the ingest side (`faultline collector
+//! add`, the `collectors` table); this page lists them through
+//! `ReportStore::collectors` and revokes them with `revoke_collector`.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::render_with;
+use crate::accounts::{self, AccountError};
+use crate::store::{AuditEntry, NewAudit, Role, StoreError, User, UserChange};
+use crate::web::auth::{self, CurrentUser};
+use crate::web::{ApiError, AppState, PageError};
+
+/// Audit lines shown.
+const AUDIT_LINES: i64 = 50;
+
+struct TokenLine {
+    id: i64,
+    name: String,
+    role: Role,
+    created: String,
+    created_by: String,
+    last_used: String,
+    revoked: String,
+}
+
+struct CollectorLine {
+    name: String,
+    created: String,
+    last_report: String,
+    revoked: String,
+}
+
+struct AuditLine {
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminView {
+    title: &'static str,
+    query: String,
+    csrf: String,
+    roles: Vec<&'static str>,
+    users: Vec<User>,
+    tokens: Vec<TokenLine>,
+    collectors: Vec<CollectorLine>,
+    audit: Vec<AuditLine>,
+    new_token: Option<String>,
+    notice: String,
+    error: String,
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// Renders the page; `status` says how the last action went.
+async fn admin_page(
+    state: &AppState,
+    status: StatusCode,
+    new_token: Option<String>,
+    notice: String,
+    error: String,
+) -> Result<Response, PageError> {
+    let store = state.kb.store();
+    let users = store.list_users().await.map_err(page_error)?;
+    let tokens = store
+        .list_api_tokens()
+        .await
+        .map_err(page_error)?
+        .into_iter()
+        .map(|t| TokenLine {
+            id: t.id,
+            name: t.name,
+            role: t.role,
+            created: when(t.created_at),
+            created_by: t.created_by.unwrap_or_default(),
+            last_used: t.last_used_at.map_or_else(|| "never".to_owned(), when),
+            revoked: t.revoked_at.map(when).unwrap_or_default(),
+        })
+        .collect();
+    let collectors = store
+        .collectors()
+        .await
+        .map_err(page_error)?
+        .into_iter()
+        .map(|c| CollectorLine {
+            name: c.name,
+            created: when(c.created_at),
+            last_report: c.last_report_at.map_or_else(|| "never".to_owned(), when),
+            revoked: c.revoked_at.map(when).unwrap_or_default(),
+        })
+        .collect();
+    let audit = store
+        .recent_audit(AUDIT_LINES)
+        .await
+        .map_err(page_error)?
+        .into_iter()
+        .map(|a: AuditEntry| AuditLine {
+            at: a.at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            actor: a.actor,
+            action: a.action,
+            target: a.target,
+            detail: a.detail,
+        })
+        .collect();
+    Ok(render_with(
+        status,
+        &AdminView {
+            title: "Admin",
+            query: String::new(),
+            csrf: auth::csrf_token(),
+            roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+            users,
+            tokens,
+            collectors,
+            audit,
+            new_token,
+            notice,
+            error,
+        },
+    ))
+}
+
+fn page_error(e: StoreError) -> PageError {
+    PageError::from(ApiError::from(e))
+}
+
+/// After a change: back to the page (POST, redirect, GET).
+fn back_to_admin(anchor: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(
+            header::LOCATION,
+            HeaderValue::from_str(&format!("/admin#{anchor}"))
+                .unwrap_or(HeaderValue::from_static("/admin")),
+        )],
+    )
+        .into_response()
+}
+
+/// An account error shown on the page with the right status.
+async fn failed(state: &AppState, e: AccountError) -> Result<Response, PageError> {
+    let (status, message) = match e {
+        AccountError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+        AccountError::Store(StoreError::AlreadyExists(what)) => {
+            (StatusCode::CONFLICT, format!("There is already {what}."))
+        }
+        AccountError::Store(StoreError::NotFound) => {
+            (StatusCode::NOT_FOUND, "No such user or token.".to_owned())
+        }
+        AccountError::Store(other) => return Err(page_error(other)),
+        AccountError::Hash(m) => {
+            tracing::error!(error = %m, "password hashing failed");
+            return Err(PageError::internal());
+        }
+    };
+    admin_page(state, status, None, String::new(), message).await
+}
+
+fn parse_role(s: &str) -> Result<Role, AccountError> {
+    Role::parse(s).ok_or_else(|| {
+        AccountError::Invalid(format!(
+            "{s:?} is not a role: use viewer, responder, editor or admin"
+        ))
+    })
+}
+
+pub async fn view_admin_get(State(state): State<AppState>) -> Result<Response, PageError> {
+    admin_page(&state, StatusCode::OK, None, String::new(), String::new()).await
+}
+
+#[derive(Deserialize)]
+pub struct NewUserForm {
+    name: String,
+    password: String,
+    role: String,
+}
+
+pub async fn view_admin_users_post(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Form(form): Form<NewUserForm>,
+) -> Result<Response, PageError> {
+    let result = async {
+        let role = parse_role(&form.role)?;
+        accounts::add_user(
+            state.kb.store(),
+            form.name.trim(),
+            &form.password,
+            role,
+            &me.actor(),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(back_to_admin("users")),
+        Err(e) => failed(&state, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UserChangeForm {
+    action: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn view_admin_user_post(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(name): Path<String>,
+    Form(form): Form<UserChangeForm>,
+) -> Result<Response, PageError> {
+    let change = match form.action.as_str() {
+        "role" => parse_role(&form.role).map(|role| UserChange {
+            role: Some(role),
+            ..UserChange::default()
+        }),
+        "disable" => Ok(UserChange {
+            disabled: Some(true),
+            ..UserChange::default()
+        }),
+        "enable" => Ok(UserChange {
+            disabled: Some(false),
+            ..UserChange::default()
+        }),
+        other => Err(AccountError::Invalid(format!("unknown action {other:?}"))),
+    };
+    let change = match change {
+        Ok(c) => c,
+        Err(e) => return failed(&state, e).await,
+    };
+    // Admins cannot lock themselves out by accident.
+    if name == me.name
+        && (change.disabled == Some(true) || change.role.is_some_and(|r| r != Role::Admin))
+    {
+        return failed(
+            &state,
+            AccountError::Invalid(
+                "You cannot disable yourself or drop your own admin role; ask another admin."
+                    .into(),
+            ),
+        )
+        .await;
+    }
+    match state
+        .kb
+        .store()
+        .update_user(&name, change, &me.actor())
+        .await
+    {
+        Ok(_) => Ok(back_to_admin("users")),
+        Err(e) => failed(&state, e.into()).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewTokenForm {
+    name: String,
+    role: String,
+}
+
+pub async fn view_admin_tokens_post(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Form(form): Form<NewTokenForm>,
+) -> Result<Response, PageError> {
+    let result = async {
+        let role = parse_role(&form.role)?;
+        accounts::add_api_token(state.kb.store(), form.name.trim(), role, &me.actor()).await
+    }
+    .await;
+    match result {
+        // Shown once, on this page; never again.
+        Ok((token, record)) => {
+            admin_page(
+                &state,
+                StatusCode::OK,
+                Some(token),
+                format!("Token {} created with role {}.", record.name, record.role),
+                String::new(),
+            )
+            .await
+        }
+        Err(e) => failed(&state, e).await,
+    }
+}
+
+pub async fn view_admin_token_revoke_post(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    match state.kb.store().revoke_api_token(id, &me.actor()).await {
+        Ok(_) => Ok(back_to_admin("tokens")),
+        Err(e) => failed(&state, e.into()).await,
+    }
+}
+
+pub async fn view_admin_collector_revoke_post(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(name): Path<String>,
+) -> Result<Response, PageError> {
+    let store = state.kb.store();
+    match store.revoke_collector(&name).await {
+        Ok(_) => {
+            let _ = store
+                .record_audit(NewAudit {
+                    actor: &me.actor(),
+                    action: "collector.revoke",
+                    target: &name,
+                    detail: "",
+                })
+                .await;
+            Ok(back_to_admin("collectors"))
+        }
+        Err(e) => failed(&state, e.into()).await,
+    }
+}

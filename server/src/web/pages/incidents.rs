@@ -1,0 +1,730 @@
+//! `/incidents` (list with filters), `/incidents/new` (open by hand),
+//! `/incidents/{id}` (one incident: diagnosis from all its evidence, the
+//! checklist, evidence, timeline; notes, pastes, ticks and status changes
+//! posted back to it), `/incidents/{id}/live` (the part of the page that
+//! changes, re-rendered for `static/incident.js`) and `/incidents/{id}/events`
+//! (Server-Sent Events: one per timeline append).
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::ops::Deref;
+use std::time::Duration;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::collectors::ago;
+use super::diagnosis::DiagnosisView;
+use super::observation_view::ObservationView;
+use super::{render, render_with};
+use crate::core::markdown::to_safe_html;
+use crate::incidents::{self, Evidence, PasteOutcome};
+use crate::store::{
+    EventKind, Incident, IncidentEvent, IncidentFilter, IncidentStatus, NewIncident, Role,
+};
+use crate::web::auth::CurrentUser;
+use crate::web::{ApiError, AppState, PageError};
+
+/// Incidents a list shows.
+const LIST_LIMIT: i64 = 200;
+/// Keep-alive comment interval of the live stream: under the 60 s idle
+/// timeout of common proxies.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+// ---- List ----------------------------------------------------------------------------
+
+pub struct IncidentRow {
+    pub id: i64,
+    pub title: String,
+    pub status: &'static str,
+    pub severity: String,
+    pub labels: Vec<(String, String)>,
+    pub opened: String,
+    pub opened_iso: String,
+    pub opened_by: String,
+}
+
+impl IncidentRow {
+    pub fn of(i: &Incident, now: DateTime<Utc>) -> IncidentRow {
+        IncidentRow {
+            id: i.id,
+            title: i.title.clone(),
+            status: i.status.as_str(),
+            severity: i.severity.clone(),
+            labels: i.labels.clone().into_iter().collect(),
+            opened: ago(i.opened_at, now),
+            opened_iso: when(i.opened_at),
+            opened_by: i.opened_by.clone(),
+        }
+    }
+}
+
+/// The open incidents, newest first, for the home page.
+pub async fn open_rows(state: &AppState) -> Vec<IncidentRow> {
+    let filter = IncidentFilter {
+        status: Some(IncidentStatus::Open),
+        limit: 20,
+        ..Default::default()
+    };
+    let now = Utc::now();
+    match state.kb.store().incidents(&filter).await {
+        Ok(list) => list.iter().map(|i| IncidentRow::of(i, now)).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "open incidents not listed on the home page");
+            Vec::new()
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListParams {
+    #[serde(default)]
+    status: String,
+    /// `key=value`.
+    #[serde(default)]
+    label: String,
+    /// `1h`, `24h`, `7d`, `30d` or empty (any time).
+    #[serde(default)]
+    since: String,
+}
+
+/// Time windows the list offers.
+const WINDOWS: [(&str, &str, i64); 4] = [
+    ("1h", "last hour", 3600),
+    ("24h", "last 24 hours", 86_400),
+    ("7d", "last 7 days", 7 * 86_400),
+    ("30d", "last 30 days", 30 * 86_400),
+];
+
+#[derive(Template)]
+#[template(path = "incidents.html")]
+struct IncidentsView {
+    title: &'static str,
+    query: String,
+    status: String,
+    label: String,
+    since: String,
+    statuses: [IncidentStatus; 3],
+    windows: &'static [(&'static str, &'static str, i64)],
+    rows: Vec<IncidentRow>,
+}
+
+fn bad_filter(field: &str, message: String) -> PageError {
+    PageError::from(
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_filter", message).with_field(field),
+    )
+}
+
+pub async fn view_incidents_get(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Response, PageError> {
+    let status = match params.status.as_str() {
+        "" | "any" => None,
+        s => Some(IncidentStatus::parse(s).ok_or_else(|| {
+            bad_filter(
+                "status",
+                format!("unknown status {s:?}; use open, mitigated or resolved"),
+            )
+        })?),
+    };
+    let label = match params.label.trim() {
+        "" => None,
+        l => match l.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Some((k.trim().to_owned(), v.trim().to_owned()))
+            }
+            _ => return Err(bad_filter("label", format!("{l:?} is not key=value"))),
+        },
+    };
+    let since = match params.since.as_str() {
+        "" | "any" => None,
+        s => {
+            let (_, _, secs) = WINDOWS.iter().find(|w| w.0 == s).ok_or_else(|| {
+                bad_filter(
+                    "since",
+                    format!("unknown window {s:?}; use 1h, 24h, 7d or 30d"),
+                )
+            })?;
+            Some(Utc::now() - chrono::Duration::seconds(*secs))
+        }
+    };
+    let list = state
+        .kb
+        .store()
+        .incidents(&IncidentFilter {
+            status,
+            label,
+            since,
+            limit: LIST_LIMIT,
+        })
+        .await
+        .map_err(ApiError::from)?;
+    let now = Utc::now();
+    Ok(render(&IncidentsView {
+        title: "Incidents",
+        query: String::new(),
+        status: params.status,
+        label: params.label,
+        since: params.since,
+        statuses: IncidentStatus::ALL,
+        windows: &WINDOWS,
+        rows: list.iter().map(|i| IncidentRow::of(i, now)).collect(),
+    }))
+}
+
+// ---- Open by hand ------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "incident_new.html")]
+struct NewIncidentView {
+    title: &'static str,
+    query: String,
+    error: Option<String>,
+    form: NewIncidentForm,
+}
+
+#[derive(Deserialize, Default)]
+pub struct NewIncidentForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    severity: String,
+    /// One `key=value` per line (or comma separated).
+    #[serde(default)]
+    labels: String,
+}
+
+pub async fn view_incident_new_get() -> Response {
+    render(&NewIncidentView {
+        title: "Open an incident",
+        query: String::new(),
+        error: None,
+        form: NewIncidentForm {
+            severity: "warning".into(),
+            ..Default::default()
+        },
+    })
+}
+
+/// `key=value` pairs, one per line or comma separated.
+fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut labels = BTreeMap::new();
+    for part in text
+        .split(['\n', ','])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        match part.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                labels.insert(k.trim().to_owned(), v.trim().to_owned());
+            }
+            _ => return Err(format!("label {part:?} is not key=value")),
+        }
+    }
+    Ok(labels)
+}
+
+pub async fn view_incidents_post(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Form(form): Form<NewIncidentForm>,
+) -> Result<Response, PageError> {
+    let invalid = |form: NewIncidentForm, message: String| {
+        render_with(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &NewIncidentView {
+                title: "Open an incident",
+                query: String::new(),
+                error: Some(message),
+                form,
+            },
+        )
+    };
+    let title = form.title.trim().to_owned();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Ok(invalid(
+            form,
+            "A title of 1 to 200 characters is needed.".into(),
+        ));
+    }
+    let severity = match form.severity.trim() {
+        "" => "warning".to_owned(),
+        s if s.len() <= 40 => s.to_owned(),
+        _ => {
+            return Ok(invalid(
+                form,
+                "The severity is longer than 40 characters.".into(),
+            ));
+        }
+    };
+    let labels = match parse_labels(&form.labels) {
+        Ok(l) => l,
+        Err(e) => return Ok(invalid(form, e)),
+    };
+    let who = user.actor();
+    let incident = incidents::open_by_hand(
+        &state.kb,
+        &state.incident_bus,
+        NewIncident {
+            title: &title,
+            severity: &severity,
+            labels: &labels,
+            opened_by: &who,
+            group_key: None,
+        },
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/incidents/{}", incident.id)).into_response())
+}
+
+// ---- One incident ----------------------------------------------------------------------
+
+pub struct EventRow {
+    pub id: i64,
+    pub kind: &'static str,
+    pub at: String,
+    pub at_iso: String,
+    pub who: String,
+    pub text: String,
+    pub link: Option<String>,
+}
+
+pub struct ReportLink {
+    pub id: String,
+    pub collector: String,
+    pub received: String,
+    pub observations: Vec<ObservationView>,
+}
+
+pub struct PasteView {
+    pub at: String,
+    pub who: String,
+    pub formats: String,
+    pub observations: Vec<ObservationView>,
+}
+
+pub struct StepRow {
+    pub number: usize,
+    pub title: String,
+    /// The step as sanitised HTML, placeholders filled from the labels.
+    pub html: String,
+    pub ticked_by: Option<String>,
+}
+
+pub struct Checklist {
+    pub playbook: String,
+    pub title: String,
+    /// Chosen by the engineer rather than the top likely candidate.
+    pub chosen: bool,
+    pub steps: Vec<StepRow>,
+    pub done: usize,
+}
+
+/// The part of the incident page that changes as evidence arrives.
+#[derive(Template)]
+#[template(path = "incident_live.html")]
+pub struct Live {
+    pub id: i64,
+    pub can_respond: bool,
+    pub status: &'static str,
+    pub diagnosis: DiagnosisView,
+    pub checklist: Option<Checklist>,
+    pub reports: Vec<ReportLink>,
+    pub pastes: Vec<PasteView>,
+    pub timeline: Vec<EventRow>,
+    /// Id of the newest timeline event (the page's live stream resumes after it).
+    pub last_event: i64,
+}
+
+#[derive(Template)]
+#[template(path = "incident.html")]
+struct IncidentView {
+    title: String,
+    query: String,
+    head: IncidentRow,
+    resolved: Option<String>,
+    statuses: [IncidentStatus; 3],
+    playbooks: Vec<(String, String)>,
+    chosen: String,
+    flash: Option<(&'static str, String)>,
+    live: Live,
+}
+
+impl Deref for IncidentView {
+    type Target = Live;
+    fn deref(&self) -> &Live {
+        &self.live
+    }
+}
+
+async fn load(state: &AppState, id: i64) -> Result<(Incident, Vec<IncidentEvent>), PageError> {
+    let store = state.kb.store();
+    let incident = store
+        .incident(id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| PageError::not_found(format!("There is no incident {id}.")))?;
+    let events = store.events(id).await.map_err(ApiError::from)?;
+    Ok((incident, events))
+}
+
+fn event_row(e: &IncidentEvent, now: DateTime<Utc>) -> EventRow {
+    let link = match e.kind {
+        EventKind::Report => e.body["report_id"]
+            .as_str()
+            .map(|id| format!("/reports/{id}")),
+        EventKind::Alert => e.body["generatorURL"]
+            .as_str()
+            .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+            .map(str::to_owned),
+        _ => None,
+    };
+    EventRow {
+        id: e.id,
+        kind: e.kind.as_str(),
+        at: ago(e.at, now),
+        at_iso: when(e.at),
+        who: e.who.clone(),
+        text: incidents::describe(e),
+        link,
+    }
+}
+
+async fn live(
+    state: &AppState,
+    incident: &Incident,
+    events: &[IncidentEvent],
+    can_respond: bool,
+) -> Result<Live, PageError> {
+    let evidence: Evidence = incidents::evidence(&state.kb, events)
+        .await
+        .map_err(ApiError::from)?;
+    let merged = evidence.merged(incident);
+    let diagnosis = incidents::diagnose(&state.kb, &merged);
+    let ticks = state
+        .kb
+        .store()
+        .ticks(incident.id)
+        .await
+        .map_err(ApiError::from)?;
+    let checklist = incidents::chosen_playbook(incident, &diagnosis).and_then(|id| {
+        let current = state.kb.get(&id)?;
+        let steps: Vec<StepRow> = current
+            .playbook
+            .steps()
+            .into_iter()
+            .map(|s| StepRow {
+                number: s.number,
+                title: s.title.clone(),
+                html: to_safe_html(&incidents::fill_command(&s.markdown, &incident.labels)),
+                ticked_by: ticks
+                    .iter()
+                    .find(|t| t.playbook == id && t.step == s.number as i64)
+                    .map(|t| format!("{}, {}", t.ticked_by, when(t.ticked_at))),
+            })
+            .collect();
+        Some(Checklist {
+            title: current.playbook.meta.title.clone(),
+            chosen: incident.playbook.is_some(),
+            done: steps.iter().filter(|s| s.ticked_by.is_some()).count(),
+            playbook: id,
+            steps,
+        })
+    });
+    let now = Utc::now();
+    let mut timeline: Vec<EventRow> = events.iter().map(|e| event_row(e, now)).collect();
+    timeline.reverse();
+    Ok(Live {
+        id: incident.id,
+        can_respond,
+        status: incident.status.as_str(),
+        diagnosis: DiagnosisView::new(&diagnosis),
+        checklist,
+        reports: evidence
+            .reports
+            .iter()
+            .rev()
+            .map(|r| ReportLink {
+                id: r.summary.report_id.hyphenated().to_string(),
+                collector: r.summary.collector.clone(),
+                received: ago(r.summary.received_at, now),
+                observations: r
+                    .report
+                    .observations
+                    .iter()
+                    .map(ObservationView::of)
+                    .collect(),
+            })
+            .collect(),
+        pastes: evidence
+            .pastes
+            .iter()
+            .rev()
+            .map(|p| PasteView {
+                at: ago(p.event.at, now),
+                who: p.event.who.clone(),
+                formats: p.formats.join(", "),
+                observations: p.observations.iter().map(ObservationView::of).collect(),
+            })
+            .collect(),
+        last_event: events.last().map_or(0, |e| e.id),
+        timeline,
+    })
+}
+
+#[derive(Deserialize, Default)]
+pub struct PageParams {
+    /// The event a paste just made, to say what became of it.
+    #[serde(default)]
+    pasted: Option<i64>,
+}
+
+pub async fn view_incident_get(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+    Query(params): Query<PageParams>,
+) -> Result<Response, PageError> {
+    let (incident, events) = load(&state, id).await?;
+    let can_respond = user.is_some_and(|u| u.can(Role::Responder));
+    let flash = params
+        .pasted
+        .and_then(|pid| events.iter().find(|e| e.id == pid))
+        .map(|e| match e.kind {
+            EventKind::Paste => (
+                "ok",
+                incidents::describe(e) + ". The diagnosis below includes it.",
+            ),
+            _ => (
+                "warn",
+                format!(
+                    "Nothing in the paste was recognised; it is kept as a note. {}",
+                    e.body["unrecognised"].as_str().unwrap_or_default()
+                ),
+            ),
+        });
+    let live = live(&state, &incident, &events, can_respond).await?;
+    let mut playbooks: Vec<(String, String)> = state
+        .kb
+        .list()
+        .iter()
+        .map(|c| (c.playbook.id().to_owned(), c.playbook.meta.title.clone()))
+        .collect();
+    playbooks.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(render(&IncidentView {
+        title: format!("Incident {}: {}", incident.id, incident.title),
+        query: String::new(),
+        resolved: incident.resolved_at.map(when),
+        head: IncidentRow::of(&incident, Utc::now()),
+        statuses: IncidentStatus::ALL,
+        chosen: incident.playbook.clone().unwrap_or_default(),
+        playbooks,
+        flash,
+        live,
+    }))
+}
+
+/// The changing part of the page alone, for the live script.
+pub async fn view_incident_live_get(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let (incident, events) = load(&state, id).await?;
+    let can_respond = user.is_some_and(|u| u.can(Role::Responder));
+    Ok(render(
+        &live(&state, &incident, &events, can_respond).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    action: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    playbook: String,
+    #[serde(default)]
+    step: Option<i64>,
+}
+
+/// Largest note or paste taken, in bytes (URL-encoded it stays under
+/// `access::INCIDENT_FORM_LIMIT`).
+const TEXT_LIMIT: usize = 256 * 1024;
+
+pub async fn view_incident_post(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, PageError> {
+    let (kb, bus, who) = (&state.kb, &state.incident_bus, user.actor());
+    let invalid = |field: &str, message: &str| {
+        PageError::from(
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message).with_field(field),
+        )
+    };
+    if form.text.len() > TEXT_LIMIT {
+        return Err(invalid("text", "The text is longer than 256 KiB."));
+    }
+    // The incident must exist whatever the action.
+    load(&state, id).await?;
+    let back = format!("/incidents/{id}");
+    let to = match form.action.as_str() {
+        "note" => {
+            let text = form.text.trim();
+            if text.is_empty() {
+                return Err(invalid("text", "The note is empty."));
+            }
+            incidents::add_note(kb, bus, id, &who, text)
+                .await
+                .map_err(ApiError::from)?;
+            format!("{back}#timeline")
+        }
+        "paste" => {
+            if form.text.trim().is_empty() {
+                return Err(invalid("text", "The paste is empty."));
+            }
+            let event = match incidents::add_paste(kb, bus, id, &who, &form.text)
+                .await
+                .map_err(ApiError::from)?
+            {
+                PasteOutcome::Recognised { event, .. } | PasteOutcome::KeptAsNote { event, .. } => {
+                    event
+                }
+            };
+            format!("{back}?pasted={}#paste", event.id)
+        }
+        "status" => {
+            let status = IncidentStatus::parse(&form.status)
+                .ok_or_else(|| invalid("status", "Use open, mitigated or resolved."))?;
+            incidents::set_status(kb, bus, id, status, &who)
+                .await
+                .map_err(ApiError::from)?;
+            back
+        }
+        "tick" | "untick" => {
+            let step = form
+                .step
+                .filter(|s| (1..=1000).contains(s))
+                .ok_or_else(|| invalid("step", "No step number."))?;
+            if kb.get(&form.playbook).is_none() {
+                return Err(invalid("playbook", "There is no such playbook."));
+            }
+            if let Some(event) = kb
+                .store()
+                .set_tick(id, &form.playbook, step, form.action == "tick", &who)
+                .await
+                .map_err(ApiError::from)?
+            {
+                bus.publish(&event);
+            }
+            format!("{back}#step-{step}")
+        }
+        "playbook" => {
+            let choice = match form.playbook.trim() {
+                "" => None,
+                p if kb.get(p).is_some() => Some(p),
+                _ => return Err(invalid("playbook", "There is no such playbook.")),
+            };
+            let event = kb
+                .store()
+                .set_playbook(id, choice, &who)
+                .await
+                .map_err(ApiError::from)?;
+            bus.publish(&event);
+            format!("{back}#checklist")
+        }
+        other => {
+            return Err(invalid(
+                "action",
+                &format!(
+                    "Unknown action {other:?}; use note, paste, status, tick, untick or playbook."
+                ),
+            ));
+        }
+    };
+    Ok(Redirect::to(&to).into_response())
+}
+
+// ---- Live stream ----------------------------------------------------------------------
+
+/// `GET /incidents/{id}/events`: one `timeline` event per append to this
+/// incident (data: the event id and kind), `reload` when this listener fell
+/// behind, keep-alive comments in between. Ends when the server drains.
+pub async fn view_incident_events_get(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    load(&state, id).await?;
+    let stream = incident_stream(&state, id);
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response())
+}
+
+fn incident_stream(
+    state: &AppState,
+    id: i64,
+) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+    let events = state.incident_bus.subscribe();
+    let closing = state.incident_bus.closing();
+    futures_util::stream::unfold(
+        (events, closing),
+        move |(mut events, mut closing)| async move {
+            loop {
+                if *closing.borrow_and_update() {
+                    return None;
+                }
+                let next = tokio::select! {
+                    next = events.recv() => next,
+                    _ = closing.changed() => return None,
+                };
+                let event = match next {
+                    Ok(e) if e.incident_id == id => Event::default()
+                        .event("timeline")
+                        .id(e.id.to_string())
+                        .data(format!(
+                            "{{\"id\":{},\"kind\":\"{}\"}}",
+                            e.id,
+                            e.kind.as_str()
+                        )),
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => Event::default().event("reload").data("{}"),
+                    Err(RecvError::Closed) => return None,
+                };
+                return Some((Ok(event), (events, closing)));
+            }
+        },
+    )
+}
+
+/// `GET /api/v1/incidents/{id}`: the incident and its timeline as JSON.
+pub async fn get_incident_json(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let store = state.kb.store();
+    let incident = store
+        .incident(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("there is no incident {id}")))?;
+    let events = store.events(id).await?;
+    Ok(Json(serde_json::json!({"incident": incident, "timeline": events})).into_response())
+}

@@ -1,0 +1,68 @@
+//! Server-rendered pages: a view struct per page, a template per view.
+
+pub mod admin;
+pub mod alert_routes;
+pub mod collectors;
+pub mod diagnosis;
+pub mod editor;
+pub mod history;
+pub mod home;
+pub mod incidents;
+pub mod lessons;
+pub mod library;
+pub mod login;
+pub mod observation_view;
+pub mod playbook;
+pub mod reports;
+pub mod search;
+pub mod signals;
+pub mod study;
+
+use askama::Template;
+use axum::http::{StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::PageError;
+
+/// Renders a template, or a plain 500 page if the template itself fails.
+pub fn render(template: &impl Template) -> Response {
+    render_with(StatusCode::OK, template)
+}
+
+pub fn render_with(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<h1>Internal error</h1>".to_owned()),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorView<'a> {
+    title: &'a str,
+    status: u16,
+    message: &'a str,
+}
+
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    let title = status.canonical_reason().unwrap_or("Error");
+    render_with(
+        status,
+        &ErrorView {
+            title,
+            status: status.as_u16(),
+            message,
+        },
+    )
+}
+
+pub async fn not_found(uri: Uri) -> PageError {
+    PageError::not_found(format!("There is no page at {}.", uri.path()))
+}

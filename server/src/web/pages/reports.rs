@@ -1,0 +1,164 @@
+//! `/reports` (recent reports, by collector) and `/reports/{id}` (one
+//! report: its observations with charts, and the diagnosis).
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use chrono::Utc;
+use faultline_probe::report::Report;
+use uuid::Uuid;
+
+use super::collectors::ago;
+use super::diagnosis::DiagnosisView;
+use super::observation_view::ObservationView;
+use super::render;
+use crate::web::api::reports::ListParams;
+use crate::web::{ApiError, AppState, PageError};
+
+pub struct ReportRow {
+    pub id: String,
+    pub collector: String,
+    pub host: String,
+    pub received: String,
+    pub received_iso: String,
+    pub duration: String,
+}
+
+#[derive(Template)]
+#[template(path = "reports.html")]
+struct ReportsView {
+    title: &'static str,
+    query: String,
+    collector: String,
+    collectors: Vec<String>,
+    rows: Vec<ReportRow>,
+}
+
+fn seconds(d: chrono::Duration) -> String {
+    let ms = d.num_milliseconds();
+    if ms < 10_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{} s", ms / 1000)
+    }
+}
+
+pub async fn view_reports_get(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Response, PageError> {
+    let (collector, limit) = params.parse()?;
+    let store = state.kb.store();
+    let reports = store
+        .recent_reports(collector, limit)
+        .await
+        .map_err(ApiError::from)?;
+    let collectors = store
+        .collectors()
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let now = Utc::now();
+    let rows = reports
+        .into_iter()
+        .map(|r| ReportRow {
+            id: r.report_id.hyphenated().to_string(),
+            received: ago(r.received_at, now),
+            received_iso: r.received_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            duration: seconds(r.finished_at - r.started_at),
+            collector: r.collector,
+            host: r.host,
+        })
+        .collect();
+    Ok(render(&ReportsView {
+        title: "Reports",
+        query: String::new(),
+        collector: collector.unwrap_or_default().to_owned(),
+        collectors,
+        rows,
+    }))
+}
+
+pub struct SkippedView {
+    pub kind: String,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct ReportView {
+    title: String,
+    query: String,
+    id: String,
+    collector: String,
+    /// The name the report itself gave, when it differs from the token's.
+    claimed_name: Option<String>,
+    host: String,
+    labels: Vec<(String, String)>,
+    started: String,
+    duration: String,
+    received: String,
+    observations: Vec<ObservationView>,
+    /// The whole report as JSON, linked from tables cut short.
+    observations_json: Option<String>,
+    skipped: Vec<SkippedView>,
+    diagnosis: DiagnosisView,
+}
+
+pub async fn view_report_get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let missing = || PageError::not_found(format!("There is no report with id {id}."));
+    let uuid = Uuid::parse_str(&id).map_err(|_| missing())?;
+    let stored = state
+        .kb
+        .store()
+        .report(uuid)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(missing)?;
+    let report: Report = serde_json::from_str(&stored.body).map_err(|e| {
+        tracing::error!(error = %e, report_id = %uuid, "stored report does not parse");
+        PageError::internal()
+    })?;
+    let s = &stored.summary;
+    let now = Utc::now();
+    // Diagnosed afresh against the playbooks as they are now (the ingest
+    // answer keeps the diagnosis as it was at arrival).
+    let matcher = crate::diagnose::matcher_for(&state.kb);
+    let diagnosis = DiagnosisView::new(&crate::diagnose::diagnose(&matcher, &report));
+    Ok(render(&ReportView {
+        title: format!("Report from {}", s.collector),
+        query: String::new(),
+        id: uuid.hyphenated().to_string(),
+        claimed_name: (report.collector.name != s.collector).then(|| report.collector.name.clone()),
+        collector: s.collector.clone(),
+        host: s.host.clone(),
+        labels: s.labels.clone().into_iter().collect(),
+        started: s.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        duration: seconds(s.finished_at - s.started_at),
+        received: format!(
+            "{} ({})",
+            s.received_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            ago(s.received_at, now)
+        ),
+        observations: report
+            .observations
+            .iter()
+            .map(ObservationView::of)
+            .collect(),
+        observations_json: Some(format!("/api/v1/reports/{}", uuid.hyphenated())),
+        skipped: report
+            .skipped
+            .iter()
+            .map(|k| SkippedView {
+                kind: k.kind.clone(),
+                reason: k.reason.clone(),
+            })
+            .collect(),
+        diagnosis,
+    }))
+}

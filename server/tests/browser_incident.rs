@@ -1,0 +1,263 @@
+//! An incident walked in a real browser (headless Chromium through
+//! chromedriver) against a real server: an Alertmanager webhook opens it, a
+//! probe report arrives and the open page's diagnosis updates live (SSE, no
+//! reload), the engineer pastes real `ss -tan` output, ticks steps and
+//! resolves it. Screenshots land in `target/screenshots/incident-*.png`.
+
+mod browser_support;
+mod common;
+
+use std::time::{Duration, Instant};
+
+use browser_support::*;
+use fantoccini::{Client, Locator};
+use faultline::store::{IncidentStatus, Role};
+use serde_json::{Value, json};
+
+async fn wait_for_js(client: &Client, script: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !js_bool(client, script).await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Clicks an element the way a user would, after scrolling it to the middle
+/// of the window (the sticky top bar would otherwise cover it).
+async fn click(client: &Client, css: &str) {
+    let element = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'}); return true;",
+            vec![serde_json::to_value(&element).unwrap()],
+        )
+        .await
+        .unwrap();
+    element
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Real `ss -tan` output of this machine, with a connection made for the
+/// occasion so there is one.
+fn real_ss_tan() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let out = std::process::Command::new("ss")
+        .arg("-tan")
+        .output()
+        .expect("ss is installed (iproute2)");
+    assert!(out.status.success());
+    format!("$ ss -tan\n{}", String::from_utf8(out.stdout).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engineer_walks_an_incident_from_alert_to_resolved() {
+    let (addr, app) = start_server().await;
+    let store = app.state.kb.store().clone();
+    faultline::accounts::add_user(&store, "oncall", "pager-duty-3am", Role::Responder, "test")
+        .await
+        .unwrap();
+    let (am_token, _) =
+        faultline::accounts::add_api_token(&store, "alertmanager", Role::Responder, "test")
+            .await
+            .unwrap();
+    let (_, probe_token) =
+        faultline::ingest::add_collector(&store, "orders-api-1", &Default::default())
+            .await
+            .unwrap();
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+
+    let (_driver, port) = start_driver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(port, profile.path()).await;
+
+    // Log in as the on-call engineer.
+    client.goto(&format!("{base}/login")).await.unwrap();
+    client
+        .find(Locator::Css("input[name=name]"))
+        .await
+        .unwrap()
+        .send_keys("oncall")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("pager-duty-3am")
+        .await
+        .unwrap();
+    click(&client, ".auth-box button[type=submit]").await;
+    client
+        .wait()
+        .for_element(Locator::Css(".user-indicator"))
+        .await
+        .unwrap();
+
+    // Alertmanager pages: the incident appears.
+    let payload = json!({
+        "version": "4", "groupKey": "{}:{alertname=\"OrdersApiErrors\"}", "truncatedAlerts": 0,
+        "status": "firing", "receiver": "faultline",
+        "groupLabels": {"alertname": "OrdersApiErrors"},
+        "commonLabels": {"alertname": "OrdersApiErrors"}, "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "OrdersApiErrors", "host": "orders-api-1",
+                       "service": "orders", "severity": "critical"},
+            "annotations": {"summary": "orders API answers 502 and 'too many open files'"},
+            "startsAt": "2026-11-24T03:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph", "fingerprint": "5e1f0a9c3b7d2e41"
+        }]
+    });
+    let answer = http
+        .post(format!("{base}/api/v1/alertmanager"))
+        .bearer_auth(&am_token)
+        .json(&payload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let id = answer.json::<Value>().await.unwrap()["opened"][0]
+        .as_i64()
+        .unwrap();
+
+    client.goto(&base).await.unwrap();
+    assert!(
+        text_of(&client, ".home-incidents")
+            .await
+            .contains("OrdersApiErrors")
+    );
+    shot(&client, "incident-home").await;
+    client.goto(&format!("{base}/incidents")).await.unwrap();
+    shot(&client, "incident-list").await;
+    click(&client, &format!("a[href='/incidents/{id}']")).await;
+    client
+        .wait()
+        .for_element(Locator::Css("#incident-live"))
+        .await
+        .unwrap();
+    assert!(
+        text_of(&client, ".diagnosis")
+            .await
+            .contains("No likely root cause")
+    );
+    // The live stream is connected.
+    wait_for_js(
+        &client,
+        "return (document.getElementById('inc-live-state').textContent || '').startsWith('Live')",
+        "the live stream to connect",
+    )
+    .await;
+    // A mark that a reload would wipe.
+    client
+        .execute("window.__notReloaded = true; return true;", vec![])
+        .await
+        .unwrap();
+    shot(&client, "incident-opened").await;
+
+    // The probe on the host reports a CLOSE_WAIT pile-up: the open page's
+    // diagnosis updates by itself.
+    let mut report: Value =
+        serde_json::from_str(include_str!("../playbooks/examples/close-wait-leak-1.json")).unwrap();
+    report["report_id"] = json!(uuid::Uuid::new_v4().to_string());
+    let sent = Instant::now();
+    let stored = http
+        .post(format!("{base}/api/v1/reports"))
+        .bearer_auth(&probe_token)
+        .json(&report)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), 201);
+    wait_for_js(
+        &client,
+        "return !!document.querySelector('#incident-live .dx-heading')",
+        "the diagnosis to update live",
+    )
+    .await;
+    let live_ms = sent.elapsed().as_millis();
+    assert!(
+        js_bool(&client, "return window.__notReloaded === true").await,
+        "updated without a reload"
+    );
+    let diagnosis = text_of(&client, "#incident-live .diagnosis").await;
+    assert!(diagnosis.contains("CLOSE_WAIT"), "{diagnosis}");
+    let checklist = text_of(&client, "#checklist").await;
+    assert!(checklist.contains("Checklist"), "{checklist}");
+    println!("report to live diagnosis on the open page: {live_ms} ms");
+    shot(&client, "incident-live-diagnosis").await;
+
+    // Paste real `ss -tan` output.
+    client
+        .find(Locator::Css("#paste textarea"))
+        .await
+        .unwrap()
+        .send_keys(&real_ss_tan())
+        .await
+        .unwrap();
+    click(&client, "#paste button[type=submit]").await;
+    if client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#inc-flash"))
+        .await
+        .is_err()
+    {
+        shot(&client, "incident-paste-failed").await;
+        panic!(
+            "no message after the paste; the page says: {}",
+            text_of(&client, "main").await
+        );
+    }
+    let flash = text_of(&client, "#inc-flash").await;
+    assert!(flash.contains("recognised as ss -tan"), "{flash}");
+    assert!(
+        text_of(&client, "#timeline")
+            .await
+            .contains("Pasted output recognised as ss -tan")
+    );
+    shot(&client, "incident-pasted").await;
+
+    // Tick the first two steps; the ticks persist.
+    for step in [1, 2] {
+        click(&client, &format!("#step-{step} button[value=tick]")).await;
+        client
+            .wait()
+            .for_element(Locator::Css(&format!("#step-{step}.inc-step-done")))
+            .await
+            .unwrap();
+    }
+    let ticks = store.ticks(id).await.unwrap();
+    assert_eq!(ticks.iter().map(|t| t.step).collect::<Vec<_>>(), [1, 2]);
+    assert!(ticks.iter().all(|t| t.ticked_by == "oncall"));
+    client.refresh().await.unwrap();
+    assert!(text_of(&client, "#checklist h2").await.contains("2 of"));
+    shot(&client, "incident-ticked").await;
+
+    // Resolve.
+    click(&client, ".inc-statusform button[value=resolved]").await;
+    wait_for_js(
+        &client,
+        "return document.getElementById('inc-status').textContent === 'resolved'",
+        "the status to read resolved",
+    )
+    .await;
+    assert_eq!(
+        store.incident(id).await.unwrap().unwrap().status,
+        IncidentStatus::Resolved
+    );
+    assert!(
+        text_of(&client, "#timeline")
+            .await
+            .contains("Status open → resolved")
+    );
+    shot(&client, "incident-resolved").await;
+    client.close().await.unwrap();
+}

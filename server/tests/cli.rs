@@ -1,0 +1,166 @@
+//! The `faultline` binary end to end: import, export, round trips.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const REFERENCE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/reference/network-failure-scenarios.md"
+);
+
+fn faultline(data: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn ok(data: &Path, args: &[&str]) -> String {
+    let out = faultline(data, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn read_dir_sorted(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn reference_document_imports_as_thirteen_playbooks_and_round_trips() {
+    let a = tempfile::tempdir().unwrap();
+    let dry = ok(
+        a.path(),
+        &["import", REFERENCE, "--dry-run", "--format", "json"],
+    );
+    let json: serde_json::Value = serde_json::from_str(&dry).unwrap();
+    let playbooks = json["playbooks"].as_array().unwrap();
+    assert_eq!(playbooks.len(), 13);
+    for p in playbooks {
+        for section in ["investigation", "root_cause", "fix", "prevention"] {
+            assert!(
+                !p["sections"][section].as_str().unwrap().trim().is_empty(),
+                "{} lacks {section}",
+                p["id"]
+            );
+        }
+        assert!(!p["alert"].as_str().unwrap().is_empty());
+    }
+    // A dry run stores nothing: the store holds only the 13 built-ins.
+    let export_dry = a.path().join("after-dry");
+    ok(a.path(), &["export", export_dry.to_str().unwrap()]);
+    assert_eq!(read_dir_sorted(&export_dry).len(), 13);
+
+    ok(a.path(), &["import", REFERENCE]);
+    let first = a.path().join("export-1");
+    ok(a.path(), &["export", first.to_str().unwrap()]);
+    let exported = read_dir_sorted(&first);
+    // "CLOSE_WAIT Leak" becomes `close-wait-leak`, a built-in id: the import
+    // is a new version of that playbook, not a second playbook.
+    assert_eq!(exported.len(), 25, "13 built-ins plus 12 new ids");
+
+    // Export -> import into a fresh store -> export: the same bytes.
+    let b = tempfile::tempdir().unwrap();
+    ok(b.path(), &["import", first.to_str().unwrap()]);
+    let second = b.path().join("export-2");
+    ok(b.path(), &["export", second.to_str().unwrap()]);
+    assert_eq!(read_dir_sorted(&second), exported);
+}
+
+#[test]
+fn import_of_a_malformed_playbook_names_file_and_line_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.md");
+    std::fs::write(
+        &bad,
+        "+++\nid = \"bad\"\ntitle = \"x\"\nalert = \"y\"\nlayer = \"moon\"\n+++\n## Fix\n\nx\n",
+    )
+    .unwrap();
+    let out = faultline(dir.path(), &["import", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.md:5"), "{stderr}");
+    let search = ok(dir.path(), &["search", "bad", "--format", "json"]);
+    assert!(
+        !search.contains("\"bad\""),
+        "nothing was imported: {search}"
+    );
+}
+
+#[test]
+fn unknown_command_and_missing_path_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = faultline(dir.path(), &["import", "/nonexistent/runbooks"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/runbooks"));
+}
+
+/// The run command is the only set-up: the first start creates an admin and
+/// prints its password once; the second start does not.
+#[test]
+fn first_start_creates_an_admin_and_shows_its_password_once() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let data = tempfile::tempdir().unwrap();
+    let start = |data: &Path| -> Vec<String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .arg("--data-dir")
+            .arg(data)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("RUST_LOG", "faultline=info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = Vec::new();
+        for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+            let line = line.unwrap();
+            let serving = line.contains("serving on");
+            lines.push(line);
+            if serving {
+                break;
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        lines
+    };
+    let first = start(data.path()).join("\n");
+    let password = first
+        .split("with password ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no password shown on first start:\n{first}"))
+        .to_owned();
+    assert_eq!(password.len(), 24, "{first}");
+    let second = start(data.path()).join("\n");
+    assert!(!second.contains("with password"), "shown once:\n{second}");
+    assert!(!second.contains(&password));
+}

@@ -1,0 +1,875 @@
+//! Accounts and hardening, end to end: login and sessions, rate limits,
+//! API tokens, escaping, headers, metrics, limits, and a SIGTERM under load.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use faultline::config::Config;
+use faultline::store::{Origin, Role};
+use faultline::web::{self, AppState, Stop};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+async fn send(state: &AppState, req: Request<Body>) -> Answer {
+    let r = web::app(state.clone()).oneshot(req).await.unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    let bytes = r.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn get(uri: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut req = Request::get(uri).header(header::HOST, "localhost");
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    req.body(Body::empty()).unwrap()
+}
+
+fn login_request(name: &str, password: &str, cookie: Option<(&str, &str)>) -> Request<Body> {
+    let mut req = Request::post("/login")
+        .header(header::HOST, "localhost")
+        .header(header::ORIGIN, "http://localhost")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    let mut csrf = String::new();
+    if let Some((c, token)) = cookie {
+        req = req.header(header::COOKIE, c);
+        csrf = format!("&csrf_token={token}");
+    }
+    req.body(Body::from(format!(
+        "name={name}&password={password}&next=%2Fplaybooks{csrf}"
+    )))
+    .unwrap()
+}
+
+/// The CSRF token of the session behind a `name=value` cookie.
+async fn csrf_of(state: &AppState, cookie: &str) -> String {
+    let id = cookie.split_once('=').unwrap().1;
+    state
+        .kb
+        .store()
+        .session(&faultline::accounts::hash_secret(id))
+        .await
+        .unwrap()
+        .unwrap()
+        .csrf_token
+}
+
+/// The `name=value` part of the session cookie a response sets.
+fn set_cookie(a: &Answer) -> String {
+    let v = a.headers[header::SET_COOKIE].to_str().unwrap();
+    v.split(';').next().unwrap().to_owned()
+}
+
+const PASSWORD: &str = "correct-horse-battery";
+
+async fn add_user(state: &AppState, name: &str, role: Role) {
+    faultline::accounts::add_user(state.kb.store(), name, PASSWORD, role, "test")
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_sets_a_rotated_httponly_session_and_logout_ends_it() {
+    let t = common::app_with(Config::default()).await;
+    add_user(&t.state, "alice", Role::Editor).await;
+
+    // Wrong password: 401 and the form again, no cookie.
+    let a = send(&t.state, login_request("alice", "nope-nope-nope", None)).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(!a.headers.contains_key(header::SET_COOKIE));
+    assert!(a.body.contains("Wrong name or password"));
+
+    let a = send(&t.state, login_request("alice", PASSWORD, None)).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(a.headers[header::LOCATION], "/playbooks");
+    let raw = a.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(
+        raw.contains("HttpOnly") && raw.contains("SameSite=Lax"),
+        "{raw}"
+    );
+    assert!(!raw.contains("Secure"), "plain HTTP: no Secure flag: {raw}");
+    let first = set_cookie(&a);
+
+    // Logged in: the page shows who, with a logout button.
+    let page = send(&t.state, get("/", Some(&first))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("class=\"user-indicator\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("alice") && page.body.contains("editor"));
+    assert!(page.body.contains("action=\"/logout\""));
+
+    // Logging in again with the old cookie replaces that session.
+    // (A logged-in browser's login form carries the session's CSRF token.)
+    let token = csrf_of(&t.state, &first).await;
+    let a = send(
+        &t.state,
+        login_request("alice", PASSWORD, Some((&first, &token))),
+    )
+    .await;
+    let second = set_cookie(&a);
+    assert_ne!(first, second);
+    assert_eq!(
+        send(&t.state, get("/", Some(&first))).await.status,
+        StatusCode::FOUND,
+        "the old session id is dead after login"
+    );
+
+    // Behind a TLS proxy the cookie is Secure.
+    let mut req = login_request("alice", PASSWORD, None);
+    req.headers_mut()
+        .insert("x-forwarded-proto", "https".parse().unwrap());
+    let a = send(&t.state, req).await;
+    assert!(
+        a.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Secure")
+    );
+
+    // Logout needs the CSRF token, then ends the session.
+    let session = t
+        .state
+        .kb
+        .store()
+        .session(&faultline::accounts::hash_secret(
+            second.split_once('=').unwrap().1,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let logout = Request::post("/logout")
+        .header(header::HOST, "localhost")
+        .header(header::ORIGIN, "http://localhost")
+        .header(header::COOKIE, &second)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("csrf_token={}", session.csrf_token)))
+        .unwrap();
+    let a = send(&t.state, logout).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert!(
+        a.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        send(&t.state, get("/", Some(&second))).await.status,
+        StatusCode::FOUND
+    );
+
+    // The audit log saw it all.
+    let audit = t.state.kb.store().recent_audit(20).await.unwrap();
+    let actions: Vec<_> = audit.iter().map(|a| a.action.as_str()).collect();
+    for action in ["user.create", "login.fail", "login.ok", "logout"] {
+        assert!(actions.contains(&action), "{actions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_burst_gets_429_then_the_right_password_works_after_retry_after() {
+    let mut config = Config::default();
+    config.security.login_account_burst = 3;
+    config.security.login_account_refill_s = 2;
+    let t = common::app_with(config).await;
+    add_user(&t.state, "bob", Role::Viewer).await;
+
+    for _ in 0..3 {
+        let a = send(&t.state, login_request("bob", "guess-guess-guess", None)).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    }
+    // The burst is spent: even the right password waits (no oracle), 429.
+    let a = send(&t.state, login_request("bob", PASSWORD, None)).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = a.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    assert!(a.body.contains("Too many login attempts"));
+    // Another account from the same address is not held up.
+    let a = send(&t.state, login_request("carol", "whatever-at-all", None)).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+
+    // Slowed down, never locked out: after the wait, the password works.
+    tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(100)).await;
+    let a = send(&t.state, login_request("bob", PASSWORD, None)).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_is_limited_per_address_too() {
+    let mut config = Config::default();
+    config.security.login_address_burst = 2;
+    config.security.login_address_refill_s = 60;
+    let t = common::app_with(config).await;
+    // oneshot requests have no peer address: all share the "unknown" bucket.
+    for name in ["u1", "u2"] {
+        let a = send(&t.state, login_request(name, "password-password", None)).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    }
+    let a = send(&t.state, login_request("u3", "password-password", None)).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(a.headers.contains_key(header::RETRY_AFTER));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_when_idle_or_old_and_when_the_user_is_disabled() {
+    let mut config = Config::default();
+    config.security.session_idle_s = 1;
+    let t = common::app_with(config).await;
+    let idle = common::session_for(&t.state, "idle", Role::Viewer).await;
+    assert_eq!(
+        send(&t.state, get("/", Some(&idle.cookie))).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        send(&t.state, get("/", Some(&idle.cookie))).await.status,
+        StatusCode::FOUND,
+        "idle too long"
+    );
+
+    let mut config = Config::default();
+    config.security.session_absolute_s = 1;
+    let t = common::app_with(config).await;
+    let old = common::session_for(&t.state, "old", Role::Viewer).await;
+    assert_eq!(
+        send(&t.state, get("/", Some(&old.cookie))).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        send(&t.state, get("/", Some(&old.cookie))).await.status,
+        StatusCode::FOUND,
+        "older than the absolute limit"
+    );
+
+    let dave = common::session_for(&t.state, "dave", Role::Responder).await;
+    t.state
+        .kb
+        .store()
+        .update_user(
+            "dave",
+            faultline::store::UserChange {
+                disabled: Some(true),
+                ..Default::default()
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&t.state, get("/", Some(&dave.cookie))).await.status,
+        StatusCode::FOUND
+    );
+}
+
+#[tokio::test]
+async fn api_tokens_work_as_bearer_until_revoked() {
+    let t = common::app_with(Config::default()).await;
+    let store = t.state.kb.store();
+    let (token, record) = faultline::accounts::add_api_token(store, "script", Role::Viewer, "test")
+        .await
+        .unwrap();
+    assert!(token.starts_with("flt_"));
+    let bearer = |token: &str| {
+        Request::get("/api/v1/playbooks")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(send(&t.state, bearer(&token)).await.status, StatusCode::OK);
+    let listed = store.list_api_tokens().await.unwrap();
+    assert!(listed[0].last_used_at.is_some(), "last use recorded");
+    assert_ne!(listed[0].token_hash, token, "only the hash is stored");
+
+    // A wrong token is 401 with a challenge, not a fallback to anonymous.
+    let a = send(&t.state, bearer("flt_0000")).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(a.headers[header::WWW_AUTHENTICATE], "Bearer");
+
+    store.revoke_api_token(record.id, "test").await.unwrap();
+    assert_eq!(
+        send(&t.state, bearer(&token)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn xss_payloads_in_editable_fields_come_back_escaped() {
+    let t = common::app().await;
+    let payload = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let source = format!(
+        "+++\nid = \"xss-probe\"\ntitle = \"Probe {payload}\"\nalert = \"alert {payload}\"\n\
+         tags = [\"xss\"]\nlayer = \"application\"\n+++\n## Symptoms\nText {payload}\n\n\
+         ## Investigation\n1. Run `{payload}`\n\n## Root cause\nA [link](javascript:alert(3)).\n\n\
+         ## Fix\nFix.\n\n## Prevention\nPrevent.\n"
+    );
+    t.state
+        .kb
+        .save("xss.md", &source, Origin::Edit, Some("mallory"), None)
+        .await
+        .unwrap();
+    for uri in ["/", "/playbooks", "/playbooks/xss-probe", "/search?q=probe"] {
+        let a = send(&t.state, get(uri, None)).await;
+        assert_eq!(a.status, StatusCode::OK, "{uri}");
+        assert!(a.body.contains("Probe"), "{uri} shows the playbook");
+        assert!(!a.body.contains("<script>alert"), "{uri}: raw script");
+        assert!(!a.body.contains("<img src=x"), "{uri}: raw img");
+        assert!(!a.body.contains("javascript:"), "{uri}: javascript link");
+        assert!(a.body.contains("&lt;script&gt;") || a.body.contains("&#60;script"));
+        assert!(a.headers.contains_key(header::CONTENT_SECURITY_POLICY));
+    }
+
+    // Typed-in login names reach the audit log shown on the admin page.
+    let a = send(
+        &t.state,
+        login_request("%3Cscript%3Ealert(4)%3C%2Fscript%3E", "x", None),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(!a.body.contains("<script>alert(4)"), "echoed name escaped");
+    let admin = common::session_for(&t.state, "root", Role::Admin).await;
+    let a = send(&t.state, get("/admin", Some(&admin.cookie))).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.body.contains("login.fail"));
+    assert!(!a.body.contains("<script>alert(4)"), "audit line escaped");
+}
+
+#[tokio::test]
+async fn every_page_has_the_strict_headers() {
+    let t = common::app().await;
+    for uri in ["/", "/login", "/lessons", "/nowhere", "/playbooks/nothing"] {
+        let a = send(&t.state, get(uri, None)).await;
+        let csp = a.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("default-src 'self'"), "{uri}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{uri}");
+        assert!(!csp.contains("unsafe-inline"), "{uri}");
+        assert_eq!(a.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(a.headers.contains_key(header::REFERRER_POLICY));
+        assert!(a.headers.contains_key("x-request-id"), "{uri}: request id");
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let t = common::app().await;
+    send(&t.state, get("/playbooks/close-wait-leak", None)).await;
+    send(&t.state, get("/playbooks/no-such", None)).await;
+    let mut req = get("/healthz", None);
+    req.headers_mut()
+        .insert("x-request-id", "from-proxy-1".parse().unwrap());
+    let a = send(&t.state, req).await;
+    assert_eq!(
+        a.headers["x-request-id"], "from-proxy-1",
+        "kept from a proxy"
+    );
+
+    let a = send(&t.state, get("/metrics", None)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    for line in [
+        "faultline_http_requests_total{route=\"/playbooks/{id}\",method=\"GET\",status=\"200\"} 1",
+        "faultline_http_requests_total{route=\"/playbooks/{id}\",method=\"GET\",status=\"404\"} 1",
+        "faultline_http_request_duration_seconds_count{route=\"/playbooks/{id}\"} 2",
+        "# TYPE faultline_http_request_duration_seconds histogram",
+        "# TYPE faultline_store_errors_total counter",
+    ] {
+        assert!(a.body.contains(line), "missing {line} in\n{}", a.body);
+    }
+}
+
+#[tokio::test]
+async fn forms_have_a_small_body_limit() {
+    let t = common::app().await;
+    let big = "x".repeat(32 * 1024);
+    let req = Request::post("/login")
+        .header(header::HOST, "localhost")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("name=a&password={big}")))
+        .unwrap();
+    assert_eq!(
+        send(&t.state, req).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_page_manages_users_and_cannot_lock_out_its_admin() {
+    let t = common::app().await;
+    let admin = common::session_for(&t.state, "root", Role::Admin).await;
+    let post = |uri: &str, body: String| {
+        Request::post(uri)
+            .header(header::HOST, "localhost")
+            .header(header::ORIGIN, "http://localhost")
+            .header(header::COOKIE, &admin.cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("{body}&csrf_token={}", admin.csrf)))
+            .unwrap()
+    };
+    let a = send(
+        &t.state,
+        post(
+            "/admin/users",
+            format!("name=erin&password={PASSWORD}&role=responder"),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let a = send(
+        &t.state,
+        post(
+            "/admin/users",
+            format!("name=erin&password={PASSWORD}&role=viewer"),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    let a = send(
+        &t.state,
+        post(
+            "/admin/users",
+            "name=frank&password=short&role=viewer".into(),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("too short"));
+    let a = send(
+        &t.state,
+        post("/admin/users/erin", "action=role&role=editor".into()),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let a = send(&t.state, post("/admin/users/erin", "action=disable".into())).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let (erin, _) = t
+        .state
+        .kb
+        .store()
+        .user_by_name("erin")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((erin.role, erin.disabled), (Role::Editor, true));
+    let a = send(&t.state, post("/admin/users/root", "action=disable".into())).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let page = send(&t.state, get("/admin", Some(&admin.cookie))).await;
+    assert!(page.body.contains("user.update") && page.body.contains("erin"));
+}
+
+#[tokio::test]
+async fn user_and_token_commands_store_hashes_and_print_the_token_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_faultline");
+    let out = std::process::Command::new(bin)
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .args(["user", "add", "ops-admin", "--role", "admin"])
+        .env("FAULTLINE_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new(bin)
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .args(["token", "add", "nightly-export", "--role", "viewer"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("flt_") && token.len() == 68, "{token}");
+
+    let store = faultline::store::connect(&faultline::store::sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    let (user, hash) = store.user_by_name("ops-admin").await.unwrap().unwrap();
+    assert_eq!(user.role, Role::Admin);
+    assert!(hash.starts_with("$argon2id$"));
+    assert!(faultline::accounts::verify_password(PASSWORD.into(), Some(hash)).await);
+    let found = faultline::accounts::find_api_token(&store, &token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.name.as_str(), found.role),
+        ("nightly-export", Role::Viewer)
+    );
+    store.close().await;
+}
+
+// ---- a real server ---------------------------------------------------------
+
+async fn start(
+    config: Config,
+) -> (
+    SocketAddr,
+    common::TestApp,
+    tokio::sync::oneshot::Sender<Stop>,
+    tokio::task::JoinHandle<()>,
+) {
+    let t = common::app_with(config).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let state = t.state.clone();
+    let handle = tokio::spawn(async move {
+        let app = web::app(state.clone());
+        web::serve(listener, app, state, async {
+            rx.await.unwrap_or(Stop::Interrupt)
+        })
+        .await
+        .unwrap();
+    });
+    (addr, t, tx, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_is_answered_503_at_once() {
+    let mut config = common::anonymous_read_config();
+    config.security.max_concurrent_requests = 1;
+    config.security.login_address_burst = 1000;
+    config.security.login_account_burst = 1000;
+    let (addr, _t, stop, handle) = start(config).await;
+    let client = reqwest::Client::new();
+    // Logins hash a password (tens of milliseconds): a burst overlaps.
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(format!("http://{addr}/login"))
+                .header("origin", format!("http://{addr}"))
+                .form(&[
+                    ("name", format!("n{i}")),
+                    ("password", "password-password".into()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }));
+    }
+    let mut shed = 0;
+    for task in tasks {
+        let r = task.await.unwrap();
+        if r.status() == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+            shed += 1;
+        } else {
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    assert!(shed > 0, "no request was shed");
+    stop.send(Stop::Interrupt).unwrap();
+    handle.await.unwrap();
+}
+
+/// SIGTERM while account writes are in flight: every write that got a 2xx
+/// (or the 303 after a form) is in the database afterwards, and the server
+/// is gone within drain delay + grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_writes_keeps_every_acknowledged_one() {
+    let config = Config {
+        drain_delay_s: 1,
+        shutdown_grace_s: 5,
+        ..Config::default()
+    };
+    let (addr, t, stop, handle) = start(config.clone()).await;
+    let admin = common::session_for(&t.state, "root", Role::Admin).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let client = client.clone();
+        let admin = admin.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i * 50)).await;
+            let name = format!("user{i:02}");
+            let sent = client
+                .post(format!("http://{addr}/admin/users"))
+                .header("origin", format!("http://{addr}"))
+                .header("cookie", &admin.cookie)
+                .form(&[
+                    ("name", name.as_str()),
+                    ("password", PASSWORD),
+                    ("role", "viewer"),
+                    ("csrf_token", admin.csrf.as_str()),
+                ])
+                .send()
+                .await;
+            (name, sent.map(|r| r.status()).ok())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let stopped_at = Instant::now();
+    stop.send(Stop::Terminate).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .expect("the server stops")
+        .unwrap();
+    let took = stopped_at.elapsed();
+    assert!(
+        took < Duration::from_secs(config.drain_delay_s + config.shutdown_grace_s),
+        "stopped after {took:?}"
+    );
+
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        let (name, status) = task.await.unwrap();
+        if let Some(status) = status {
+            assert!(
+                status == StatusCode::SEE_OTHER || status.is_server_error(),
+                "{name}: {status}"
+            );
+            if status == StatusCode::SEE_OTHER {
+                acknowledged.push(name);
+            }
+        }
+    }
+    assert!(
+        acknowledged.len() >= 5,
+        "only {} writes got through",
+        acknowledged.len()
+    );
+    // Reopen the database from disk, as the next process would.
+    t.state.kb.store().close().await;
+    let store = faultline::store::connect(&faultline::store::sqlite_url(t.dir.path()))
+        .await
+        .unwrap();
+    let stored: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    for name in &acknowledged {
+        assert!(
+            stored.contains(name),
+            "{name} was acknowledged but not stored"
+        );
+    }
+    store.close().await;
+}
+
+// ---- the real binary -------------------------------------------------------
+
+/// The CSRF token a page carries for its scripts.
+fn csrf_meta(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf-token\" content=\"")
+        .expect("csrf meta")
+        + 27;
+    html[at..at + 64].to_owned()
+}
+
+/// `faultline serve` gets a real SIGTERM while account writes are in
+/// flight: it exits 0 within drain delay + grace, and every write that was
+/// acknowledged is in the database when it is opened again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_to_the_process_drains_and_keeps_acknowledged_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_faultline");
+    let added = std::process::Command::new(bin)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["user", "add", "root", "--role", "admin"])
+        .env("FAULTLINE_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(added.status.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(bin)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("FAULTLINE_DRAIN_DELAY_S", "1")
+        .env("FAULTLINE_SHUTDOWN_GRACE_S", "5")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let login = client
+        .post(format!("{base}/login"))
+        .header("origin", &base)
+        .form(&[("name", "root"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    let cookie = login.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = client
+        .get(format!("{base}/admin"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_meta(&page);
+
+    let mut tasks = Vec::new();
+    for i in 0..40u64 {
+        let (client, base, cookie, csrf) =
+            (client.clone(), base.clone(), cookie.clone(), csrf.clone());
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i * 40)).await;
+            let name = format!("user{i:02}");
+            let sent = client
+                .post(format!("{base}/admin/users"))
+                .header("origin", &base)
+                .header("cookie", &cookie)
+                .form(&[
+                    ("name", name.as_str()),
+                    ("password", PASSWORD),
+                    ("role", "viewer"),
+                    ("csrf_token", csrf.as_str()),
+                ])
+                .send()
+                .await;
+            (name, sent.map(|r| r.status()).ok())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("still running 10 s after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = signalled.elapsed();
+    assert!(status.success(), "exit status {status}");
+    assert!(took < Duration::from_secs(1 + 5), "exited after {took:?}");
+
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        let (name, status) = task.await.unwrap();
+        if status == Some(StatusCode::SEE_OTHER) {
+            acknowledged.push(name);
+        }
+    }
+    assert!(
+        acknowledged.len() >= 5,
+        "only {} writes got through",
+        acknowledged.len()
+    );
+    let store = faultline::store::connect(&faultline::store::sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    let stored: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    for name in &acknowledged {
+        assert!(
+            stored.contains(name),
+            "{name} was acknowledged but not stored"
+        );
+    }
+    store.close().await;
+}
+
+/// At `max_connections` the server stops accepting: a second client waits
+/// (in the kernel's backlog) until the first connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_wait_for_a_free_slot() {
+    let mut config = common::anonymous_read_config();
+    config.security.max_connections = 1;
+    let (addr, _t, stop, handle) = start(config).await;
+    let result = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let ask = |conn: &mut std::net::TcpStream| -> std::io::Result<String> {
+            conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")?;
+            let mut buf = [0u8; 512];
+            let n = conn.read(&mut buf)?;
+            Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+        };
+        let mut first = std::net::TcpStream::connect(addr).unwrap();
+        assert!(ask(&mut first).unwrap().starts_with("HTTP/1.1 200"));
+        let mut second = std::net::TcpStream::connect(addr).unwrap();
+        second
+            .set_read_timeout(Some(Duration::from_millis(700)))
+            .unwrap();
+        let waited = ask(&mut second);
+        assert!(waited.is_err(), "served past the cap: {waited:?}");
+        drop(first);
+        second
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = second.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(result.starts_with("HTTP/1.1 200"), "{result}");
+    stop.send(Stop::Interrupt).unwrap();
+    handle.await.unwrap();
+}

@@ -1,0 +1,562 @@
+//! Import and export against readable fixture files and the shared
+//! reference document of network failure scenarios.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use faultline::core::playbook::{Layer, Playbook, SectionKind};
+use faultline::import::{
+    Format, ImportError, Imported, dry_run_json, export_file_name, export_to_dir, import_path,
+    import_text,
+};
+
+const REFERENCE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/reference/network-failure-scenarios.md"
+);
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/import")
+        .join(rel)
+}
+
+fn reference() -> Vec<Imported> {
+    import_path(Path::new(REFERENCE)).expect("the reference document imports")
+}
+
+fn by_id<'a>(all: &'a [Imported], id: &str) -> &'a Playbook {
+    &all.iter()
+        .find(|i| i.playbook.id() == id)
+        .unwrap_or_else(|| panic!("no playbook `{id}`"))
+        .playbook
+}
+
+#[test]
+fn reference_document_imports_as_thirteen_complete_playbooks() {
+    let all = reference();
+    let ids: Vec<&str> = all.iter().map(|i| i.playbook.id()).collect();
+    assert_eq!(
+        ids,
+        [
+            "the-mystery-502s",
+            "dns-resolution-takes-5-seconds",
+            "connection-resets-after-60-seconds",
+            "the-deployment-that-broke-everything",
+            "intermittent-connection-failures-between-services",
+            "close-wait-leak",
+            "tls-handshake-failure-after-certificate-rotation",
+            "pod-can-t-reach-external-api",
+            "the-99th-percentile-latency-spike",
+            "syn-flood-from-your-own-infrastructure",
+            "mtu-black-hole-in-vpn-tunnel",
+            "load-balancer-draining-gone-wrong",
+            "the-conntrack-table-is-full",
+        ]
+    );
+    // Scenarios that have a Symptoms subsection in the document.
+    let with_symptoms = [0, 1, 2, 3, 4, 5, 10, 11, 12];
+    for (n, i) in all.iter().enumerate() {
+        let p = &i.playbook;
+        assert_eq!(i.format, Format::ScenarioDocument);
+        assert!(
+            !p.meta.alert.trim().is_empty() && !p.meta.alert.contains('\n'),
+            "{}: alert",
+            p.id()
+        );
+        assert!(
+            !p.meta.alert.contains("```") && !p.meta.alert.starts_with('"'),
+            "{}: {}",
+            p.id(),
+            p.meta.alert
+        );
+        for kind in [
+            SectionKind::Investigation,
+            SectionKind::RootCause,
+            SectionKind::Fix,
+            SectionKind::Prevention,
+        ] {
+            assert!(
+                !p.section_markdown(kind).trim().is_empty(),
+                "{}: empty {}",
+                p.id(),
+                kind.heading()
+            );
+        }
+        assert_eq!(
+            p.section(SectionKind::Symptoms).is_some(),
+            with_symptoms.contains(&n),
+            "{}: symptoms",
+            p.id()
+        );
+        assert!(!p.steps().is_empty(), "{}: no investigation steps", p.id());
+        assert!(!p.meta.tags.is_empty(), "{}: no tags", p.id());
+        for kind in SectionKind::ALL {
+            assert!(
+                !p.section_markdown(kind).trim_end().ends_with("---"),
+                "{}: stray rule",
+                p.id()
+            );
+        }
+    }
+}
+
+#[test]
+fn reference_content_spot_checks() {
+    let all = reference();
+
+    let dns = by_id(&all, "dns-resolution-takes-5-seconds");
+    assert_eq!(dns.meta.layer, Layer::Dns);
+    assert!(
+        dns.section_markdown(SectionKind::Investigation)
+            .contains("ndots")
+    );
+    let steps = dns.steps();
+    assert!(steps.len() >= 4, "{steps:?}");
+    assert_eq!(steps[2].title, "Check resolv.conf.");
+    assert_eq!(steps[2].commands, ["cat /etc/resolv.conf"]);
+
+    let leak = by_id(&all, "close-wait-leak");
+    assert_eq!(
+        leak.meta.alert,
+        "Service running out of file descriptors. 'Too many open files' errors."
+    );
+    assert!(
+        leak.section_markdown(SectionKind::Fix)
+            .contains("defer resp.Body.Close()")
+    );
+    assert!(
+        !leak
+            .section_markdown(SectionKind::RootCause)
+            .contains("defer resp.Body.Close()")
+    );
+    assert!(
+        leak.section_markdown(SectionKind::RootCause)
+            .contains("never closed resp.Body")
+    );
+    assert!(
+        leak.section_markdown(SectionKind::Prevention)
+            .contains("CLOSE_WAIT leaks mean")
+    );
+
+    let cni = by_id(&all, "pod-can-t-reach-external-api");
+    assert!(
+        cni.section_markdown(SectionKind::Prevention)
+            .contains("node bootstrap validation")
+    );
+
+    let bad_gateway = by_id(&all, "the-mystery-502s");
+    let prevention = bad_gateway.section_markdown(SectionKind::Prevention);
+    assert!(
+        prevention.contains("MUST be longer than the downstream proxy's keepalive timeout"),
+        "{prevention}"
+    );
+    assert!(prevention.contains("keepalive mismatch"), "{prevention}");
+    assert_eq!(
+        bad_gateway.meta.alert,
+        "API error rate spiked to 15%. Users seeing intermittent 502 Bad Gateway errors."
+    );
+
+    // Takeaways go to the scenario they talk about, not by position.
+    let conntrack = by_id(&all, "the-conntrack-table-is-full");
+    assert_eq!(conntrack.meta.layer, Layer::Network);
+    assert!(
+        conntrack
+            .section_markdown(SectionKind::Prevention)
+            .contains("nf_conntrack_max")
+    );
+    assert!(
+        conntrack
+            .section_markdown(SectionKind::RootCause)
+            .contains("99.9% full")
+    );
+    assert!(
+        by_id(&all, "load-balancer-draining-gone-wrong")
+            .section_markdown(SectionKind::Prevention)
+            .contains("preStop")
+    );
+    assert!(
+        by_id(&all, "mtu-black-hole-in-vpn-tunnel")
+            .section_markdown(SectionKind::Prevention)
+            .contains("ICMP")
+    );
+    let everywhere = all
+        .iter()
+        .filter(|i| i.playbook.source().contains("The question isn't IF"))
+        .count();
+    assert_eq!(
+        everywhere, 0,
+        "the general closing takeaway belongs to no scenario"
+    );
+
+    assert_eq!(
+        by_id(&all, "tls-handshake-failure-after-certificate-rotation")
+            .meta
+            .layer,
+        Layer::Tls
+    );
+    assert!(
+        by_id(&all, "the-deployment-that-broke-everything")
+            .section_markdown(SectionKind::Fix)
+            .contains("```java")
+    );
+    let drain = by_id(&all, "load-balancer-draining-gone-wrong");
+    assert!(
+        drain
+            .section_markdown(SectionKind::Investigation)
+            .contains("SIGTERM")
+    );
+    let warnings = &all
+        .iter()
+        .find(|i| i.playbook.id() == "load-balancer-draining-gone-wrong")
+        .unwrap()
+        .warnings;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("no Investigation subsection")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn small_scenario_document_with_heading_variants() {
+    let all = import_path(&fixture("scenarios/two-scenarios.md")).unwrap();
+    assert_eq!(all.len(), 2, "the how-to section is not a scenario");
+    let tunnel = &all[0].playbook;
+    assert_eq!(tunnel.id(), "uploads-stall-over-the-tunnel");
+    assert_eq!(
+        tunnel.meta.alert,
+        "Small requests work through the VPN; big uploads hang."
+    );
+    assert_eq!(tunnel.meta.layer, Layer::Network);
+    let steps = tunnel.steps();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0].title, "Probe the path with DF set.");
+    assert_eq!(steps[1].commands, ["ip link show wg0"]);
+    assert!(
+        tunnel
+            .section_markdown(SectionKind::RootCause)
+            .contains("MTU of 1500")
+    );
+    assert!(
+        tunnel
+            .section_markdown(SectionKind::Fix)
+            .contains("mtu 1420")
+    );
+    let prevention = tunnel.section_markdown(SectionKind::Prevention);
+    assert!(
+        prevention.contains("**Lesson:** allow ICMP"),
+        "{prevention}"
+    );
+    assert!(
+        prevention.contains("Tunnels need a smaller MTU"),
+        "{prevention}"
+    );
+
+    let stream = &all[1].playbook;
+    assert_eq!(
+        stream.meta.alert,
+        "Streams disconnect after exactly 60 seconds"
+    );
+    assert_eq!(
+        stream.section_markdown(SectionKind::Fix),
+        "send keep-alive pings every 30 seconds."
+    );
+    assert!(
+        stream
+            .section_markdown(SectionKind::Prevention)
+            .contains("met an idle timeout")
+    );
+    assert!(
+        !stream
+            .section_markdown(SectionKind::Prevention)
+            .contains("Tunnels")
+    );
+    assert_eq!(
+        stream.steps().len(),
+        1,
+        "prose investigation is kept as one step"
+    );
+    assert!(
+        all[1].warnings.iter().any(|w| w.contains("one step")),
+        "{:?}",
+        all[1].warnings
+    );
+    assert!(
+        all[1].origin.ends_with("two-scenarios.md:42"),
+        "{}",
+        all[1].origin
+    );
+}
+
+#[test]
+fn runbook_files_map_meaning_impact_diagnosis_mitigation() {
+    let all = import_path(&fixture("runbooks")).unwrap();
+    let ids: Vec<&str> = all.iter().map(|i| i.playbook.id()).collect();
+    // Sorted by file name: N < c < u.
+    assert_eq!(
+        ids,
+        [
+            "node-conntrack-nearly-full",
+            "cert-chain-incomplete",
+            "upstream-keepalive-resets"
+        ]
+    );
+    assert!(all.iter().all(|i| i.format == Format::Runbook));
+
+    let conntrack = &all[0].playbook;
+    assert_eq!(conntrack.meta.title, "NodeConntrackNearlyFull");
+    assert_eq!(
+        conntrack.meta.alert,
+        "NodeConntrackNearlyFull: The connection tracking table on a node is more than 90% full."
+    );
+    assert_eq!(conntrack.meta.layer, Layer::Network);
+    let symptoms = conntrack.section_markdown(SectionKind::Symptoms);
+    assert!(
+        symptoms.starts_with("The connection tracking table"),
+        "{symptoms}"
+    );
+    assert!(
+        symptoms.contains("**Impact:**\n\nNew connections through the node fail"),
+        "{symptoms}"
+    );
+    let steps = conntrack.steps();
+    assert_eq!(steps.len(), 3, "bullets become numbered steps");
+    assert!(
+        steps[1].markdown.contains("conntrack -L"),
+        "{}",
+        steps[1].markdown
+    );
+    assert!(
+        conntrack
+            .section_markdown(SectionKind::Fix)
+            .contains("nf_conntrack_max")
+    );
+    assert!(
+        all[0]
+            .warnings
+            .contains(&"no Root cause section".to_owned()),
+        "{:?}",
+        all[0].warnings
+    );
+    assert!(
+        all[0]
+            .warnings
+            .contains(&"no Prevention section".to_owned()),
+        "{:?}",
+        all[0].warnings
+    );
+
+    let chain = &all[1].playbook;
+    assert_eq!(chain.meta.layer, Layer::Tls);
+    let steps = chain.steps();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0].title, "Count the certificates the server sends.");
+    assert!(steps[0].commands[0].starts_with("openssl s_client"));
+
+    let keepalive = &all[2].playbook;
+    assert_eq!(
+        keepalive.meta.title,
+        "Proxy reuses connections the upstream already closed"
+    );
+    assert!(
+        keepalive
+            .meta
+            .alert
+            .starts_with("Intermittent 502 responses appear")
+    );
+    let steps = keepalive.steps();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[1].commands, ["grep -R keepalive_timeout /etc/nginx/"]);
+    assert!(
+        keepalive
+            .section_markdown(SectionKind::Fix)
+            .contains("```nginx")
+    );
+    assert!(
+        keepalive
+            .section_markdown(SectionKind::Prevention)
+            .contains("every hop")
+    );
+    assert!(
+        keepalive.meta.tags.contains(&"keepalive".to_owned()),
+        "{:?}",
+        keepalive.meta.tags
+    );
+}
+
+#[test]
+fn own_format_imports_byte_exact() {
+    let path = fixture("own/close-wait-leak.md");
+    let all = import_path(&path).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].format, Format::Own);
+    assert_eq!(all[0].playbook.source(), fs::read_to_string(&path).unwrap());
+    assert_eq!(all[0].playbook.meta.clauses.len(), 1);
+    assert!(all[0].warnings.is_empty(), "{:?}", all[0].warnings);
+}
+
+#[test]
+fn export_import_export_is_byte_identical() {
+    let mut all = reference();
+    all.extend(import_path(&fixture("runbooks")).unwrap());
+    all.extend(import_path(&fixture("scenarios")).unwrap());
+    round_trip(&all);
+    // Our own file shares its id with a reference scenario: a round of its own.
+    round_trip(&import_path(&fixture("own")).unwrap());
+}
+
+fn round_trip(all: &[Imported]) {
+    let sources = || {
+        all.iter()
+            .map(|i| (i.playbook.id().to_owned(), i.playbook.source().to_owned()))
+    };
+
+    let first = tempfile::tempdir().unwrap();
+    assert_eq!(export_to_dir(first.path(), sources()).unwrap(), all.len());
+    let again = import_path(first.path()).unwrap();
+    assert_eq!(again.len(), all.len());
+    assert!(again.iter().all(|i| i.format == Format::Own));
+
+    let second = tempfile::tempdir().unwrap();
+    let resources = again
+        .iter()
+        .map(|i| (i.playbook.id().to_owned(), i.playbook.source().to_owned()));
+    export_to_dir(second.path(), resources).unwrap();
+    for i in all {
+        let name = export_file_name(i.playbook.id());
+        let a = fs::read(first.path().join(&name)).unwrap();
+        let b = fs::read(second.path().join(&name)).unwrap();
+        assert_eq!(a, b, "{name}");
+        assert_eq!(a, i.playbook.source().as_bytes(), "{name}");
+    }
+    let leftovers: Vec<_> = fs::read_dir(first.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".md"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn composed_playbooks_reparse_to_the_same_thing() {
+    let mut all = reference();
+    all.extend(import_path(&fixture("runbooks")).unwrap());
+    for i in &all {
+        let p = &i.playbook;
+        let reparsed = Playbook::parse(&export_file_name(p.id()), p.source()).unwrap();
+        assert_eq!(&reparsed, p);
+        let parts: Vec<_> = p
+            .sections
+            .iter()
+            .map(|s| (s.kind, s.markdown.clone()))
+            .collect();
+        let composed = Playbook::compose(&p.meta, &parts).unwrap();
+        assert_eq!(composed.source(), p.source(), "{}", p.id());
+    }
+}
+
+#[test]
+fn unknown_layout_is_a_clear_error() {
+    let path = fixture("bad/no-layout.md");
+    let err = import_path(&path).unwrap_err();
+    assert!(matches!(err, ImportError::UnknownLayout { .. }));
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("{}: no recognisable layout", path.display())),
+        "{msg}"
+    );
+    for layout in [
+        "`+++`",
+        "## Scenario: <name>",
+        "## Meaning",
+        "## Mitigation",
+    ] {
+        assert!(msg.contains(layout), "{msg}");
+    }
+}
+
+#[test]
+fn malformed_front_matter_names_file_and_line() {
+    let path = fixture("bad/bad-front-matter.md");
+    let err = import_path(&path).unwrap_err();
+    let ImportError::Playbook(e) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(e.line, 5, "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}:5: ", path.display())),
+        "{err}"
+    );
+    assert!(err.to_string().contains("physics"), "{err}");
+}
+
+#[test]
+fn duplicate_ids_name_both_files() {
+    let err = import_path(&fixture("duplicates")).unwrap_err();
+    let ImportError::DuplicateId { id, first, second } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(id, "target-down");
+    assert!(first.ends_with("TargetDown.md"), "{err}");
+    assert!(second.ends_with("a-own.md"), "{err}");
+    assert!(
+        err.to_string().contains("TargetDown.md") && err.to_string().contains("a-own.md"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_path_names_it() {
+    let err = import_path(&fixture("no/such/dir")).unwrap_err();
+    assert!(matches!(err, ImportError::Io { .. }));
+    assert!(err.to_string().contains("no/such/dir"), "{err}");
+}
+
+#[test]
+fn dry_run_json_lists_every_playbook_with_sections() {
+    let all = reference();
+    let v = dry_run_json(&all);
+    let list = v["playbooks"].as_array().unwrap();
+    assert_eq!(list.len(), 13);
+    for p in list {
+        for key in ["id", "title", "alert", "layer", "format"] {
+            assert!(p[key].is_string(), "{key} in {p}");
+        }
+        assert!(p["tags"].is_array() && p["warnings"].is_array());
+        for kind in SectionKind::ALL {
+            assert!(
+                p["sections"][kind.key()].is_string(),
+                "{} in {p}",
+                kind.key()
+            );
+        }
+    }
+    let leak = list.iter().find(|p| p["id"] == "close-wait-leak").unwrap();
+    assert!(
+        leak["sections"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("defer resp.Body.Close()")
+    );
+    assert_eq!(leak["format"], "scenario_document");
+}
+
+#[test]
+fn text_import_keeps_own_source_verbatim_with_crlf() {
+    let text = fs::read_to_string(fixture("own/close-wait-leak.md"))
+        .unwrap()
+        .replace('\n', "\r\n");
+    let all = import_text("crlf.md", &text).unwrap();
+    assert_eq!(all[0].playbook.source(), text);
+}
+
+#[test]
+fn export_rejects_unsafe_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = export_to_dir(dir.path(), [("../escape".to_owned(), "x".to_owned())]).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(fs::read_dir(dir.path()).unwrap().next().is_none());
+}

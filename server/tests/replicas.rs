@@ -1,0 +1,519 @@
+//! Replicas on one PostgreSQL: two real `faultline serve` processes on
+//! loopback sharing a fresh database. A playbook saved through one reaches
+//! the other's search index within a second (LISTEN/NOTIFY), a replica that
+//! lost its listening connection resyncs, a report sent to one is read from
+//! the other, and replicas starting at once on a fresh database both migrate.
+//!
+//! PostgreSQL: `postgres://postgres@127.0.0.1:5432/postgres`, or the URL in
+//! `FAULTLINE_TEST_POSTGRES`; never skipped.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const BIN: &str = env!("CARGO_BIN_EXE_faultline");
+
+fn admin_url() -> String {
+    std::env::var("FAULTLINE_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned())
+}
+
+/// The admin URL with its database replaced by `name`.
+fn url_with_database(admin: &str, name: &str) -> String {
+    let (base, query) = match admin.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+async fn admin_connection() -> PgConnection {
+    let admin = admin_url();
+    match tokio::time::timeout(Duration::from_secs(10), PgConnection::connect(&admin)).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => panic!("PostgreSQL is not reachable at {admin}: {e}"),
+        Err(_) => panic!("PostgreSQL at {admin} did not answer within 10 s"),
+    }
+}
+
+/// A fresh database, dropped (with its connections) when the test ends.
+struct TestDatabase {
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    async fn create() -> TestDatabase {
+        let name = format!("faultline_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = admin_connection().await;
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let _ = conn.close().await;
+        let url = url_with_database(&admin_url(), &name);
+        TestDatabase { name, url }
+    }
+
+    async fn drop_database(self) {
+        let mut conn = admin_connection().await;
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("cannot drop test database {}: {e}", self.name));
+        let _ = conn.close().await;
+    }
+}
+
+/// A `faultline serve` process, killed when dropped.
+struct Replica {
+    child: Child,
+    addr: SocketAddr,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+fn start_replica(database: &str, dir: &Path, name: &str) -> Replica {
+    let addr = free_port();
+    let log = dir.join(format!("{name}.log"));
+    let out = std::fs::File::create(&log).expect("log file");
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &addr.to_string(),
+            "--database",
+            database,
+        ])
+        .env("FAULTLINE_ANONYMOUS_READ", "true")
+        .env("RUST_LOG", "faultline=debug")
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(out)
+        .spawn()
+        .expect("start faultline serve");
+    Replica { child, addr, log }
+}
+
+impl Replica {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn wait_ready(&mut self, http: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll child") {
+                panic!("replica exited with {status}:\n{}", self.log());
+            }
+            if let Ok(r) = http.get(self.url("/readyz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica not ready in 60 s:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The log shows the listener is up (its first resync done).
+    async fn wait_following(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.log().contains("following other replicas' changes") {
+            assert!(
+                Instant::now() < deadline,
+                "replica never listened:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn search_ids(&self, http: &reqwest::Client, q: &str) -> Vec<String> {
+        let r = http
+            .get(self.url("/api/v1/search"))
+            .query(&[("q", q)])
+            .send()
+            .await
+            .expect("search");
+        assert!(r.status().is_success(), "search: {}", r.status());
+        let body: Value = r.json().await.expect("search json");
+        body["hits"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no hits array: {body}"))
+            .iter()
+            .filter_map(|h| h["id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Polls search until `id` is a hit; returns how long that took.
+    async fn wait_for_hit(
+        &self,
+        http: &reqwest::Client,
+        q: &str,
+        id: &str,
+        limit: Duration,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            if self.search_ids(http, q).await.iter().any(|h| h == id) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{id} not found for {q:?} on {} within {limit:?}:\n{}",
+                self.addr,
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Runs the `faultline` CLI against `database`; returns stdout.
+fn cli(database: &str, dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .args(["--database", database])
+        .current_dir(dir)
+        .output()
+        .expect("run faultline");
+    assert!(
+        out.status.success(),
+        "faultline {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// A playbook file whose text holds `word` (and nothing else does).
+fn write_playbook(dir: &Path, id: &str, word: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"+++
+id = "{id}"
+title = "Replica check {word}"
+alert = "{word} alarm fired"
+tags = ["tcp"]
+layer = "application"
+
+[[clause]]
+when = "tcp.close_wait_share > 0.5"
+weight = 3
+says = "most sockets wait for our own close()"
++++
+## Symptoms
+
+- The {word} counter climbs.
+
+## Investigation
+
+1. **Count sockets by state.**
+
+   ```sh
+   ss -tan | awk '{{print $1}}' | sort | uniq -c
+   ```
+
+   What it shows: thousands of CLOSE-WAIT sockets.
+
+## Root cause
+
+The peer closed; our code never closed its side.
+
+## Fix
+
+Close the response body.
+
+## Prevention
+
+A test that counts sockets.
+"#
+    );
+    let path = dir.join(format!("{id}.md"));
+    std::fs::write(&path, text).expect("write playbook");
+    path
+}
+
+/// Kills the listening connections of the replica whose search index we
+/// check, as a lost network would.
+async fn kill_listeners(database: &str) -> u64 {
+    let mut conn = PgConnection::connect(database).await.expect("connect");
+    let killed: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("terminate listeners");
+    let _ = conn.close().await;
+    killed.len() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_on_one_replica_reaches_the_other_within_a_second() {
+    let db = TestDatabase::create().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    // Both start at once on the fresh database: both migrate safely.
+    let mut a = start_replica(&db.url, dir.path(), "a");
+    let mut b = start_replica(&db.url, dir.path(), "b");
+    a.wait_ready(&http).await;
+    b.wait_ready(&http).await;
+    a.wait_following().await;
+    b.wait_following().await;
+
+    // A new playbook saved through replica A's database session (the CLI
+    // import: there is no edit route yet) reaches B's index.
+    let word = format!("zq{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let path = write_playbook(dir.path(), "replica-check", &word);
+    assert!(b.search_ids(&http, &word).await.is_empty());
+    cli(&db.url, dir.path(), &["import", path.to_str().unwrap()]);
+    let took = b
+        .wait_for_hit(&http, &word, "replica-check", Duration::from_secs(1))
+        .await;
+    eprintln!("new playbook reached replica B in {took:?}");
+    a.wait_for_hit(&http, &word, "replica-check", Duration::from_secs(1))
+        .await;
+
+    // An edit of it (a new version with a new word) too; the old word is gone.
+    let word2 = format!("zq{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let path = write_playbook(dir.path(), "replica-check", &word2);
+    cli(&db.url, dir.path(), &["import", path.to_str().unwrap()]);
+    let took = b
+        .wait_for_hit(&http, &word2, "replica-check", Duration::from_secs(1))
+        .await;
+    eprintln!("edit reached replica B in {took:?}");
+    assert!(
+        b.search_ids(&http, &word).await.is_empty(),
+        "old text still indexed on B"
+    );
+    let page = http
+        .get(b.url("/api/v1/playbooks/replica-check"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&word2),
+        "B's in-memory playbook is stale: {page}"
+    );
+
+    // Lost listening connections: a save made while B reconnects is picked
+    // up by its resync.
+    assert!(kill_listeners(&db.url).await >= 2, "no listeners to kill");
+    let word3 = format!("zq{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let path = write_playbook(dir.path(), "replica-resync", &word3);
+    cli(&db.url, dir.path(), &["import", path.to_str().unwrap()]);
+    let took = b
+        .wait_for_hit(&http, &word3, "replica-resync", Duration::from_secs(10))
+        .await;
+    eprintln!("save during reconnect reached replica B in {took:?}");
+    assert!(b.log().contains("reconnecting"), "{}", b.log());
+
+    // A report sent to A is read from B.
+    let token = cli(&db.url, dir.path(), &["collector", "add", "node-5"])
+        .trim()
+        .to_owned();
+    let report_id = uuid::Uuid::new_v4();
+    let mut report: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reports/node-5.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    report["report_id"] = Value::String(report_id.to_string());
+    let sent = http
+        .post(a.url("/api/v1/reports"))
+        .bearer_auth(&token)
+        .json(&report)
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.status().is_success(), "ingest on A: {}", sent.status());
+    let read = http
+        .get(b.url(&format!("/api/v1/reports/{report_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200, "report not readable on B");
+    let read: Value = read.json().await.unwrap();
+    assert!(read.to_string().contains(&report_id.to_string()), "{read}");
+
+    drop(a);
+    drop(b);
+    db.drop_database().await;
+}
+
+/// Replicas starting at the same moment on a fresh database: the migrations
+/// run under an advisory lock, so every `connect` succeeds and the schema is
+/// applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_migrating_a_fresh_database_at_once_all_succeed() {
+    let db = TestDatabase::create().await;
+    let connects = (0..4).map(|_| {
+        let url = db.url.clone();
+        async move { faultline::store::connect(&url).await }
+    });
+    let results = futures_join_all(connects).await;
+    for r in &results {
+        if let Err(e) = r {
+            panic!("a concurrent connect failed: {e}");
+        }
+    }
+    for store in results.into_iter().flatten() {
+        store.ping().await.expect("ping");
+        store.close().await;
+    }
+    let mut conn = PgConnection::connect(&db.url).await.unwrap();
+    let (applied, distinct): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT version) FROM _sqlx_migrations WHERE success",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(applied, distinct);
+    assert!(applied >= 3, "{applied} migrations");
+    let _ = conn.close().await;
+    db.drop_database().await;
+}
+
+/// Runs futures concurrently on the runtime, results in order.
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("task"));
+    }
+    out
+}
+
+/// On SQLite nothing is shared: no listener task runs, and `notify` is a
+/// no-op that succeeds.
+#[tokio::test]
+async fn sqlite_has_no_replica_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = faultline::store::connect(&faultline::store::sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    store.notify("faultline_events", "x").await.unwrap();
+    let kb = faultline::kb::KnowledgeBase::open(store.clone())
+        .await
+        .unwrap();
+    let sync = faultline::replicas::spawn(kb, None);
+    assert!(!sync.is_running());
+    sync.stop().await;
+    store.close().await;
+}
+
+/// In one process on PostgreSQL: a save notifies, the listener refreshes
+/// that playbook, and a notice on the events channel reaches the bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_refresh_the_playbook_and_reach_the_event_bus() {
+    use faultline::replicas::{self, EVENTS_CHANNEL};
+    let db = TestDatabase::create().await;
+    let store = faultline::store::connect(&db.url).await.unwrap();
+    let kb = faultline::kb::KnowledgeBase::open(store.clone())
+        .await
+        .unwrap();
+    // A second KB on its own store: the "other replica".
+    let other_store = faultline::store::connect(&db.url).await.unwrap();
+    let other = faultline::kb::KnowledgeBase::open(other_store.clone())
+        .await
+        .unwrap();
+    let (events, mut received) = tokio::sync::broadcast::channel(16);
+    let sync = replicas::spawn(kb.clone(), Some(events));
+    assert!(sync.is_running());
+    // Wait for the listener: a notice on the events channel comes through.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let event = loop {
+        store.notify(EVENTS_CHANNEL, "incident:42").await.unwrap();
+        match tokio::time::timeout(Duration::from_millis(200), received.recv()).await {
+            Ok(Ok(event)) => break event,
+            _ => assert!(Instant::now() < deadline, "no event came through"),
+        }
+    };
+    assert_eq!(event, "incident:42");
+
+    let dir = tempfile::tempdir().unwrap();
+    let word = format!("zq{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let path = write_playbook(dir.path(), "replica-inproc", &word);
+    let source = std::fs::read_to_string(&path).unwrap();
+    other
+        .save(
+            "replica-inproc.md",
+            &source,
+            faultline::store::Origin::Edit,
+            Some("tester"),
+            None,
+        )
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let request = faultline::search::SearchRequest {
+        text: word.clone(),
+        tag: None,
+        layer: None,
+        limit: 5,
+    };
+    while kb.get("replica-inproc").is_none() || kb.search(&request).unwrap().hits.is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "not refreshed in 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(kb.get("replica-inproc").unwrap().version.version, 1);
+    // Refreshing again changes nothing.
+    assert!(!kb.refresh("replica-inproc").await.unwrap());
+
+    sync.stop().await;
+    store.close().await;
+    other_store.close().await;
+    db.drop_database().await;
+}
