@@ -42,6 +42,9 @@ pub struct Config {
     /// before its reports may open another (reports of an incident already
     /// open still attach to it).
     pub incident_cool_down_s: u64,
+    /// The library lists playbooks whose newest version is older than this
+    /// many days as not reviewed for a long time (0: never list any).
+    pub review_after_days: u64,
     /// Accounts and limits, the `[security]` table (see `web::auth` and
     /// `web::limits`).
     pub security: Security,
@@ -110,6 +113,7 @@ impl Default for Config {
             retention_days: 30,
             retention_delete_days: 90,
             incident_cool_down_s: 15 * 60,
+            review_after_days: 180,
             security: Security::default(),
         }
     }
@@ -130,6 +134,7 @@ impl std::fmt::Debug for Config {
             .field("retention_days", &self.retention_days)
             .field("retention_delete_days", &self.retention_delete_days)
             .field("incident_cool_down_s", &self.incident_cool_down_s)
+            .field("review_after_days", &self.review_after_days)
             .field("security", &self.security)
             .finish()
     }
@@ -220,6 +225,7 @@ impl Config {
                 "FAULTLINE_RETENTION_DELETE_DAYS",
                 &mut self.retention_delete_days,
             ),
+            ("FAULTLINE_REVIEW_AFTER_DAYS", &mut self.review_after_days),
         ] {
             if let Some(v) = get(name) {
                 *slot = parsed(name, v)?;

@@ -229,7 +229,10 @@ pub async fn ingest(
         })
         .await?;
     match inserted {
-        Inserted::Stored => Ok(Accepted::Stored { answer }),
+        Inserted::Stored => {
+            crate::feedback::record_report_matches(store, report.report_id, &diagnosis).await;
+            Ok(Accepted::Stored { answer })
+        }
         Inserted::Existing {
             collector: first,
             answer,

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod diagnose;
+pub mod feedback;
 pub mod import;
 pub mod incidents;
 pub mod ingest;

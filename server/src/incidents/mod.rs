@@ -254,6 +254,7 @@ pub async fn add_paste(
         .append_event(incident_id, who, EventKind::Paste, &body)
         .await?;
     bus.publish(&event);
+    crate::feedback::record_incident_diagnosis(kb, incident_id).await;
     Ok(PasteOutcome::Recognised {
         event,
         formats: recognised.formats,
@@ -350,7 +351,8 @@ fn report_group(collector: &str, playbook: &str) -> String {
 /// After a new report is stored: when its diagnosis is likely, attach it to
 /// the newest open incident labelled with its host, else to the open
 /// incident of its collector and top candidate, else open one (at most one
-/// per collector per cool-down). Returns the incident it went to.
+/// per collector per cool-down). Returns the incident it went to, whose
+/// matches then include the report's likely playbooks.
 pub async fn report_arrived(
     kb: &KnowledgeBase,
     bus: &bus::Bus,
@@ -359,6 +361,22 @@ pub async fn report_arrived(
     report: &Report,
 ) -> StoreResult<Option<i64>> {
     let diagnosis = diagnose(kb, report);
+    let went_to = attach_report(kb, bus, cool_down, collector, report, &diagnosis).await?;
+    if let Some(id) = went_to {
+        let likely: Vec<String> = diagnosis.likely().map(|c| c.playbook.clone()).collect();
+        crate::feedback::record_incident_matches(kb.store(), id, &likely).await;
+    }
+    Ok(went_to)
+}
+
+async fn attach_report(
+    kb: &KnowledgeBase,
+    bus: &bus::Bus,
+    cool_down: &CoolDown,
+    collector: &str,
+    report: &Report,
+    diagnosis: &Diagnosis,
+) -> StoreResult<Option<i64>> {
     let Some(top) = diagnosis.likely().next() else {
         return Ok(None);
     };
@@ -459,6 +477,7 @@ pub async fn link_report(
         .append_event(incident_id, who, EventKind::Report, &body)
         .await?;
     bus.publish(&event);
+    crate::feedback::record_incident_diagnosis(kb, incident_id).await;
     Ok(event)
 }
 

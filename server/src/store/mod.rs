@@ -10,6 +10,7 @@
 //! value.
 
 mod accounts;
+mod feedback;
 mod incidents;
 mod playbooks;
 mod postgres;
@@ -20,6 +21,10 @@ mod study;
 
 pub use accounts::{
     AccountStore, ApiToken, AuditEntry, NewAudit, NewSession, Role, Session, User, UserChange,
+};
+pub use feedback::{
+    FeedbackStore, MatchSource, NewVerdict, PlaybookFeedback, Verdict, VerdictRecord,
+    current_verdicts,
 };
 pub use incidents::{
     AlertDelivery, AlertOutcome, AlertRoute, EventKind, Incident, IncidentEvent, IncidentFilter,
@@ -70,6 +75,7 @@ pub trait Store:
     + IncidentStore
     + StudyStore
     + RetentionStore
+    + FeedbackStore
     + Send
     + Sync
     + 'static

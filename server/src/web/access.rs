@@ -142,6 +142,7 @@ pub static RULES: &[Rule] = &[
     small("/incidents", POST, RESPONDER),
     rule("/incidents/{id}", GET, VIEWER),
     incident_form("/incidents/{id}", RESPONDER),
+    small("/incidents/{id}/verdict", POST, RESPONDER),
     rule("/incidents/new", GET, RESPONDER),
     rule("/incidents/{id}/live", GET, VIEWER),
     rule("/incidents/{id}/events", GET, VIEWER),

@@ -187,6 +187,10 @@ pub fn app(state: AppState) -> Router {
             get(pages::incidents::view_incident_get).post(pages::incidents::view_incident_post),
         )
         .route(
+            "/incidents/{id}/verdict",
+            post(pages::feedback::view_incident_verdict_post),
+        )
+        .route(
             "/incidents/{id}/live",
             get(pages::incidents::view_incident_live_get),
         )

@@ -78,7 +78,7 @@ async fn fetch_incident(conn: &mut PgConnection, id: i64) -> StoreResult<Option<
     row.map(to_incident).transpose()
 }
 
-async fn insert_event(
+pub(super) async fn insert_event(
     conn: &mut PgConnection,
     incident_id: i64,
     who: &str,

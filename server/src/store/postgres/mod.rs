@@ -5,6 +5,7 @@
 //! the second sees the first's version and gets `Conflict`.
 
 mod accounts;
+mod feedback;
 mod incidents;
 mod playbooks;
 mod reports;

@@ -67,7 +67,10 @@ fn to_event(row: EventRow) -> StoreResult<IncidentEvent> {
     })
 }
 
-async fn fetch_incident(conn: &mut SqliteConnection, id: i64) -> StoreResult<Option<Incident>> {
+pub(super) async fn fetch_incident(
+    conn: &mut SqliteConnection,
+    id: i64,
+) -> StoreResult<Option<Incident>> {
     let row: Option<IncidentRow> = sqlx::query_as(select_incidents!("WHERE id = ?"))
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -76,7 +79,7 @@ async fn fetch_incident(conn: &mut SqliteConnection, id: i64) -> StoreResult<Opt
     row.map(to_incident).transpose()
 }
 
-async fn insert_event(
+pub(super) async fn insert_event(
     conn: &mut SqliteConnection,
     incident_id: i64,
     who: &str,

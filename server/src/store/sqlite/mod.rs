@@ -6,6 +6,7 @@
 //! pools have a short acquire timeout: overload is `Unavailable`, not a hang.
 
 mod accounts;
+mod feedback;
 mod incidents;
 mod playbooks;
 mod reports;

@@ -96,6 +96,16 @@ pub struct Detail {
     pub sections: BTreeMap<&'static str, String>,
     pub steps: Vec<Step>,
     pub source: String,
+    /// How it fared (see `crate::feedback` for each count).
+    pub feedback: FeedbackCounts,
+}
+
+#[derive(Serialize)]
+pub struct FeedbackCounts {
+    /// Reports plus incidents it was a likely match for.
+    pub matched: i64,
+    #[serde(flatten)]
+    pub counts: crate::store::PlaybookFeedback,
 }
 
 pub async fn get_playbook(
@@ -105,6 +115,7 @@ pub async fn get_playbook(
     let c = state.kb.get(&id).ok_or_else(|| {
         ApiError::not_found(format!("no playbook with id `{id}`")).with_field("id")
     })?;
+    let counts = state.kb.store().playbook_feedback(&id).await?;
     let sections = SectionKind::ALL
         .into_iter()
         .filter_map(|k| c.playbook.section(k).map(|s| (k.key(), s.markdown.clone())))
@@ -115,5 +126,9 @@ pub async fn get_playbook(
         sections,
         steps: c.playbook.steps(),
         source: c.playbook.source().to_owned(),
+        feedback: FeedbackCounts {
+            matched: counts.matched(),
+            counts,
+        },
     }))
 }

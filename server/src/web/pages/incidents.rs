@@ -342,6 +342,7 @@ pub struct Live {
     pub can_respond: bool,
     pub status: &'static str,
     pub diagnosis: DiagnosisView,
+    pub feedback: super::feedback::FeedbackView,
     pub checklist: Option<Checklist>,
     pub reports: Vec<ReportLink>,
     pub pastes: Vec<PasteView>,
@@ -421,6 +422,12 @@ async fn live(
         .ticks(incident.id)
         .await
         .map_err(ApiError::from)?;
+    let verdicts = state
+        .kb
+        .store()
+        .verdicts(incident.id)
+        .await
+        .map_err(ApiError::from)?;
     let checklist = incidents::chosen_playbook(incident, &diagnosis).and_then(|id| {
         let current = state.kb.get(&id)?;
         let steps: Vec<StepRow> = current
@@ -453,6 +460,7 @@ async fn live(
         can_respond,
         status: incident.status.as_str(),
         diagnosis: DiagnosisView::new(&diagnosis),
+        feedback: super::feedback::FeedbackView::new(&state.kb, &diagnosis, &verdicts),
         checklist,
         reports: evidence
             .reports

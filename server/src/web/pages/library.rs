@@ -49,6 +49,29 @@ pub fn layer_counts(list: &[Arc<Current>]) -> Vec<LayerCount> {
         .collect()
 }
 
+/// A playbook on the "not reviewed for a long time" list.
+pub struct ReviewRow {
+    pub id: String,
+    pub title: String,
+    /// When its newest version was saved, and by what.
+    pub saved: String,
+    pub origin: &'static str,
+    pub days: i64,
+}
+
+fn review_rows(state: &AppState, list: &[Arc<Current>]) -> Vec<ReviewRow> {
+    crate::feedback::not_reviewed(list, state.config.review_after_days, chrono::Utc::now())
+        .into_iter()
+        .map(|u| ReviewRow {
+            id: u.current.playbook.id().to_owned(),
+            title: u.current.playbook.meta.title.clone(),
+            saved: u.current.version.created_at.format("%Y-%m-%d").to_string(),
+            origin: u.current.version.origin.as_str(),
+            days: u.days,
+        })
+        .collect()
+}
+
 pub struct TagCount {
     pub name: String,
     pub count: usize,
@@ -65,6 +88,8 @@ struct LibraryView {
     tags: Vec<TagCount>,
     cards: Vec<Card>,
     total: usize,
+    review_after_days: u64,
+    unreviewed: Vec<ReviewRow>,
 }
 
 pub async fn view_library_get(
@@ -99,5 +124,7 @@ pub async fn view_library_get(
             .collect(),
         total: list.len(),
         cards,
+        review_after_days: state.config.review_after_days,
+        unreviewed: review_rows(&state, &list),
     }))
 }

@@ -5,6 +5,7 @@ pub mod alert_routes;
 pub mod collectors;
 pub mod diagnosis;
 pub mod editor;
+pub mod feedback;
 pub mod history;
 pub mod home;
 pub mod incidents;

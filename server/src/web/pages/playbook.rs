@@ -60,6 +60,7 @@ struct PlaybookView {
     origin: &'static str,
     sections: Vec<SectionView>,
     steps: Vec<StepView>,
+    stats: super::feedback::Stats,
 }
 
 pub async fn view_playbook_get(
@@ -72,6 +73,12 @@ pub async fn view_playbook_get(
         .ok_or_else(|| PageError::not_found(format!("There is no playbook called “{id}”.")))?;
     let p = &c.playbook;
     let (sections, steps) = body_views(p);
+    let feedback = state
+        .kb
+        .store()
+        .playbook_feedback(&id)
+        .await
+        .map_err(crate::web::ApiError::from)?;
     Ok(render(&PlaybookView {
         title: p.meta.title.clone(),
         query: String::new(),
@@ -88,5 +95,6 @@ pub async fn view_playbook_get(
         origin: c.version.origin.as_str(),
         sections,
         steps,
+        stats: super::feedback::Stats::of(&feedback),
     }))
 }
