@@ -13,6 +13,9 @@
   var source = null;
   var fetching = false;
   var again = false;
+  // Event ids already acted on: a replica may deliver one twice (its own
+  // bus and the database's notice), and a refresh per event is enough.
+  var seen = {};
 
   function say(text) { if (state) state.textContent = text; }
 
@@ -53,7 +56,13 @@
       delay = 1000;
       say("Live");
     };
-    source.addEventListener("timeline", refresh);
+    source.addEventListener("timeline", function (e) {
+      if (e.lastEventId) {
+        if (seen[e.lastEventId]) return;
+        seen[e.lastEventId] = true;
+      }
+      refresh();
+    });
     source.addEventListener("reload", refresh);
     source.onerror = function () {
       source.close();

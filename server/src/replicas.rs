@@ -12,11 +12,13 @@
 //! Reconnects back off exponentially with jitter, so replicas that lost the
 //! database together do not come back in lockstep.
 //!
-//! Other events can ride the same connection: a notice on [`EVENTS_CHANNEL`]
-//! (send it with `Store::notify`, or `store::notify_in` inside a
-//! transaction) is forwarded, payload as is, to the in-process broadcast
-//! sender given to [`spawn`] — the hook for live incident updates (SSE) to
-//! reach browsers connected to any replica.
+//! Incident changes ride the same connection: every timeline append (a
+//! note, a status change, new evidence and so the diagnosis) notifies
+//! [`EVENTS_CHANNEL`] in its transaction with an [`EventNotice`] (ids only).
+//! The task reads the event row and publishes it on this replica's incident
+//! [`Bus`], so the live pages (SSE) of browsers on any replica see it. The
+//! replica that made the change published it on its own bus already and
+//! skips its own notices.
 //!
 //! On SQLite there is one process and nothing to follow: [`spawn`] starts no
 //! task.
@@ -26,16 +28,14 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgNotification};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use crate::incidents::bus::Bus;
 use crate::kb::KnowledgeBase;
-pub use crate::store::PLAYBOOKS_CHANNEL;
-
-/// Channel for events other replicas' browsers should see (incident
-/// updates); payloads are forwarded untouched to the `events` sender.
-pub const EVENTS_CHANNEL: &str = "faultline_events";
+use crate::store::EventNotice;
+pub use crate::store::{EVENTS_CHANNEL, PLAYBOOKS_CHANNEL};
 
 /// First reconnect delay; doubles per failure up to [`BACKOFF_MAX`].
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
@@ -48,8 +48,8 @@ pub struct ReplicaSync {
 }
 
 /// Starts following other replicas' changes, if the store is shared
-/// (PostgreSQL). `events` receives [`EVENTS_CHANNEL`] payloads.
-pub fn spawn(kb: Arc<KnowledgeBase>, events: Option<broadcast::Sender<String>>) -> ReplicaSync {
+/// (PostgreSQL). Their incident events are published on `events`.
+pub fn spawn(kb: Arc<KnowledgeBase>, events: Option<Bus>) -> ReplicaSync {
     let (stop, stopped) = watch::channel(false);
     let task = kb
         .store()
@@ -105,7 +105,7 @@ async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
 async fn run(
     kb: Arc<KnowledgeBase>,
     pool: PgPool,
-    events: Option<broadcast::Sender<String>>,
+    events: Option<Bus>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut failures: u32 = 0;
@@ -165,11 +165,7 @@ async fn run(
     }
 }
 
-async fn handle(
-    kb: &KnowledgeBase,
-    events: Option<&broadcast::Sender<String>>,
-    notice: &PgNotification,
-) {
+async fn handle(kb: &KnowledgeBase, events: Option<&Bus>, notice: &PgNotification) {
     match notice.channel() {
         PLAYBOOKS_CHANNEL => {
             let id = notice.payload();
@@ -179,12 +175,30 @@ async fn handle(
             }
         }
         EVENTS_CHANNEL => {
-            if let Some(events) = events {
-                // No receivers (no browser open) is not an error.
-                let _ = events.send(notice.payload().to_owned());
+            if let Some(bus) = events {
+                forward_event(kb, bus, notice.payload()).await;
             }
         }
         other => debug!(channel = other, "notice on an unknown channel"),
+    }
+}
+
+/// Publishes the event another replica appended on this replica's bus.
+async fn forward_event(kb: &KnowledgeBase, bus: &Bus, payload: &str) {
+    let Some(notice) = EventNotice::decode(payload) else {
+        debug!(payload, "not an incident event notice");
+        return;
+    };
+    if notice.is_local() {
+        return;
+    }
+    match kb.store().incident_event(notice.event_id).await {
+        Ok(Some(event)) => bus.publish(&event),
+        // Deleted since (retention, an incident removed): nothing to show.
+        Ok(None) => debug!(event = notice.event_id, "notified event is gone"),
+        Err(e) => {
+            warn!(event = notice.event_id, error = %e, "cannot read an event another replica appended")
+        }
     }
 }
 

@@ -386,6 +386,251 @@ async fn an_edit_on_one_replica_reaches_the_other_within_a_second() {
     db.drop_database().await;
 }
 
+/// The CSRF token a page carries for its scripts.
+fn csrf_meta(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf-token\" content=\"")
+        .unwrap_or_else(|| panic!("no csrf meta in {html}"))
+        + 27;
+    html[at..at + 64].to_owned()
+}
+
+/// A logged-in session on a replica: cookie and CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+/// Adds a responder with the CLI (before the replicas start).
+fn add_responder(database: &str, dir: &Path, name: &str) {
+    let out = Command::new(BIN)
+        .args([
+            "user",
+            "add",
+            name,
+            "--role",
+            "responder",
+            "--database",
+            database,
+        ])
+        .env("FAULTLINE_PASSWORD", RESPONDER_PASSWORD)
+        .current_dir(dir)
+        .output()
+        .expect("run faultline user add");
+    assert!(
+        out.status.success(),
+        "user add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const RESPONDER_PASSWORD: &str = "correct horse battery staple 42";
+
+impl Replica {
+    async fn login(&self, http: &reqwest::Client, name: &str) -> Session {
+        let base = self.url("");
+        let login = http
+            .post(self.url("/login"))
+            .header("origin", &base)
+            .form(&[("name", name), ("password", RESPONDER_PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 303, "login on {}", self.addr);
+        let cookie = login.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let page = http
+            .get(self.url("/incidents/new"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        Session {
+            csrf: csrf_meta(&page),
+            cookie,
+        }
+    }
+
+    /// POSTs a form as `session`; returns the status and `Location`.
+    async fn post_form(
+        &self,
+        http: &reqwest::Client,
+        session: &Session,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, String) {
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &session.csrf));
+        let r = http
+            .post(self.url(path))
+            .header("origin", self.url(""))
+            .header("cookie", &session.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (r.status().as_u16(), location)
+    }
+
+    /// Opens the incident page's event stream; every `timeline` event's id
+    /// is sent on the channel with the moment it arrived.
+    async fn timeline_stream(
+        &self,
+        http: &reqwest::Client,
+        incident: i64,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<(i64, Instant)> {
+        let mut response = http
+            .get(self.url(&format!("/incidents/{incident}/events")))
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "event stream on {}", self.addr);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut buffer = String::new();
+            while let Ok(Some(chunk)) = response.chunk().await {
+                let at = Instant::now();
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let frame: String = buffer.drain(..end + 2).collect();
+                    if !frame.lines().any(|l| l == "event: timeline") {
+                        continue;
+                    }
+                    let id = frame
+                        .lines()
+                        .find_map(|l| l.strip_prefix("id: ")?.parse().ok())
+                        .expect("timeline event id");
+                    if tx.send((id, at)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// A browser on replica B watches an incident; notes added on replica A
+/// reach B's event stream within a second, once each; A's own stream also
+/// gets each exactly once (its bus, not also the database's notice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_note_on_one_replica_streams_live_on_the_other() {
+    const NOTES: usize = 20;
+    let db = TestDatabase::create().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    add_responder(&db.url, dir.path(), "alice");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut a = start_replica(&db.url, dir.path(), "a");
+    let mut b = start_replica(&db.url, dir.path(), "b");
+    a.wait_ready(&http).await;
+    b.wait_ready(&http).await;
+    a.wait_following().await;
+    b.wait_following().await;
+
+    let alice = a.login(&http, "alice").await;
+    let (status, location) = a
+        .post_form(
+            &http,
+            &alice,
+            "/incidents",
+            &[("title", "Replica live check"), ("severity", "warning")],
+        )
+        .await;
+    assert_eq!(status, 303, "open incident on A");
+    let incident: i64 = location
+        .trim_start_matches("/incidents/")
+        .split(['?', '#'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("no incident id in {location:?}"));
+
+    let mut on_b = b.timeline_stream(&http, incident).await;
+    let mut on_a = a.timeline_stream(&http, incident).await;
+    let mut latencies = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..NOTES {
+        let text = format!("note {i} from replica A");
+        let sent = Instant::now();
+        let (status, _) = a
+            .post_form(
+                &http,
+                &alice,
+                &format!("/incidents/{incident}"),
+                &[("action", "note"), ("text", &text)],
+            )
+            .await;
+        assert_eq!(status, 303, "note {i} on A");
+        let (id, at) = tokio::time::timeout(Duration::from_secs(1), on_b.recv())
+            .await
+            .unwrap_or_else(|_| panic!("note {i} did not reach B within 1 s:\n{}", b.log()))
+            .expect("B's stream ended");
+        latencies.push(at.duration_since(sent));
+        ids.push(id);
+    }
+    // Each id is the note as B reads it from the shared database.
+    let timeline: Value = http
+        .get(b.url(&format!("/api/v1/incidents/{incident}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let notes: Vec<i64> = timeline["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|e| {
+            e["kind"] == "note"
+                && e["body"]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("from replica A"))
+        })
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, notes, "B streamed other events than the notes");
+
+    // A's own stream: every note once, none twice.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut on_a_ids = Vec::new();
+    while let Ok((id, _)) = on_a.try_recv() {
+        on_a_ids.push(id);
+    }
+    assert_eq!(on_a_ids, notes, "A's stream: each note exactly once");
+    assert!(on_b.try_recv().is_err(), "B got an event twice");
+
+    latencies.sort();
+    eprintln!(
+        "note on A -> SSE event on B, {NOTES} notes (from sending the POST): \
+         min {:?}, median {:?}, max {:?}",
+        latencies[0],
+        latencies[NOTES / 2],
+        latencies[NOTES - 1]
+    );
+    drop(a);
+    drop(b);
+    db.drop_database().await;
+}
+
 /// Replicas starting at the same moment on a fresh database: the migrations
 /// run under an advisory lock, so every `connect` succeeds and the schema is
 /// applied once.
@@ -452,10 +697,13 @@ async fn sqlite_has_no_replica_listener() {
 }
 
 /// In one process on PostgreSQL: a save notifies, the listener refreshes
-/// that playbook, and a notice on the events channel reaches the bus.
+/// that playbook; an incident event notice from another process is read
+/// and published on the bus, this process's own notices and malformed ones
+/// are not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notices_refresh_the_playbook_and_reach_the_event_bus() {
     use faultline::replicas::{self, EVENTS_CHANNEL};
+    use faultline::store::{EventKind, EventNotice, NewIncident};
     let db = TestDatabase::create().await;
     let store = faultline::store::connect(&db.url).await.unwrap();
     let kb = faultline::kb::KnowledgeBase::open(store.clone())
@@ -466,19 +714,63 @@ async fn notices_refresh_the_playbook_and_reach_the_event_bus() {
     let other = faultline::kb::KnowledgeBase::open(other_store.clone())
         .await
         .unwrap();
-    let (events, mut received) = tokio::sync::broadcast::channel(16);
-    let sync = replicas::spawn(kb.clone(), Some(events));
+    let bus = faultline::incidents::bus::Bus::default();
+    let mut received = bus.subscribe();
+    let sync = replicas::spawn(kb.clone(), Some(bus.clone()));
     assert!(sync.is_running());
-    // Wait for the listener: a notice on the events channel comes through.
+
+    let labels = std::collections::BTreeMap::new();
+    let (incident, first) = store
+        .open_incident(
+            NewIncident {
+                title: "replica bus check",
+                severity: "warning",
+                labels: &labels,
+                opened_by: "tester",
+                group_key: None,
+            },
+            (EventKind::Note, &serde_json::json!({"text": "opened"})),
+        )
+        .await
+        .unwrap();
+    let foreign = EventNotice {
+        origin: "another-process".into(),
+        incident_id: incident.id,
+        event_id: first.id,
+    }
+    .encode();
+    // Wait for the listener: a notice from "another process" comes through
+    // as the stored event.
     let deadline = Instant::now() + Duration::from_secs(10);
     let event = loop {
-        store.notify(EVENTS_CHANNEL, "incident:42").await.unwrap();
+        store.notify(EVENTS_CHANNEL, &foreign).await.unwrap();
         match tokio::time::timeout(Duration::from_millis(200), received.recv()).await {
             Ok(Ok(event)) => break event,
             _ => assert!(Instant::now() < deadline, "no event came through"),
         }
     };
-    assert_eq!(event, "incident:42");
+    assert_eq!(event, first);
+    while received.try_recv().is_ok() {}
+    // This process's own append (it publishes on its bus itself) and a
+    // malformed notice publish nothing; the next foreign one does.
+    let note = store
+        .append_event(
+            incident.id,
+            "tester",
+            EventKind::Note,
+            &serde_json::json!({"text": "local"}),
+        )
+        .await
+        .unwrap();
+    store.notify(EVENTS_CHANNEL, "incident:42").await.unwrap();
+    store.notify(EVENTS_CHANNEL, &foreign).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(2), received.recv())
+        .await
+        .expect("the foreign notice came through")
+        .unwrap();
+    assert_eq!(next, first, "got {next:?}, not the foreign event");
+    assert_ne!(next.id, note.id);
+    assert!(received.try_recv().is_err());
 
     let dir = tempfile::tempdir().unwrap();
     let word = format!("zq{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);

@@ -137,9 +137,9 @@ async fn serve(config: Config) -> Result<()> {
         tracing::warn!("anonymous read access is on: anyone who can reach the server can read");
     }
     let state = AppState::new(kb, config);
-    // Other replicas' playbook edits (PostgreSQL LISTEN/NOTIFY; SQLite: none).
-    // Hook: hand the incident event bus here once AppState has one.
-    let replicas = crate::replicas::spawn(state.kb.clone(), None);
+    // Other replicas' playbook edits and incident events (PostgreSQL
+    // LISTEN/NOTIFY; SQLite: none).
+    let replicas = crate::replicas::spawn(state.kb.clone(), Some(state.incident_bus.clone()));
     let retention = crate::retention::spawn(
         state.kb.store().clone(),
         crate::retention::Policy::from_config(&state.config),

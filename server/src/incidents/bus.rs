@@ -3,7 +3,8 @@
 //!
 //! A `tokio::sync::broadcast` channel: a listener that falls behind by more
 //! than [`CAPACITY`] events is told it lagged and reloads what it shows.
-//! Other replicas sharing a PostgreSQL database do not see these events.
+//! On PostgreSQL the events other replicas append arrive here too
+//! (`replicas`: LISTEN/NOTIFY), so a page on any replica is live.
 
 use tokio::sync::{broadcast, watch};
 

@@ -207,8 +207,12 @@ pub trait IncidentStore {
     ) -> StoreResult<IncidentEvent>;
     /// The timeline, oldest first.
     async fn events(&self, incident_id: i64) -> StoreResult<Vec<IncidentEvent>>;
+    /// One timeline event by id (what an [`EventNotice`] names).
+    async fn incident_event(&self, id: i64) -> StoreResult<Option<IncidentEvent>>;
     /// Changes the status and appends a `status` event; `None` when the
-    /// status was already this one (nothing written).
+    /// status was already this one (nothing written). Reopening a resolved
+    /// incident while another of its alert group is unresolved is
+    /// `AlreadyExists`, naming that incident.
     async fn set_status(
         &self,
         incident_id: i64,
@@ -255,6 +259,63 @@ pub trait IncidentStore {
     ) -> StoreResult<()>;
 }
 
+/// The channel every timeline append is announced on (PostgreSQL
+/// `pg_notify`, in the append's transaction), for the other replicas' live
+/// streams. The payload is an [`EventNotice`].
+pub const EVENTS_CHANNEL: &str = "faultline_events";
+
+/// What a timeline append tells the other replicas: ids only, since a
+/// notice holds at most 8000 bytes; the receiver reads the row. `origin`
+/// names the process that made the change (see [`replica_origin`]), which
+/// has already published it on its own bus and so skips its own notices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventNotice {
+    pub origin: String,
+    pub incident_id: i64,
+    pub event_id: i64,
+}
+
+impl EventNotice {
+    /// A notice for an event appended by this process.
+    pub fn local(incident_id: i64, event_id: i64) -> EventNotice {
+        EventNotice {
+            origin: replica_origin().to_owned(),
+            incident_id,
+            event_id,
+        }
+    }
+
+    /// `"<origin> <incident id> <event id>"`.
+    pub fn encode(&self) -> String {
+        format!("{} {} {}", self.origin, self.incident_id, self.event_id)
+    }
+
+    /// `None` for anything [`EventNotice::encode`] did not write.
+    pub fn decode(payload: &str) -> Option<EventNotice> {
+        let mut parts = payload.split(' ');
+        let origin = parts.next().filter(|o| !o.is_empty())?.to_owned();
+        let incident_id = parts.next()?.parse().ok()?;
+        let event_id = parts.next()?.parse().ok()?;
+        parts.next().is_none().then_some(EventNotice {
+            origin,
+            incident_id,
+            event_id,
+        })
+    }
+
+    /// Whether this process made the change.
+    pub fn is_local(&self) -> bool {
+        self.origin == replica_origin()
+    }
+}
+
+/// A random name for this process, made once: the origin of its notices.
+pub fn replica_origin() -> &'static str {
+    static ORIGIN: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{:016x}", rand::random::<u64>()));
+    &ORIGIN
+}
+
 /// The key alerts attach on: the alert name and its labels, sorted.
 pub fn group_key(labels: &BTreeMap<String, String>) -> String {
     serde_json::to_string(labels).unwrap_or_default()
@@ -284,7 +345,45 @@ pub(crate) fn decode_body(s: &str) -> StoreResult<Value> {
     })
 }
 
+/// Whether moving `incident` to `status` takes it out of resolved, where
+/// the one-unresolved-incident-per-alert-group rule applies again.
+pub(crate) fn reopens_group(incident: &Incident, status: IncidentStatus) -> Option<&str> {
+    let reopens = incident.status == IncidentStatus::Resolved && status != IncidentStatus::Resolved;
+    incident.group_key.as_deref().filter(|_| reopens)
+}
+
+/// Why an incident cannot be reopened: `open` (when known) is the
+/// unresolved incident of the same alert group. Answered as 409.
+pub(crate) fn reopen_conflict(incident: i64, open: Option<i64>) -> StoreError {
+    let which = match open {
+        Some(open) => format!("incident {open} open for the alert group of incident {incident}"),
+        None => format!("an unresolved incident for the alert group of incident {incident}"),
+    };
+    StoreError::AlreadyExists(format!(
+        "{which}; only one per alert group may be unresolved: add to that one, or resolve it \
+         before reopening this one"
+    ))
+}
+
 /// Body of the `status` event an incident's status change appends.
 pub(crate) fn status_body(from: IncidentStatus, to: IncidentStatus) -> Value {
     serde_json::json!({"from": from.as_str(), "to": to.as_str()})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_notices_round_trip_and_reject_anything_else() {
+        let n = EventNotice::local(12, 345);
+        assert!(n.is_local());
+        assert_eq!(EventNotice::decode(&n.encode()), Some(n.clone()));
+        assert!(n.encode().len() < 64);
+        let other = EventNotice::decode("0123abcd 1 2").unwrap();
+        assert!(!other.is_local());
+        for bad in ["", "incident:42", "a 1", "a 1 x", "a 1 2 3", " 1 2"] {
+            assert_eq!(EventNotice::decode(bad), None, "{bad:?}");
+        }
+    }
 }

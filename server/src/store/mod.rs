@@ -14,6 +14,7 @@ mod feedback;
 mod incidents;
 mod playbooks;
 mod postgres;
+mod postmortems;
 mod reports;
 mod retention;
 mod sqlite;
@@ -27,10 +28,15 @@ pub use feedback::{
     current_verdicts,
 };
 pub use incidents::{
-    AlertDelivery, AlertOutcome, AlertRoute, EventKind, Incident, IncidentEvent, IncidentFilter,
-    IncidentStatus, IncidentStore, NewIncident, Tick, group_key,
+    AlertDelivery, AlertOutcome, AlertRoute, EVENTS_CHANNEL, EventKind, EventNotice, Incident,
+    IncidentEvent, IncidentFilter, IncidentStatus, IncidentStore, NewIncident, Tick, group_key,
+    replica_origin,
 };
 pub use playbooks::{NewVersion, Origin, PlaybookStore, PlaybookVersion};
+pub use postmortems::{
+    DraftText, ImportPostmortem, NewPostmortem, Postmortem, PostmortemStore, PostmortemVersion,
+    SavePostmortem,
+};
 pub use reports::{
     CollectorCredential, CollectorRecord, Inserted, MAX_LIST, NewReport, ReportStore,
     ReportSummary, StoredReport, TOKEN_HASH_LEN,
@@ -75,6 +81,8 @@ pub trait Store:
     + IncidentStore
     + StudyStore
     + RetentionStore
+    + FeedbackStore
+    + PostmortemStore
     + FeedbackStore
     + Send
     + Sync
@@ -153,8 +161,16 @@ pub fn sqlite_url(data_dir: &Path) -> String {
     url
 }
 
-/// Sorts a driver error into what callers can act on: overload and lost
-/// connections become `Unavailable`, the rest stays a database error.
+/// SQLite's primary result code for "database or disk is full".
+const SQLITE_FULL: i32 = 13;
+
+/// How an `Unavailable` error caused by a full disk starts: the web layer
+/// tells users so (see `web::error`), since only an operator can fix it.
+pub const DISK_FULL: &str = "the disk holding the database is full";
+
+/// Sorts a driver error into what callers can act on: overload, lost
+/// connections and a full disk become `Unavailable` (retry later; nothing
+/// was written), the rest stays a database error.
 pub(crate) fn classify(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::PoolTimedOut => {
@@ -164,9 +180,15 @@ pub(crate) fn classify(error: sqlx::Error) -> StoreError {
         sqlx::Error::Io(e) => StoreError::Unavailable(format!("database connection failed: {e}")),
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
-            let busy = if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+            let sqlite_code = db
+                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                .map(|_| code.parse::<i32>().map_or(0, |n| n & 0xff));
+            if sqlite_code == Some(SQLITE_FULL) {
+                return StoreError::Unavailable(format!("{DISK_FULL}: {}", db.message()));
+            }
+            let busy = if let Some(primary) = sqlite_code {
                 // SQLite primary result codes BUSY and LOCKED.
-                code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+                matches!(primary, 5 | 6)
             } else {
                 // PostgreSQL: connection exceptions, shutdown, too many
                 // connections, lock not available.

@@ -7,11 +7,13 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::*;
-use crate::store::incidents::{decode_body, decode_kind, decode_status, status_body};
+use crate::store::incidents::{
+    decode_body, decode_kind, decode_status, reopen_conflict, reopens_group, status_body,
+};
 use crate::store::reports::{clamp_limit, decode_labels, encode_labels};
 use crate::store::{
-    AlertDelivery, AlertOutcome, AlertRoute, EventKind, Incident, IncidentEvent, IncidentFilter,
-    IncidentStatus, IncidentStore, NewIncident, Tick, now_micros,
+    AlertDelivery, AlertOutcome, AlertRoute, EVENTS_CHANNEL, EventKind, EventNotice, Incident,
+    IncidentEvent, IncidentFilter, IncidentStatus, IncidentStore, NewIncident, Tick, now_micros,
 };
 
 type Time = DateTime<Utc>;
@@ -98,6 +100,10 @@ pub(super) async fn insert_event(
     .fetch_one(&mut *conn)
     .await
     .map_err(classify)?;
+    // Inside the caller's transaction: the other replicas hear of it only
+    // if it commits.
+    let notice = EventNotice::local(incident_id, id);
+    notify_in(&mut *conn, EVENTS_CHANNEL, &notice.encode()).await?;
     Ok(IncidentEvent {
         id,
         incident_id,
@@ -147,6 +153,11 @@ async fn change_status(
     if incident.status == status {
         return Ok(None);
     }
+    if let Some(key) = reopens_group(incident, status)
+        && let Some(open) = open_for_group(conn, key).await?
+    {
+        return Err(reopen_conflict(incident.id, Some(open.id)));
+    }
     let resolved_at = (status == IncidentStatus::Resolved).then(now_micros);
     sqlx::query("UPDATE incidents SET status = $1, resolved_at = $2 WHERE id = $3")
         .bind(status.as_str())
@@ -154,7 +165,14 @@ async fn change_status(
         .bind(incident.id)
         .execute(&mut *conn)
         .await
-        .map_err(classify)?;
+        .map_err(|e| match &e {
+            // Another of the group became unresolved since the check
+            // above (a race the unique index still catches).
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                reopen_conflict(incident.id, None)
+            }
+            _ => classify(e),
+        })?;
     let body = status_body(incident.status, status);
     Ok(Some(
         insert_event(conn, incident.id, who, EventKind::Status, &body).await?,
@@ -252,6 +270,18 @@ impl IncidentStore for PgStore {
         .await
         .map_err(classify)?;
         rows.into_iter().map(to_event).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(id))]
+    async fn incident_event(&self, id: i64) -> StoreResult<Option<IncidentEvent>> {
+        let row: Option<EventRow> = sqlx::query_as(
+            "SELECT id, incident_id, at, who, kind, body FROM incident_events WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(classify)?;
+        row.map(to_event).transpose()
     }
 
     #[tracing::instrument(skip_all, fields(incident_id))]

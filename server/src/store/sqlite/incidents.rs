@@ -6,7 +6,9 @@ use serde_json::Value;
 use sqlx::SqliteConnection;
 
 use super::*;
-use crate::store::incidents::{decode_body, decode_kind, decode_status, status_body};
+use crate::store::incidents::{
+    decode_body, decode_kind, decode_status, reopen_conflict, reopens_group, status_body,
+};
 use crate::store::reports::{clamp_limit, decode_labels, encode_labels};
 use crate::store::{
     AlertDelivery, AlertOutcome, AlertRoute, EventKind, Incident, IncidentEvent, IncidentFilter,
@@ -151,6 +153,11 @@ async fn change_status(
     if incident.status == status {
         return Ok(None);
     }
+    if let Some(key) = reopens_group(incident, status)
+        && let Some(open) = open_for_group(conn, key).await?
+    {
+        return Err(reopen_conflict(incident.id, Some(open.id)));
+    }
     let resolved_at = (status == IncidentStatus::Resolved).then(|| format_time(now_micros()));
     sqlx::query("UPDATE incidents SET status = ?, resolved_at = ? WHERE id = ?")
         .bind(status.as_str())
@@ -158,7 +165,14 @@ async fn change_status(
         .bind(incident.id)
         .execute(&mut *conn)
         .await
-        .map_err(classify)?;
+        .map_err(|e| match &e {
+            // Another of the group became unresolved since the check
+            // above (a race the unique index still catches).
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                reopen_conflict(incident.id, None)
+            }
+            _ => classify(e),
+        })?;
     let body = status_body(incident.status, status);
     Ok(Some(
         insert_event(conn, incident.id, who, EventKind::Status, &body).await?,
@@ -268,6 +282,18 @@ impl IncidentStore for SqliteStore {
         .await
         .map_err(classify)?;
         rows.into_iter().map(to_event).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(id))]
+    async fn incident_event(&self, id: i64) -> StoreResult<Option<IncidentEvent>> {
+        let row: Option<EventRow> = sqlx::query_as(
+            "SELECT id, incident_id, at, who, kind, body FROM incident_events WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(classify)?;
+        row.map(to_event).transpose()
     }
 
     #[tracing::instrument(skip_all, fields(incident_id))]
