@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-use cel::common::ast::{EntryExpr, Expr, IdedExpr};
+use cel::common::ast::{EntryExpr, Expr, IdedExpr, LiteralValue, operators};
 use cel::{Context, Program, Value};
 use serde::Serialize;
 
@@ -86,6 +86,45 @@ impl Expression {
         &self.signals
     }
 
+    /// The simple tests inside the expression: a signal compared with a
+    /// literal (`conntrack.fill > 0.9`, `tls.verify == 'ok'`), or a flag read
+    /// as a condition (`pmtu.blackhole`, `!conn.idle`). Comparisons of two
+    /// signals, arithmetic and macros are not simple tests and are skipped.
+    pub fn comparisons(&self) -> Vec<Comparison> {
+        let mut out = Vec::new();
+        let root = self.program.expression();
+        if let Some(c) = flag_test(root) {
+            out.push(c);
+        }
+        walk(root, &mut |x| {
+            let Expr::Call(call) = &x.expr else {
+                return true;
+            };
+            if let Some(c) = comparison(&call.func_name, &call.args) {
+                out.push(c);
+                return false;
+            }
+            let logical = [
+                operators::LOGICAL_AND,
+                operators::LOGICAL_OR,
+                operators::LOGICAL_NOT,
+            ];
+            if logical.contains(&call.func_name.as_str()) {
+                out.extend(call.args.iter().filter_map(|a| {
+                    let negated = call.func_name == operators::LOGICAL_NOT;
+                    flag_test(a).map(|mut c| {
+                        if negated {
+                            c.value = SignalValue::Bool(false);
+                        }
+                        c
+                    })
+                }));
+            }
+            true
+        });
+        out
+    }
+
     /// True, False, or Unknown when a signal it needs is absent.
     pub fn evaluate(&self, env: &SignalEnv) -> Truth {
         match self.program.execute(&env.context) {
@@ -95,6 +134,130 @@ impl Expression {
             Ok(_) | Err(_) => Truth::Unknown,
         }
     }
+}
+
+/// How a [`Comparison`] compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+    Ne,
+}
+
+impl Op {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Eq => "==",
+            Op::Ne => "!=",
+        }
+    }
+
+    fn from_function(name: &str) -> Option<Op> {
+        Some(match name {
+            operators::GREATER => Op::Gt,
+            operators::GREATER_EQUALS => Op::Ge,
+            operators::LESS => Op::Lt,
+            operators::LESS_EQUALS => Op::Le,
+            operators::EQUALS => Op::Eq,
+            operators::NOT_EQUALS => Op::Ne,
+            _ => return None,
+        })
+    }
+
+    /// The same test with its sides swapped: `0.9 < x` is `x > 0.9`.
+    fn flipped(self) -> Op {
+        match self {
+            Op::Gt => Op::Lt,
+            Op::Ge => Op::Le,
+            Op::Lt => Op::Gt,
+            Op::Le => Op::Ge,
+            Op::Eq | Op::Ne => self,
+        }
+    }
+}
+
+/// One simple test a clause makes of one signal: `signal op value`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub signal: String,
+    pub op: Op,
+    pub value: SignalValue,
+}
+
+impl Comparison {
+    /// Whether `observed` passes the test; values of another type do not.
+    pub fn passes(&self, observed: &SignalValue) -> bool {
+        use std::cmp::Ordering;
+        let ordering = match (observed, &self.value) {
+            (SignalValue::Number(a), SignalValue::Number(b)) => a.partial_cmp(b),
+            (SignalValue::Bool(a), SignalValue::Bool(b)) => Some(a.cmp(b)),
+            (SignalValue::Text(a), SignalValue::Text(b)) => Some(a.cmp(b)),
+            _ => None,
+        };
+        let Some(o) = ordering else {
+            return false;
+        };
+        match self.op {
+            Op::Gt => o == Ordering::Greater,
+            Op::Ge => o != Ordering::Less,
+            Op::Lt => o == Ordering::Less,
+            Op::Le => o != Ordering::Greater,
+            Op::Eq => o == Ordering::Equal,
+            Op::Ne => o != Ordering::Equal,
+        }
+    }
+}
+
+/// `signal op literal` or `literal op signal`.
+fn comparison(function: &str, args: &[IdedExpr]) -> Option<Comparison> {
+    let op = Op::from_function(function)?;
+    let [left, right] = args else {
+        return None;
+    };
+    let (name, literal, op) = match (qualified_name(&left.expr), literal(&right.expr)) {
+        (Some(name), Some(value)) => (name, value, op),
+        _ => (
+            qualified_name(&right.expr)?,
+            literal(&left.expr)?,
+            op.flipped(),
+        ),
+    };
+    Some(Comparison {
+        signal: name.join("."),
+        op,
+        value: literal,
+    })
+}
+
+/// A bare dotted name used as a condition: the flag is tested for true.
+fn flag_test(e: &IdedExpr) -> Option<Comparison> {
+    let name = qualified_name(&e.expr)?;
+    (name.len() == 2).then(|| Comparison {
+        signal: name.join("."),
+        op: Op::Eq,
+        value: SignalValue::Bool(true),
+    })
+}
+
+fn literal(e: &Expr) -> Option<SignalValue> {
+    let Expr::Literal(l) = e else {
+        return None;
+    };
+    Some(match l {
+        LiteralValue::Boolean(b) => SignalValue::Bool(*b.inner()),
+        LiteralValue::Double(d) => SignalValue::Number(*d.inner()),
+        LiteralValue::Int(i) => SignalValue::Number(*i.inner() as f64),
+        LiteralValue::UInt(u) => SignalValue::Number(*u.inner() as f64),
+        LiteralValue::String(s) => SignalValue::Text(s.inner().to_owned()),
+        LiteralValue::Bytes(_) | LiteralValue::Null => return None,
+    })
 }
 
 /// The byte offset `at` as a 1-based column on its line.
@@ -318,6 +481,41 @@ mod tests {
         assert!(e.message.contains("group"), "{e}");
         let e = Expression::compile("foo == 1").unwrap_err();
         assert!(e.message.contains("unknown name"), "{e}");
+    }
+
+    #[test]
+    fn simple_tests_are_read_out_of_an_expression() {
+        let x = Expression::compile(
+            "connect.refused_share > 0.005 && 0.3 > connect.refused_share && pmtu.blackhole \
+             && !conn.idle && tls.verify == 'ok' && tls.supports_tls12 != tls.supports_tls13",
+        )
+        .unwrap();
+        let mut found: Vec<String> = x
+            .comparisons()
+            .iter()
+            .map(|c| format!("{} {} {}", c.signal, c.op.symbol(), c.value))
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "conn.idle == false",
+                "connect.refused_share < 0.300",
+                "connect.refused_share > 0.005",
+                "pmtu.blackhole == true",
+                "tls.verify == \"ok\"",
+            ]
+        );
+        let flag = Expression::compile("pmtu.blackhole").unwrap().comparisons();
+        assert_eq!(flag.len(), 1);
+        assert!(flag[0].passes(&SignalValue::Bool(true)));
+        assert!(!flag[0].passes(&SignalValue::Bool(false)));
+        let gt = &Expression::compile("conntrack.fill > 0.9")
+            .unwrap()
+            .comparisons()[0];
+        assert!(gt.passes(&SignalValue::Number(0.95)));
+        assert!(!gt.passes(&SignalValue::Number(0.9)));
+        assert!(!gt.passes(&SignalValue::Text("0.95".into())));
     }
 
     #[test]
