@@ -8,6 +8,7 @@ use tracing::{info, warn};
 
 use crate::builtin;
 use crate::core::playbook::{Playbook, PlaybookError};
+use crate::core::postmortem::Postmortem;
 use crate::search::{SearchError, SearchIndex, SearchRequest, SearchResults};
 use crate::store::{DynStore, NewVersion, Origin, PlaybookVersion, StoreError};
 
@@ -57,6 +58,7 @@ impl KnowledgeBase {
         let sync = kb.sync_builtins().await?;
         info!(?sync, "built-in playbooks");
         kb.reload().await?;
+        kb.reload_postmortems().await?;
         Ok(kb)
     }
 
@@ -197,6 +199,27 @@ impl KnowledgeBase {
             .unwrap_or_else(|e| e.into_inner())
             .insert(current.playbook.id().to_owned(), current.clone());
         Ok(current)
+    }
+
+    /// Re-reads every postmortem's newest text into the search index.
+    pub async fn reload_postmortems(&self) -> Result<(), KbError> {
+        let texts = self.store.current_postmortem_texts().await?;
+        let parsed: Vec<Postmortem> = texts
+            .iter()
+            .filter_map(|v| {
+                let label = format!("postmortem {}", v.postmortem_id);
+                Postmortem::parse(&label, &v.source)
+                    .map_err(|e| warn!(error = %e, "stored postmortem does not parse; not indexed"))
+                    .ok()
+            })
+            .collect();
+        self.index.rebuild_postmortems(parsed.iter())?;
+        Ok(())
+    }
+
+    /// Puts a saved postmortem's text in the search index.
+    pub fn index_postmortem(&self, postmortem: &Postmortem) -> Result<(), KbError> {
+        Ok(self.index.upsert_postmortem(postmortem)?)
     }
 
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {

@@ -7,6 +7,7 @@ pub mod markdown;
 pub mod matcher;
 pub mod paste;
 pub mod playbook;
+pub mod postmortem;
 pub mod signals;
 pub mod study;
 pub mod timers;

@@ -1,7 +1,10 @@
-//! Full-text search over the playbooks with tantivy.
+//! Full-text search over the playbooks and postmortems with tantivy.
 //!
 //! The index lives in memory: it is rebuilt from the store at start and kept
-//! current on every change, so the store stays the one source of truth.
+//! current on every change, so the store stays the one source of truth. A
+//! postmortem's score counts [`POSTMORTEM_WEIGHT`] of a playbook's: it often
+//! repeats its playbook's words, and the playbook is what an engineer
+//! searching an error needs first.
 
 mod schema;
 
@@ -17,12 +20,15 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 
 use crate::core::markdown::to_plain_text;
 use crate::core::playbook::{Playbook, SectionKind};
-use schema::Fields;
+use crate::core::postmortem::{PmSection, Postmortem};
+use schema::{Fields, KIND_PLAYBOOK, KIND_POSTMORTEM};
 
 /// The longest query accepted, in characters: longer input is pasted logs,
 /// not a search, and would only make slow queries.
 pub const MAX_QUERY_CHARS: usize = 500;
 const WRITER_HEAP: usize = 30_000_000;
+/// What a postmortem's score is multiplied by.
+pub const POSTMORTEM_WEIGHT: f64 = 0.5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -45,6 +51,8 @@ pub struct SearchRequest {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Hit {
+    /// `playbook` or `postmortem`.
+    pub kind: String,
     pub id: String,
     pub title: String,
     pub score: f32,
@@ -58,7 +66,8 @@ pub struct Hit {
 pub struct SearchResults {
     pub total: usize,
     pub hits: Vec<Hit>,
-    /// Matching playbooks per tag and per layer, before the filters apply.
+    /// Matching playbooks per tag and per layer, before the filters apply
+    /// (postmortems have neither).
     pub tags: BTreeMap<String, u64>,
     pub layers: BTreeMap<String, u64>,
 }
@@ -88,15 +97,28 @@ impl SearchIndex {
         })
     }
 
-    /// Replaces the whole index with these playbooks.
+    /// Replaces every indexed playbook with these (postmortems stay).
     pub fn rebuild<'a>(
         &self,
         playbooks: impl IntoIterator<Item = &'a Playbook>,
     ) -> Result<(), SearchError> {
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        writer.delete_all_documents()?;
+        writer.delete_term(Term::from_field_text(self.fields.kind, KIND_PLAYBOOK));
         for p in playbooks {
             writer.add_document(self.document(p))?;
+        }
+        self.commit(&mut writer)
+    }
+
+    /// Replaces every indexed postmortem with these (playbooks stay).
+    pub fn rebuild_postmortems<'a>(
+        &self,
+        postmortems: impl IntoIterator<Item = &'a Postmortem>,
+    ) -> Result<(), SearchError> {
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        writer.delete_term(Term::from_field_text(self.fields.kind, KIND_POSTMORTEM));
+        for p in postmortems {
+            writer.add_document(self.postmortem_document(p))?;
         }
         self.commit(&mut writer)
     }
@@ -104,15 +126,28 @@ impl SearchIndex {
     /// Adds a playbook or replaces the indexed copy of it.
     pub fn upsert(&self, playbook: &Playbook) -> Result<(), SearchError> {
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        writer.delete_term(Term::from_field_text(self.fields.id, playbook.id()));
+        writer.delete_term(self.key(KIND_PLAYBOOK, playbook.id()));
         writer.add_document(self.document(playbook))?;
         self.commit(&mut writer)
     }
 
+    /// Adds a postmortem or replaces the indexed copy of it.
+    pub fn upsert_postmortem(&self, postmortem: &Postmortem) -> Result<(), SearchError> {
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        writer.delete_term(self.key(KIND_POSTMORTEM, &postmortem.meta.id.to_string()));
+        writer.add_document(self.postmortem_document(postmortem))?;
+        self.commit(&mut writer)
+    }
+
+    /// Removes a playbook.
     pub fn remove(&self, id: &str) -> Result<(), SearchError> {
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        writer.delete_term(Term::from_field_text(self.fields.id, id));
+        writer.delete_term(self.key(KIND_PLAYBOOK, id));
         self.commit(&mut writer)
+    }
+
+    fn key(&self, kind: &str, id: &str) -> Term {
+        Term::from_field_text(self.fields.key, &format!("{kind}/{id}"))
     }
 
     pub fn len(&self) -> u64 {
@@ -129,10 +164,50 @@ impl SearchIndex {
         Ok(())
     }
 
-    fn document(&self, p: &Playbook) -> TantivyDocument {
+    /// The fields every document has: its id, kind, key and weight.
+    fn new_document(&self, kind: &str, id: &str, weight: f64) -> TantivyDocument {
         let f = &self.fields;
         let mut doc = TantivyDocument::default();
-        doc.add_text(f.id, p.id());
+        doc.add_text(f.id, id);
+        doc.add_text(f.kind, kind);
+        doc.add_text(f.key, format!("{kind}/{id}"));
+        doc.add_f64(f.weight, weight);
+        doc
+    }
+
+    /// A postmortem: its symptoms, investigation, root cause, fix and
+    /// prevention in the playbook fields; everything in `content`.
+    fn postmortem_document(&self, p: &Postmortem) -> TantivyDocument {
+        let f = &self.fields;
+        let mut doc = self.new_document(
+            KIND_POSTMORTEM,
+            &p.meta.id.to_string(),
+            POSTMORTEM_WEIGHT,
+        );
+        doc.add_text(f.title, &p.meta.title);
+        let mut content = String::new();
+        for kind in PmSection::ALL {
+            let text = to_plain_text(p.section_markdown(kind));
+            let field = match kind {
+                PmSection::Symptoms => Some(f.symptoms),
+                PmSection::Investigation => Some(f.steps),
+                PmSection::RootCause => Some(f.root_cause),
+                PmSection::Fix => Some(f.fix),
+                PmSection::Prevention => Some(f.prevention),
+                _ => None,
+            };
+            if let Some(field) = field {
+                doc.add_text(field, &text);
+            }
+            content.push_str(&text);
+        }
+        doc.add_text(f.content, content);
+        doc
+    }
+
+    fn document(&self, p: &Playbook) -> TantivyDocument {
+        let f = &self.fields;
+        let mut doc = self.new_document(KIND_PLAYBOOK, p.id(), 1.0);
         doc.add_text(f.title, &p.meta.title);
         doc.add_text(f.alert, &p.meta.alert);
         doc.add_text(f.tags_text, p.meta.tags.join(" "));
@@ -172,10 +247,18 @@ impl SearchIndex {
         let filtered = self.with_filters(matching.box_clone(), req);
         let searcher = self.reader.searcher();
         let limit = req.limit.clamp(1, 100);
-        let (top, total) = searcher.search(
-            &filtered,
-            &(TopDocs::with_limit(limit).order_by_score(), Count),
-        )?;
+        let weighted = TopDocs::with_limit(limit).tweak_score(|segment: &tantivy::SegmentReader| {
+            let weight = segment
+                .fast_fields()
+                .f64(schema::WEIGHT)
+                .map(|c| c.first_or_default_col(1.0))
+                .ok();
+            move |doc: tantivy::DocId, score: tantivy::Score| match &weight {
+                Some(w) => score * w.get_val(doc) as f32,
+                None => score,
+            }
+        });
+        let (top, total) = searcher.search(&filtered, &(weighted, Count))?;
 
         let mut facets = FacetCollector::for_field("facet");
         facets.add_facet("/tag");
@@ -194,6 +277,7 @@ impl SearchIndex {
         for (score, address) in top {
             let doc: TantivyDocument = searcher.doc(address)?;
             hits.push(Hit {
+                kind: self.first_text(&doc, self.fields.kind),
                 id: self.first_text(&doc, self.fields.id),
                 title: self.first_text(&doc, self.fields.title),
                 score,

@@ -1,8 +1,8 @@
 //! The tantivy schema, defined once, with named fields and their boosts.
 
 use tantivy::schema::{
-    FAST, FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
-    TextOptions,
+    FAST, FacetOptions, Field, IndexRecordOption, NumericOptions, STORED, STRING, Schema,
+    TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
@@ -12,9 +12,23 @@ use tantivy::tokenizer::{
 /// becomes `close wait`, so it matches however the engineer types it.
 pub const TOKENIZER: &str = "faultline_en";
 
+/// The `kind` of a playbook document.
+pub const KIND_PLAYBOOK: &str = "playbook";
+/// The `kind` of a postmortem document.
+pub const KIND_POSTMORTEM: &str = "postmortem";
+/// The fast field scores are multiplied by.
+pub const WEIGHT: &str = "weight";
+
 #[derive(Clone, Copy)]
 pub struct Fields {
     pub id: Field,
+    /// `playbook` or `postmortem`.
+    pub kind: Field,
+    /// `kind/id`: what an update replaces (a playbook could be called "7").
+    pub key: Field,
+    /// Multiplies the score: postmortems retell a playbook in an incident's
+    /// words and must not push the playbook itself down.
+    pub weight: Field,
     pub title: Field,
     pub alert: Field,
     pub tags_text: Field,
@@ -58,6 +72,9 @@ pub fn build() -> (Schema, Fields) {
     let text = TextOptions::default().set_indexing_options(indexing);
     let fields = Fields {
         id: b.add_text_field("id", STRING | STORED),
+        kind: b.add_text_field("kind", STRING | STORED),
+        key: b.add_text_field("key", STRING),
+        weight: b.add_f64_field(WEIGHT, NumericOptions::default().set_fast()),
         title: b.add_text_field("title", stored_text.clone()),
         alert: b.add_text_field("alert", stored_text.clone()),
         tags_text: b.add_text_field("tags_text", text.clone()),

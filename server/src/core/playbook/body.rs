@@ -52,11 +52,40 @@ impl SectionKind {
     }
 
     pub fn from_heading(text: &str) -> Option<SectionKind> {
-        let t = text.trim().to_ascii_lowercase();
-        SectionKind::ALL
-            .into_iter()
-            .find(|k| k.heading().to_ascii_lowercase() == t)
+        from_heading(text)
     }
+}
+
+impl SectionSet for SectionKind {
+    const ALL: &'static [SectionKind] = &SectionKind::ALL;
+    fn heading(self) -> &'static str {
+        SectionKind::heading(self)
+    }
+}
+
+/// A document's `## ` sections, in the order they must appear: playbooks
+/// have one set, postmortems another; both are split by [`split_headed`].
+pub(crate) trait SectionSet: Copy + Ord + 'static {
+    const ALL: &'static [Self];
+    fn heading(self) -> &'static str;
+}
+
+/// The section a heading names (case-insensitive).
+pub(crate) fn from_heading<K: SectionSet>(text: &str) -> Option<K> {
+    let t = text.trim().to_ascii_lowercase();
+    K::ALL
+        .iter()
+        .copied()
+        .find(|k| k.heading().to_ascii_lowercase() == t)
+}
+
+/// The headings of `K`, each between `before` and `after`, comma separated.
+fn listed<K: SectionSet>(before: &str, after: &str) -> String {
+    K::ALL
+        .iter()
+        .map(|k| format!("{before}{}{after}", k.heading()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One `## ` section: its kind and the Markdown under the heading.
@@ -87,8 +116,25 @@ pub(super) fn split_sections(
     body: &str,
     first_line: usize,
 ) -> Result<Vec<Section>, PlaybookError> {
+    Ok(split_headed::<SectionKind>(origin, body, first_line)?
+        .into_iter()
+        .map(|(kind, markdown, line)| Section {
+            kind,
+            markdown,
+            line,
+        })
+        .collect())
+}
+
+/// Splits a body into (section, Markdown under its heading, heading line),
+/// checking every heading is one of `K`, at most once, in order.
+pub(crate) fn split_headed<K: SectionSet>(
+    origin: &str,
+    body: &str,
+    first_line: usize,
+) -> Result<Vec<(K, String, usize)>, PlaybookError> {
     let headings = level_two_headings(body);
-    let mut sections: Vec<Section> = Vec::new();
+    let mut sections: Vec<(K, String, usize)> = Vec::new();
     if let Some((first, _)) = headings.first() {
         if !body[..first.start].trim().is_empty() {
             let line = first_line + first_non_blank_line(body);
@@ -102,35 +148,37 @@ pub(super) fn split_sections(
         return Err(PlaybookError::new(
             origin,
             first_line,
-            "no sections; expected `## Symptoms`, `## Investigation`, `## Root cause`, `## Fix`, `## Prevention`",
+            format!("no sections; expected {}", listed::<K>("`## ", "`")),
         ));
     }
     for (i, (range, text)) in headings.iter().enumerate() {
         let line = first_line + body[..range.start].matches('\n').count();
-        let Some(kind) = SectionKind::from_heading(text) else {
+        let Some(kind) = from_heading::<K>(text) else {
             return Err(PlaybookError::new(
                 origin,
                 line,
                 format!(
-                    "unknown section `## {text}`; expected one of: Symptoms, Investigation, Root cause, Fix, Prevention"
+                    "unknown section `## {text}`; expected one of: {}",
+                    listed::<K>("", "")
                 ),
             ));
         };
-        if let Some(prev) = sections.last() {
-            if prev.kind == kind {
+        if let Some((prev, _, _)) = sections.last() {
+            let prev = *prev;
+            if prev == kind {
                 return Err(PlaybookError::new(
                     origin,
                     line,
                     format!("section `## {text}` appears twice"),
                 ));
             }
-            if prev.kind > kind {
+            if prev > kind {
                 return Err(PlaybookError::new(
                     origin,
                     line,
                     format!(
                         "section `## {text}` must come before `## {}`",
-                        prev.kind.heading()
+                        prev.heading()
                     ),
                 ));
             }
@@ -141,11 +189,7 @@ pub(super) fn split_sections(
             .map_or(body.len(), |n| range.end + n + 1)
             .min(end);
         let markdown = body[content_start..end].trim_matches('\n').to_owned();
-        sections.push(Section {
-            kind,
-            markdown,
-            line,
-        });
+        sections.push((kind, markdown, line));
     }
     Ok(sections)
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::clause::Expression;
 
 pub use body::{Section, SectionKind, Step, steps};
+pub(crate) use body::{SectionSet, split_headed};
 pub use error::PlaybookError;
 
 const FENCE: &str = "+++";
@@ -102,13 +103,10 @@ pub struct Playbook {
 impl Playbook {
     /// Parses and validates a playbook file. `origin` names the file in errors.
     pub fn parse(origin: &str, source: &str) -> Result<Playbook, PlaybookError> {
-        let (toml_text, toml_line, body, body_line) = split_front_matter(origin, source)?;
-        let meta: FrontMatter = toml::from_str(toml_text).map_err(|e| {
-            let line = e
-                .span()
-                .map_or(0, |s| toml_text[..s.start].matches('\n').count());
-            PlaybookError::new(origin, toml_line + line, e.message().trim().to_owned())
-        })?;
+        let (toml_text, toml_line, body, body_line) =
+            split_front_matter(origin, source, "playbook")?;
+        let meta: FrontMatter = toml::from_str(toml_text)
+            .map_err(|e| toml_error(origin, toml_text, toml_line, &e))?;
         validate_meta(origin, &meta, toml_text, toml_line)?;
         let sections = body::split_sections(origin, body, body_line)?;
         Ok(Playbook {
@@ -166,17 +164,19 @@ impl Playbook {
     }
 }
 
-/// Returns (front matter, its first line, body, body's first line).
-fn split_front_matter<'a>(
+/// Returns (front matter, its first line, body, body's first line). `what`
+/// names the kind of document in the error ("playbook", "postmortem").
+pub(crate) fn split_front_matter<'a>(
     origin: &str,
     source: &'a str,
+    what: &str,
 ) -> Result<(&'a str, usize, &'a str, usize), PlaybookError> {
     let first = source.lines().next().unwrap_or_default();
     if first.trim_end() != FENCE {
         return Err(PlaybookError::new(
             origin,
             1,
-            "a playbook starts with a `+++` line that opens its TOML front matter",
+            format!("a {what} starts with a `+++` line that opens its TOML front matter"),
         ));
     }
     let after_open = first.len() + newline_len(&source[first.len()..]);
@@ -195,6 +195,19 @@ fn split_front_matter<'a>(
         1,
         "the front matter opened here is never closed with a `+++` line",
     ))
+}
+
+/// A front matter TOML error at its line in the file.
+pub(crate) fn toml_error(
+    origin: &str,
+    toml_text: &str,
+    toml_line: usize,
+    e: &toml::de::Error,
+) -> PlaybookError {
+    let line = e
+        .span()
+        .map_or(0, |s| toml_text[..s.start].matches('\n').count());
+    PlaybookError::new(origin, toml_line + line, e.message().trim().to_owned())
 }
 
 fn newline_len(s: &str) -> usize {

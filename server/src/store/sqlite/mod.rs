@@ -9,6 +9,7 @@ mod accounts;
 mod feedback;
 mod incidents;
 mod playbooks;
+mod postmortems;
 mod reports;
 mod retention;
 mod study;

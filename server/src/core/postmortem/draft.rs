@@ -1,0 +1,394 @@
+//! The first draft of a postmortem, written from what the incident
+//! recorded: its timeline, evidence, diagnosis and checklist, and the text
+//! of the playbook it was diagnosed as. Pure: the caller gathers the facts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+
+use super::{PmSection, Postmortem, PostmortemError, PostmortemMeta, chart_path, format_time};
+
+/// The incident, as the draft needs it.
+#[derive(Debug, Clone)]
+pub struct DraftIncident {
+    pub id: i64,
+    pub title: String,
+    pub severity: String,
+    pub status: String,
+    pub labels: BTreeMap<String, String>,
+    pub opened_at: DateTime<Utc>,
+    pub opened_by: String,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// What a timeline event tells the draft beyond its one-line text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventFacts {
+    /// An Alertmanager alert: firing or resolved, and when it started.
+    Alert {
+        firing: bool,
+        starts_at: Option<DateTime<Utc>>,
+    },
+    /// A status change.
+    Status {
+        to: String,
+    },
+    /// A note someone wrote.
+    Note,
+    Other,
+}
+
+/// One timeline event.
+#[derive(Debug, Clone)]
+pub struct DraftEvent {
+    pub at: DateTime<Utc>,
+    pub who: String,
+    pub kind: String,
+    /// The event in one line, as the incident page shows it.
+    pub text: String,
+    pub facts: EventFacts,
+}
+
+/// One observation of a piece of evidence, summarised.
+#[derive(Debug, Clone)]
+pub struct DraftObservation {
+    pub title: String,
+    pub facts: Vec<(String, String)>,
+    /// Chart keys (see `ChartKey`), one per chart drawn from it.
+    pub charts: Vec<String>,
+}
+
+/// A stored report or a paste the incident holds.
+#[derive(Debug, Clone)]
+pub struct DraftEvidence {
+    /// "Report from node-5", "Pasted ss -tan".
+    pub source: String,
+    pub at: DateTime<Utc>,
+    pub who: String,
+    /// Where the whole evidence can be read.
+    pub link: Option<String>,
+    pub observations: Vec<DraftObservation>,
+}
+
+/// How sure the incident is of its diagnosis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// An engineer marked it right.
+    Confirmed,
+    /// The responders picked it for the checklist.
+    Chosen,
+    /// The matcher's top likely candidate; nobody said more.
+    TopCandidate,
+}
+
+/// The diagnosis and the playbook text behind it.
+#[derive(Debug, Clone)]
+pub struct DraftDiagnosis {
+    pub playbook: String,
+    pub title: String,
+    pub basis: Basis,
+    /// The matcher's score on the incident's evidence (absent when the
+    /// playbook was picked without matching).
+    pub score: Option<f64>,
+    /// The fingerprint clauses that held, in words, with the values seen.
+    pub held: Vec<String>,
+    pub root_cause: String,
+    pub fix: String,
+    pub prevention: String,
+}
+
+/// A ticked checklist step.
+#[derive(Debug, Clone)]
+pub struct DraftStep {
+    pub number: usize,
+    /// The step's Markdown, commands filled from the incident's labels.
+    pub markdown: String,
+    pub done_by: String,
+    pub done_at: DateTime<Utc>,
+}
+
+/// Everything the draft is written from.
+#[derive(Debug, Clone)]
+pub struct DraftInput {
+    /// The postmortem's id.
+    pub id: i64,
+    pub incident: DraftIncident,
+    /// The timeline, oldest first.
+    pub events: Vec<DraftEvent>,
+    /// Oldest first.
+    pub evidence: Vec<DraftEvidence>,
+    /// Stored report ids among the evidence.
+    pub reports: Vec<String>,
+    pub diagnosis: Option<DraftDiagnosis>,
+    /// Oldest tick first.
+    pub steps: Vec<DraftStep>,
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// "1 h 42 min", "12 min", "40 s".
+fn duration(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let s = (to - from).num_seconds().max(0);
+    match (s / 3600, (s % 3600) / 60) {
+        (0, 0) => format!("{s} s"),
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
+/// One line of text: notes may hold line breaks, a list item may not.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The impact window and what it was read from: from the first alert's
+/// start (or the incident's opening, if earlier or without alerts) to the
+/// resolution, or else to the last alert when it resolved.
+pub fn impact_window(
+    incident: &DraftIncident,
+    events: &[DraftEvent],
+) -> (DateTime<Utc>, Option<DateTime<Utc>>, &'static str) {
+    let alerts: Vec<(&DraftEvent, bool, Option<DateTime<Utc>>)> = events
+        .iter()
+        .filter_map(|e| match e.facts {
+            EventFacts::Alert { firing, starts_at } => Some((e, firing, starts_at)),
+            _ => None,
+        })
+        .collect();
+    let first_alert = alerts
+        .iter()
+        .filter(|(_, firing, _)| *firing)
+        .map(|(e, _, starts)| starts.unwrap_or(e.at))
+        .min();
+    let start = first_alert.map_or(incident.opened_at, |a| a.min(incident.opened_at));
+    let last_resolved = alerts
+        .last()
+        .filter(|(_, firing, _)| !*firing)
+        .map(|(e, _, _)| e.at);
+    let (end, source) = match (incident.resolved_at, last_resolved, first_alert) {
+        (Some(end), _, Some(_)) => (Some(end), "the first alert to the incident's resolution"),
+        (Some(end), _, None) => (Some(end), "the incident's opening to its resolution"),
+        (None, Some(end), _) => (Some(end), "the first alert to the last resolved alert"),
+        (None, None, Some(_)) => (None, "the first alert; the incident is not resolved"),
+        (None, None, None) => (None, "the incident's opening; it is not resolved"),
+    };
+    (start, end.map(|e| e.max(start)), source)
+}
+
+/// Writes the draft.
+pub fn draft(input: &DraftInput) -> Result<Postmortem, PostmortemError> {
+    let (start, end, _) = impact_window(&input.incident, &input.events);
+    let dx = input.diagnosis.as_ref();
+    let meta = PostmortemMeta {
+        id: input.id,
+        incident: input.incident.id,
+        title: input.incident.title.clone(),
+        playbook: dx
+            .filter(|d| d.basis == Basis::Confirmed)
+            .map(|d| d.playbook.clone()),
+        impact_start: format_time(start),
+        impact_end: end.map(format_time),
+        reports: input.reports.clone(),
+    };
+    let sections = [
+        (PmSection::Summary, summary(input)),
+        (PmSection::Impact, impact(input)),
+        (PmSection::Symptoms, symptoms(input)),
+        (PmSection::Timeline, timeline(&input.events)),
+        (PmSection::Evidence, evidence(&input.evidence)),
+        (PmSection::Investigation, investigation(input)),
+        (PmSection::RootCause, root_cause(dx)),
+        (
+            PmSection::Fix,
+            dx.map(|d| d.fix.clone()).unwrap_or_default(),
+        ),
+        (
+            PmSection::Prevention,
+            dx.map(|d| d.prevention.clone()).unwrap_or_default(),
+        ),
+    ];
+    Postmortem::compose(&meta, &sections)
+}
+
+fn playbook_link(d: &DraftDiagnosis) -> String {
+    format!("[{}](/playbooks/{})", d.title, d.playbook)
+}
+
+fn summary(input: &DraftInput) -> String {
+    let i = &input.incident;
+    let mut s = format!(
+        "{}: a {} incident opened {} by {}, {} when this draft was written.",
+        i.title,
+        i.severity,
+        when(i.opened_at),
+        i.opened_by,
+        i.status
+    );
+    if !i.labels.is_empty() {
+        let labels: Vec<String> = i.labels.iter().map(|(k, v)| format!("`{k}={v}`")).collect();
+        let _ = write!(s, " Labels: {}.", labels.join(", "));
+    }
+    match &input.diagnosis {
+        Some(d) => {
+            let how = match d.basis {
+                Basis::Confirmed => "confirmed by the responders",
+                Basis::Chosen => "chosen by the responders, not yet confirmed",
+                Basis::TopCandidate => "the matcher's top candidate, not confirmed",
+            };
+            let _ = write!(s, "\n\nCause: {} ({how}).", playbook_link(d));
+        }
+        None => s.push_str("\n\nNo cause was identified from the evidence."),
+    }
+    s
+}
+
+fn impact(input: &DraftInput) -> String {
+    let (start, end, source) = impact_window(&input.incident, &input.events);
+    let mut s = match end {
+        Some(end) => format!(
+            "- Window: {} → {} ({}), from {source}.\n",
+            when(start),
+            when(end),
+            duration(start, end)
+        ),
+        None => format!(
+            "- Window: from {} and still open, read from {source}.\n",
+            when(start)
+        ),
+    };
+    for e in &input.events {
+        if let EventFacts::Status { to } = &e.facts {
+            let _ = writeln!(s, "- {}: marked {to} by {}.", when(e.at), e.who);
+        }
+    }
+    s
+}
+
+fn symptoms(input: &DraftInput) -> String {
+    let mut s = String::new();
+    for e in &input.events {
+        if matches!(e.facts, EventFacts::Alert { firing: true, .. }) {
+            let _ = writeln!(s, "- {}", one_line(&e.text));
+        }
+    }
+    if let Some(d) = &input.diagnosis {
+        for h in &d.held {
+            let _ = writeln!(s, "- {}", one_line(h));
+        }
+    }
+    s
+}
+
+fn timeline(events: &[DraftEvent]) -> String {
+    let mut s = String::new();
+    for e in events {
+        let _ = writeln!(
+            s,
+            "- `{}` {} ({}): {}",
+            when(e.at),
+            e.who,
+            e.kind,
+            one_line(&e.text)
+        );
+    }
+    s
+}
+
+fn evidence(items: &[DraftEvidence]) -> String {
+    let mut s = String::new();
+    for item in items {
+        let _ = writeln!(
+            s,
+            "### {}, {} by {}\n",
+            item.source,
+            when(item.at),
+            item.who
+        );
+        if let Some(link) = &item.link {
+            let _ = writeln!(s, "[The whole evidence]({link})\n");
+        }
+        for o in &item.observations {
+            let _ = writeln!(s, "**{}**\n", o.title);
+            for (k, v) in &o.facts {
+                let _ = writeln!(s, "- {k}: {}", one_line(v));
+            }
+            if !o.facts.is_empty() {
+                s.push('\n');
+            }
+            for key in &o.charts {
+                let _ = writeln!(s, "![{}]({})\n", o.title, chart_path(key));
+            }
+        }
+    }
+    s
+}
+
+/// A numbered list item: the marker, then the text indented under it.
+fn numbered(n: usize, markdown: &str) -> String {
+    let marker = format!("{n}. ");
+    let pad = " ".repeat(marker.len());
+    let mut out = String::new();
+    for (i, line) in markdown.lines().enumerate() {
+        if i == 0 {
+            out.push_str(&marker);
+        } else if !line.is_empty() {
+            out.push_str(&pad);
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn investigation(input: &DraftInput) -> String {
+    let mut s = String::new();
+    for (n, step) in input.steps.iter().enumerate() {
+        let item = format!(
+            "{}\n\nDone by {} at {} (checklist step {}).",
+            step.markdown.trim(),
+            step.done_by,
+            when(step.done_at),
+            step.number
+        );
+        s.push_str(&numbered(n + 1, &item));
+        s.push('\n');
+    }
+    let notes: Vec<&DraftEvent> = input
+        .events
+        .iter()
+        .filter(|e| e.facts == EventFacts::Note)
+        .collect();
+    if !notes.is_empty() {
+        s.push_str("Notes taken during the incident:\n\n");
+        for e in notes {
+            let _ = writeln!(s, "- {}, {}: {}", e.who, when(e.at), one_line(&e.text));
+        }
+    }
+    s
+}
+
+fn root_cause(dx: Option<&DraftDiagnosis>) -> String {
+    let Some(d) = dx else {
+        return String::new();
+    };
+    let score = d
+        .score
+        .map(|s| format!(" (score {s:.1})"))
+        .unwrap_or_default();
+    let lead = match d.basis {
+        Basis::Confirmed => format!("Confirmed: {}{score}.", playbook_link(d)),
+        Basis::Chosen => format!(
+            "The responders worked from {}{score}; nobody has confirmed it yet.",
+            playbook_link(d)
+        ),
+        Basis::TopCandidate => format!(
+            "The most likely cause on the evidence was {}{score}; it was not confirmed.",
+            playbook_link(d)
+        ),
+    };
+    format!("{lead}\n\n{}", d.root_cause.trim())
+}
