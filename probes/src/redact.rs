@@ -96,10 +96,9 @@ impl Redactor {
                 }
                 // Nameservers stay: they are the host's own resolver config
                 // (node-local cache or cluster DNS), and the schema needs IPs.
-                d.resolv_conf
-                    .search
-                    .iter_mut()
-                    .for_each(|s| *s = self.host(s));
+                if let Some(r) = &mut d.resolv_conf {
+                    r.search.iter_mut().for_each(|s| *s = self.host(s));
+                }
             }
             Observation::TlsHandshake(t) => {
                 t.target = self.target(&t.target);
@@ -159,15 +158,16 @@ mod tests {
                     state: "ESTABLISHED".into(),
                     count: 1,
                 }],
+                counted: None,
             }
             .into(),
         );
         report.observations.push(
             DnsLookups {
-                resolv_conf: ResolvConf {
+                resolv_conf: Some(ResolvConf {
                     nameservers: vec!["10.96.0.10".into()],
                     ..ResolvConf::default()
-                },
+                }),
                 lookups: vec![DnsLookup {
                     name: "secret.corp".into(),
                     elapsed_ms: 1.0,

@@ -99,6 +99,12 @@ pub struct TcpStates {
     /// Top remote peers per state.
     #[serde(default)]
     pub by_peer: Vec<PeerCount>,
+    /// The states that were counted, when not all were: a filtered listing
+    /// (`ss state close-wait`) or a summary (`ss -s`). A state missing from
+    /// `counts` is then unknown rather than zero. Absent: every state was
+    /// counted (what the probe sends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted: Option<Vec<String>>,
 }
 
 /// Sockets in one state towards one peer.
@@ -171,8 +177,11 @@ pub struct NetCounters {
 /// `dns_lookups`: timed lookups through the resolver rules.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DnsLookups {
-    /// The resolver configuration the lookups followed.
-    pub resolv_conf: ResolvConf,
+    /// The resolver configuration the lookups followed. The probe always
+    /// sends it; a pasted `dig` or `curl` without resolv.conf has none, and
+    /// its settings are then unknown rather than glibc's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolv_conf: Option<ResolvConf>,
     /// One entry per looked-up name.
     pub lookups: Vec<DnsLookup>,
 }
@@ -776,6 +785,9 @@ fn validate_tcp_states(c: &mut Checker, p: &str, t: &TcpStates) {
         c.tcp_state(format!("{p}.by_peer[{i}].state"), &peer.state);
         c.non_negative(format!("{p}.by_peer[{i}].count"), peer.count);
     }
+    for (i, state) in t.counted.iter().flatten().enumerate() {
+        c.tcp_state(format!("{p}.counted[{i}]"), state);
+    }
 }
 
 fn validate_process_fds(c: &mut Checker, p: &str, f: &ProcessFds) {
@@ -812,7 +824,18 @@ fn validate_conntrack(c: &mut Checker, p: &str, t: &Conntrack) {
 }
 
 fn validate_dns(c: &mut Checker, p: &str, d: &DnsLookups) {
-    let r = &d.resolv_conf;
+    if let Some(r) = &d.resolv_conf {
+        validate_resolv_conf(c, p, r);
+    }
+    for (i, l) in d.lookups.iter().enumerate() {
+        if l.name.is_empty() {
+            c.err(format!("{p}.lookups[{i}].name"), "must not be empty");
+        }
+        c.non_negative_f(format!("{p}.lookups[{i}].elapsed_ms"), l.elapsed_ms);
+    }
+}
+
+fn validate_resolv_conf(c: &mut Checker, p: &str, r: &ResolvConf) {
     if !(0..=15).contains(&r.ndots) {
         c.err(format!("{p}.resolv_conf.ndots"), "must be between 0 and 15");
     }
@@ -832,12 +855,6 @@ fn validate_dns(c: &mut Checker, p: &str, d: &DnsLookups) {
                 format!("\"{ns}\" is not an IP address"),
             );
         }
-    }
-    for (i, l) in d.lookups.iter().enumerate() {
-        if l.name.is_empty() {
-            c.err(format!("{p}.lookups[{i}].name"), "must not be empty");
-        }
-        c.non_negative_f(format!("{p}.lookups[{i}].elapsed_ms"), l.elapsed_ms);
     }
 }
 

@@ -140,9 +140,10 @@ fn resolv_conf_flag_is_honoured() {
         faultline_probe::report::Observation::DnsLookups(d) => Some(d),
         _ => None,
     });
-    let d = d.expect("resolv.conf reported");
+    let r = d.and_then(|d| d.resolv_conf.as_ref());
+    let r = r.expect("resolv.conf reported");
     assert_eq!(
-        (d.resolv_conf.ndots, d.resolv_conf.search.clone()),
+        (r.ndots, r.search.clone()),
         (4, vec!["corp.test".to_string()])
     );
 }

@@ -30,7 +30,7 @@ pub fn collect(names: &[String], rc: &ResolvConf) -> Observation {
         .map(|n| lookup(n, rc, 53))
         .collect();
     DnsLookups {
-        resolv_conf: rc.clone(),
+        resolv_conf: Some(rc.clone()),
         lookups,
     }
     .into()

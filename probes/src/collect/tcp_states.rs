@@ -86,6 +86,7 @@ pub fn summarize(sockets: &[SockEntry]) -> TcpStates {
     TcpStates {
         counts,
         by_peer: top_peers(peers),
+        counted: None,
     }
 }
 

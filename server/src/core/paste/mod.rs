@@ -417,7 +417,7 @@ fn merge(found: Vec<(&'static str, Observation)>) -> Vec<Observation> {
                 a.timeouts.extend(b.timeouts);
             }
             (Some((_, Observation::DnsLookups(a))), Observation::DnsLookups(b)) => {
-                if b.resolv_conf != Default::default() {
+                if b.resolv_conf.is_some() {
                     a.resolv_conf = b.resolv_conf;
                 }
                 a.lookups.extend(b.lookups);
@@ -450,12 +450,19 @@ fn merge(found: Vec<(&'static str, Observation)>) -> Vec<Observation> {
     // then the summaries fill in the states no listing showed.
     tcp.sort_by_key(|(format, _)| *format == "ss -s");
     let mut merged = TcpStates::default();
+    // Partial unless some listing counted every state.
+    let mut counted = Some(std::collections::BTreeSet::new());
     for (_, t) in tcp {
+        match (&mut counted, t.counted) {
+            (Some(all), Some(these)) => all.extend(these),
+            _ => counted = None,
+        }
         for (state, n) in t.counts {
             merged.counts.entry(state).or_insert(n);
         }
         merged.by_peer.extend(t.by_peer);
     }
+    merged.counted = counted.map(|all| all.into_iter().collect());
     merged
         .by_peer
         .sort_by(|a, b| b.count.cmp(&a.count).then(a.state.cmp(&b.state)));

@@ -55,7 +55,7 @@ pub fn parse(block: &Block) -> Option<Claim> {
         lines,
         vec![Found {
             obs: DnsLookups {
-                resolv_conf,
+                resolv_conf: Some(resolv_conf),
                 lookups: Vec::new(),
             }
             .into(),

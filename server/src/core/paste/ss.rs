@@ -201,7 +201,12 @@ pub fn parse_sockets(block: &Block) -> Option<Claim> {
     if sockets.is_empty() && !header {
         return None;
     }
-    let obs: Observation = summarize(&sockets).into();
+    let mut states = summarize(&sockets);
+    // `ss state close-wait` lists one state: the others were not counted.
+    states.counted = filter
+        .and_then(|n| faultline_probe::report::TCP_STATES.get(usize::from(n).checked_sub(1)?))
+        .map(|name| vec![name.to_string()]);
+    let obs: Observation = states.into();
     Some(Claim::new(
         lines,
         vec![Found {
@@ -231,6 +236,7 @@ pub fn parse_summary(block: &Block) -> Option<Claim> {
         lines,
         vec![Found {
             obs: TcpStates {
+                counted: Some(counts.keys().cloned().collect()),
                 counts,
                 by_peer: Vec::new(),
             }

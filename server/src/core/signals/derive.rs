@@ -47,27 +47,40 @@ fn count(map: &BTreeMap<String, i64>, key: &str) -> f64 {
     map.get(key).copied().unwrap_or(0) as f64
 }
 
+/// Socket-state signals. A partial count (`counted`: a filtered listing or
+/// `ss -s`) gives the counts of the states it saw and no totals or shares:
+/// a state it did not count is unknown, not zero.
 fn tcp_states(out: &mut Signals, t: &TcpStates) {
     let c = &t.counts;
+    let known = |state: &str| {
+        t.counted
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|x| x == state))
+    };
     let total: f64 = c
         .iter()
         .filter(|(k, _)| k.as_str() != "LISTEN")
         .map(|(_, n)| *n as f64)
         .sum();
-    out.num("tcp.sockets", Some(total));
+    let total = t.counted.is_none().then_some(total);
+    out.num("tcp.sockets", total);
     for (state, name) in [
         ("ESTABLISHED", "established"),
         ("CLOSE_WAIT", "close_wait"),
         ("TIME_WAIT", "time_wait"),
         ("SYN_RECV", "syn_recv"),
     ] {
+        if !known(state) {
+            continue;
+        }
         if name != "established" {
-            out.num(
-                &format!("tcp.{name}_share"),
-                Some(ratio(count(c, state), total).unwrap_or(0.0)),
-            );
+            let share = total.map(|total| ratio(count(c, state), total).unwrap_or(0.0));
+            out.num(&format!("tcp.{name}_share"), share);
         }
         out.num(&format!("tcp.{name}_count"), Some(count(c, state)));
+    }
+    if !known("CLOSE_WAIT") {
+        return;
     }
     let close_wait = count(c, "CLOSE_WAIT");
     let top = t
@@ -128,9 +141,10 @@ fn net_counters(out: &mut Signals, n: &NetCounters) {
 }
 
 fn dns(out: &mut Signals, d: &DnsLookups) {
-    let r = &d.resolv_conf;
-    out.num("dns.ndots", Some(r.ndots as f64));
-    out.num("dns.search_domains", Some(r.search.len() as f64));
+    if let Some(r) = &d.resolv_conf {
+        out.num("dns.ndots", Some(r.ndots as f64));
+        out.num("dns.search_domains", Some(r.search.len() as f64));
+    }
     let times: Vec<f64> = d.lookups.iter().map(|l| l.elapsed_ms).collect();
     out.num("dns.max_lookup_ms", quantile(&times, 1.0));
     let failed = d.lookups.iter().filter(|l| !l.ok).count() as f64;

@@ -195,14 +195,16 @@ impl ObservationView {
                     })
                     .collect();
                 v.charts.push(bars::dns_lookups(&lookups));
-                let r = &d.resolv_conf;
-                v.facts.extend([
-                    fact("nameservers", r.nameservers.join(", ")),
-                    fact("search", r.search.join(" ")),
-                    fact("ndots", r.ndots.to_string()),
-                    fact("timeout", format!("{} s", r.timeout_s)),
-                    fact("attempts", r.attempts.to_string()),
-                ]);
+                match &d.resolv_conf {
+                    Some(r) => v.facts.extend([
+                        fact("nameservers", r.nameservers.join(", ")),
+                        fact("search", r.search.join(" ")),
+                        fact("ndots", r.ndots.to_string()),
+                        fact("timeout", format!("{} s", r.timeout_s)),
+                        fact("attempts", r.attempts.to_string()),
+                    ]),
+                    None => v.facts.push(fact("resolv.conf", "not given".to_string())),
+                }
                 v.tables.push(table(
                     "Lookups",
                     vec!["name", "time", "result", "names tried"],

@@ -40,6 +40,42 @@ fn tcp_shares_ignore_listeners_and_name_the_top_peer() {
     assert_eq!(num(&r, "tcp.time_wait_count"), Some(0.0));
 }
 
+fn absent(r: &Report, name: &str) -> bool {
+    derive(r).get(name).is_none()
+}
+
+#[test]
+fn partial_socket_counts_leave_uncounted_states_unknown() {
+    // `ss -s` alone: established and time-wait counted, nothing else.
+    let r = report(json!([{"kind": "tcp_states",
+        "counts": {"ESTABLISHED": 20, "TIME_WAIT": 80},
+        "counted": ["ESTABLISHED", "TIME_WAIT"]}]));
+    assert_eq!(num(&r, "tcp.time_wait_count"), Some(80.0));
+    for name in [
+        "tcp.sockets",
+        "tcp.time_wait_share",
+        "tcp.close_wait_count",
+        "tcp.close_wait_share",
+        "tcp.close_wait_top_peer_share",
+        "tcp.syn_recv_count",
+    ] {
+        assert!(absent(&r, name), "{name} should be unknown");
+    }
+    // A filtered listing that found no socket in its state counted a zero.
+    let r = report(json!([{"kind": "tcp_states", "counts": {}, "counted": ["CLOSE_WAIT"]}]));
+    assert_eq!(num(&r, "tcp.close_wait_count"), Some(0.0));
+    assert!(absent(&r, "tcp.close_wait_share"));
+}
+
+#[test]
+fn lookups_without_resolv_conf_leave_its_settings_unknown() {
+    let r = report(json!([{"kind": "dns_lookups",
+        "lookups": [{"name": "api", "elapsed_ms": 12.0, "ok": true}]}]));
+    assert!(absent(&r, "dns.ndots"));
+    assert!(absent(&r, "dns.search_domains"));
+    assert_eq!(num(&r, "dns.max_lookup_ms"), Some(12.0));
+}
+
 #[test]
 fn conntrack_fill_and_fd_share() {
     let r = report(json!([
