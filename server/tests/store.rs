@@ -1303,6 +1303,148 @@ mod suite {
         );
         assert_eq!(team[0].last_at, at);
     }
+
+    pub async fn feedback_verdicts_and_matches(store: DynStore, _url: String) {
+        use store::{EventKind, MatchSource, NewIncident, NewVerdict, StoreError, Verdict};
+        let none = labels(&[]);
+        let opened = serde_json::json!({"text": "opened"});
+        let mut ids = Vec::new();
+        for title in ["sockets pile up", "resets"] {
+            let (incident, _) = store
+                .open_incident(
+                    NewIncident {
+                        title,
+                        severity: "warning",
+                        labels: &none,
+                        opened_by: "alice",
+                        group_key: None,
+                    },
+                    (EventKind::Note, &opened),
+                )
+                .await
+                .unwrap();
+            ids.push(incident.id);
+        }
+        let verdict = |incident_id, who, verdict, comment| NewVerdict {
+            incident_id,
+            playbook: "close-wait-leak",
+            who,
+            verdict,
+            comment,
+        };
+        let (first, event) = store
+            .set_verdict(verdict(
+                ids[0],
+                "alice",
+                Verdict::Right,
+                Some("fd limit hit"),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            (first.verdict, first.comment.as_deref(), first.who.as_str()),
+            (Verdict::Right, Some("fd limit hit"), "alice")
+        );
+        // The timeline note is part of the same write.
+        assert_eq!((event.kind, event.incident_id), (EventKind::Note, ids[0]));
+        assert_eq!(event.body["verdict"], "right");
+        assert_eq!(
+            event.body["text"],
+            "Diagnosis close-wait-leak marked right: fd limit hit"
+        );
+        let timeline = store.events(ids[0]).await.unwrap();
+        assert_eq!(timeline.last(), Some(&event));
+        assert_eq!(store.verdicts(ids[0]).await.unwrap(), vec![first.clone()]);
+
+        let counts = store.playbook_feedback("close-wait-leak").await.unwrap();
+        assert_eq!((counts.confirmed, counts.marked_wrong), (1, 0));
+        assert_eq!(counts.last_verdict_at, Some(first.at));
+
+        // Bob disagrees later: the incident's verdict is now wrong; Alice's
+        // stays on record. Alice changing hers replaces her row.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        store
+            .set_verdict(verdict(ids[0], "bob", Verdict::Wrong, None))
+            .await
+            .unwrap();
+        let counts = store.playbook_feedback("close-wait-leak").await.unwrap();
+        assert_eq!((counts.confirmed, counts.marked_wrong), (0, 1));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        store
+            .set_verdict(verdict(ids[0], "alice", Verdict::Right, None))
+            .await
+            .unwrap();
+        store
+            .set_verdict(verdict(ids[1], "bob", Verdict::Right, None))
+            .await
+            .unwrap();
+        let verdicts = store.verdicts(ids[0]).await.unwrap();
+        let who: Vec<(&str, Verdict)> = verdicts
+            .iter()
+            .map(|v| (v.who.as_str(), v.verdict))
+            .collect();
+        assert_eq!(who, [("alice", Verdict::Right), ("bob", Verdict::Wrong)]);
+        assert_eq!(
+            verdicts[0].comment, None,
+            "a changed verdict replaces the comment"
+        );
+        assert_eq!(store.events(ids[0]).await.unwrap().len(), 4);
+        let counts = store.playbook_feedback("close-wait-leak").await.unwrap();
+        assert_eq!((counts.confirmed, counts.marked_wrong), (2, 0));
+        assert_eq!(
+            store.playbook_feedback("mtu-blackhole").await.unwrap(),
+            Default::default()
+        );
+
+        // No such incident: nothing written.
+        assert!(matches!(
+            store
+                .set_verdict(verdict(ids[1] + 100, "alice", Verdict::Right, None))
+                .await,
+            Err(StoreError::NotFound)
+        ));
+
+        // Matches: once per piece of evidence, whatever the repeats.
+        let both = ["close-wait-leak".to_owned(), "mtu-blackhole".to_owned()];
+        let report = "0b6f4b3e-5f0c-4c41-9a53-3f0f5a1c2d11";
+        assert_eq!(
+            store
+                .record_matches(MatchSource::Report, report, &both)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store
+                .record_matches(MatchSource::Report, report, &both)
+                .await
+                .unwrap(),
+            0
+        );
+        let incident = ids[0].to_string();
+        store
+            .record_matches(MatchSource::Incident, &incident, &both[..1])
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .record_matches(MatchSource::Incident, &incident, &[])
+                .await
+                .unwrap(),
+            0
+        );
+        let counts = store.playbook_feedback("close-wait-leak").await.unwrap();
+        assert_eq!(
+            (
+                counts.matched_reports,
+                counts.matched_incidents,
+                counts.matched()
+            ),
+            (1, 1, 2)
+        );
+        let mtu = store.playbook_feedback("mtu-blackhole").await.unwrap();
+        assert_eq!((mtu.matched_reports, mtu.matched_incidents), (1, 0));
+    }
 }
 
 macro_rules! on_both_backends {
@@ -1342,6 +1484,7 @@ on_both_backends!(
     alert_deliveries_deduplicate_attach_resolve,
     alert_routes_set_replace_remove,
     study_attempts_schedule_and_summaries,
+    feedback_verdicts_and_matches,
 );
 
 // ---- SQLite only -----------------------------------------------------------

@@ -1,0 +1,369 @@
+//! Diagnosis feedback through the router: the Right / Wrong verdict on an
+//! incident (who may give one, bad input, the confirmed diagnosis), the
+//! counts a playbook's page and JSON show, and the library's list of
+//! playbooks not reviewed for a long time.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use faultline::store::{EventKind, IncidentFilter, Role};
+use faultline::web::AppState;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    text: String,
+}
+
+async fn send(state: &AppState, req: Request<Body>) -> Answer {
+    let response = faultline::web::app(state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .map(|l| l.to_str().unwrap().to_owned());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        location,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn get(state: &AppState, uri: &str) -> Answer {
+    send(state, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+async fn get_as(state: &AppState, login: &common::Login, uri: &str) -> Answer {
+    let req = Request::get(uri).header(header::COOKIE, &login.cookie);
+    send(state, req.body(Body::empty()).unwrap()).await
+}
+
+async fn form(
+    state: &AppState,
+    login: &common::Login,
+    uri: &str,
+    fields: &[(&str, &str)],
+) -> Answer {
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    send(
+        state,
+        Request::post(uri)
+            .header(header::COOKIE, &login.cookie)
+            .header("x-csrf-token", &login.csrf)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Sends the `close-wait-leak` example as a new report from a new
+/// collector: stored, it opens an incident. Returns the incident id.
+async fn incident_from_a_report(state: &AppState) -> i64 {
+    let (_, token) =
+        faultline::ingest::add_collector(state.kb.store(), "orders-api-1", &BTreeMap::new())
+            .await
+            .unwrap();
+    let path = format!(
+        "{}/playbooks/examples/close-wait-leak-1.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut report: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    report["report_id"] = json!(uuid::Uuid::new_v4().to_string());
+    let sent = send(
+        state,
+        Request::post("/api/v1/reports")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(report.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
+    let incidents = state
+        .kb
+        .store()
+        .incidents(&IncidentFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(incidents.len(), 1, "the likely report opened an incident");
+    incidents[0].id
+}
+
+/// The "Matched … marked wrong K" line of a playbook page.
+async fn stats_line(state: &AppState, id: &str) -> String {
+    let page = get(state, &format!("/playbooks/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let start = page
+        .text
+        .find("id=\"feedback-stats\">")
+        .expect("stats line")
+        + 20;
+    let end = start + page.text[start..].find("</p>").unwrap();
+    page.text[start..end].to_owned()
+}
+
+#[tokio::test]
+async fn verdicts_confirm_a_diagnosis_and_count_on_the_playbook() {
+    let t = common::app().await;
+    let state = &t.state;
+    assert_eq!(
+        stats_line(state, "close-wait-leak").await,
+        "Matched 0 times (0 reports, 0 incidents), confirmed 0, marked wrong 0"
+    );
+    let id = incident_from_a_report(state).await;
+    assert_eq!(
+        stats_line(state, "close-wait-leak").await,
+        "Matched 2 times (1 report, 1 incident), confirmed 0, marked wrong 0"
+    );
+
+    // The incident page offers the top candidate for a verdict.
+    let alice = common::session_for(state, "alice", Role::Responder).await;
+    let url = format!("/incidents/{id}");
+    let page = get_as(state, &alice, &url).await;
+    assert!(
+        page.text.contains("Was the diagnosis right?"),
+        "{}",
+        page.text
+    );
+    let section = &page.text[page.text.find("id=\"verdict\"").unwrap()..];
+    assert!(
+        section.contains(&format!("action=\"/incidents/{id}/verdict\"")),
+        "{}",
+        &section[..section.find("</section>").unwrap()]
+    );
+    assert!(page.text.contains("no verdict yet"));
+
+    let verdict = format!("/incidents/{id}/verdict");
+    let right = form(
+        state,
+        &alice,
+        &verdict,
+        &[
+            ("playbook", "close-wait-leak"),
+            ("verdict", "right"),
+            ("comment", "fd limit of the worker"),
+        ],
+    )
+    .await;
+    assert_eq!(right.status, StatusCode::SEE_OTHER, "{}", right.text);
+    assert_eq!(right.location.as_deref(), Some(&*format!("{url}#verdict")));
+    assert_eq!(
+        faultline::feedback::confirmed_playbook(state.kb.store(), id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("close-wait-leak")
+    );
+    let page = get(state, &url).await;
+    assert!(page.text.contains("Confirmed diagnosis:"), "{}", page.text);
+    assert!(page.text.contains("by alice"));
+    assert!(page.text.contains("fd limit of the worker"));
+    let last = state.kb.store().events(id).await.unwrap().pop().unwrap();
+    assert_eq!((last.kind, last.who.as_str()), (EventKind::Note, "alice"));
+    assert!(page.text.contains("Diagnosis close-wait-leak marked right"));
+    assert_eq!(
+        stats_line(state, "close-wait-leak").await,
+        "Matched 2 times (1 report, 1 incident), confirmed 1, marked wrong 0 · last verdict "
+            .to_owned()
+            + &last.at.format("%Y-%m-%d %H:%M UTC").to_string()
+    );
+    let json = get(state, "/api/v1/playbooks/close-wait-leak").await;
+    let counts: Value = serde_json::from_str(&json.text).unwrap();
+    assert_eq!(counts["feedback"]["matched"], 2);
+    assert_eq!(counts["feedback"]["confirmed"], 1);
+    assert_eq!(counts["feedback"]["marked_wrong"], 0);
+
+    // Alice changes her mind: the latest counts, and nothing is confirmed.
+    let wrong = form(
+        state,
+        &alice,
+        &verdict,
+        &[("playbook", "close-wait-leak"), ("verdict", "wrong")],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::SEE_OTHER, "{}", wrong.text);
+    assert_eq!(
+        faultline::feedback::confirmed_playbook(state.kb.store(), id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        stats_line(state, "close-wait-leak")
+            .await
+            .starts_with("Matched 2 times (1 report, 1 incident), confirmed 0, marked wrong 1")
+    );
+    let json = get(state, "/api/v1/playbooks/close-wait-leak").await;
+    let counts: Value = serde_json::from_str(&json.text).unwrap();
+    assert_eq!(counts["feedback"]["marked_wrong"], 1);
+    assert_eq!(counts["feedback"]["confirmed"], 0);
+}
+
+#[tokio::test]
+async fn viewers_cannot_give_verdicts_and_bad_input_is_refused() {
+    let t = common::app().await;
+    let state = &t.state;
+    let id = incident_from_a_report(state).await;
+    let verdict = format!("/incidents/{id}/verdict");
+    let fields = [("playbook", "close-wait-leak"), ("verdict", "right")];
+
+    let viewer = common::session_for(state, "val", Role::Viewer).await;
+    let refused = form(state, &viewer, &verdict, &fields).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    assert!(state.kb.store().verdicts(id).await.unwrap().is_empty());
+    // A viewer sees the verdicts but no buttons.
+    let page = get_as(state, &viewer, &format!("/incidents/{id}")).await;
+    assert!(page.text.contains("Was the diagnosis right?"));
+    assert!(
+        !page.text.contains("/verdict\""),
+        "no verdict form for a viewer"
+    );
+
+    let alice = common::session_for(state, "alice", Role::Responder).await;
+    for (fields, field) in [
+        (
+            [("playbook", "close-wait-leak"), ("verdict", "maybe")],
+            "verdict",
+        ),
+        (
+            [("playbook", "no-such-playbook"), ("verdict", "right")],
+            "playbook",
+        ),
+    ] {
+        let bad = form(state, &alice, &verdict, &fields).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+        assert!(bad.text.contains(field), "{}", bad.text);
+    }
+    let long = "x".repeat(501);
+    let bad = form(
+        state,
+        &alice,
+        &verdict,
+        &[
+            ("playbook", "close-wait-leak"),
+            ("verdict", "right"),
+            ("comment", &long),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let missing = form(
+        state,
+        &alice,
+        &format!("/incidents/{}/verdict", id + 1),
+        &fields,
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text);
+    assert!(state.kb.store().verdicts(id).await.unwrap().is_empty());
+
+    // Without the CSRF token: refused, nothing written.
+    let no_csrf = send(
+        state,
+        Request::post(&verdict)
+            .header(header::COOKIE, &alice.cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("playbook=close-wait-leak&verdict=right"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+    assert!(state.kb.store().verdicts(id).await.unwrap().is_empty());
+}
+
+/// The "Not reviewed for a long time" section of the library page.
+fn review_section(page: &str) -> &str {
+    let start = page.find("id=\"not-reviewed\"").expect("review section");
+    let end = start + page[start..].find("</section>").unwrap();
+    &page[start..end]
+}
+
+#[tokio::test]
+async fn the_library_lists_playbooks_not_reviewed_for_long() {
+    let t = common::app().await;
+    let state = &t.state;
+    let fresh = get(state, "/playbooks").await;
+    assert!(
+        review_section(&fresh.text).contains("None: every playbook was saved within 180 days"),
+        "{}",
+        fresh.text
+    );
+
+    // mtu-blackhole's newest version was saved 400 days ago.
+    let pool = sqlx::SqlitePool::connect(&faultline::store::sqlite_url(t.dir.path()))
+        .await
+        .unwrap();
+    let old = (chrono::Utc::now() - chrono::Duration::days(400))
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    let changed = sqlx::query("UPDATE playbook_versions SET created_at = ? WHERE playbook_id = ?")
+        .bind(&old)
+        .bind("mtu-blackhole")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(changed.rows_affected() >= 1);
+    pool.close().await;
+    state.kb.reload().await.unwrap();
+
+    let page = get(state, "/playbooks").await;
+    let section = review_section(&page.text);
+    assert!(
+        section.contains("href=\"/playbooks/mtu-blackhole\""),
+        "{section}"
+    );
+    assert!(section.contains("400 days ago"), "{section}");
+    assert!(
+        !section.contains("close-wait-leak"),
+        "a fresh one is not listed"
+    );
+
+    // The age is configurable; 0 turns the list off.
+    for (days, listed) in [(500, false), (0, false), (30, true)] {
+        let mut config = common::anonymous_read_config();
+        config
+            .apply_env(|n| (n == "FAULTLINE_REVIEW_AFTER_DAYS").then(|| days.to_string()))
+            .unwrap();
+        let other = AppState::new(state.kb.clone(), config);
+        let page = get(&other, "/playbooks").await;
+        assert_eq!(
+            page.text.contains("id=\"not-reviewed\""),
+            days > 0,
+            "{days}"
+        );
+        if days > 0 {
+            assert_eq!(
+                review_section(&page.text).contains("mtu-blackhole"),
+                listed,
+                "{days}"
+            );
+        }
+    }
+}
