@@ -25,6 +25,8 @@ pub struct ObservationView {
     pub tables: Vec<TableView>,
     /// Pretty JSON of a kind this version does not know.
     pub raw: Option<String>,
+    /// Where the whole report's JSON is, for tables cut short.
+    pub json_link: Option<String>,
 }
 
 /// Rows shown per table.
@@ -78,7 +80,17 @@ impl ObservationView {
             facts: Vec::new(),
             tables: Vec::new(),
             raw: None,
+            json_link: None,
         }
+    }
+
+    /// The views of a stored report's observations, linking its JSON.
+    pub fn of_stored(observations: &[Observation], json_link: &str) -> Vec<ObservationView> {
+        let view = |o| ObservationView {
+            json_link: Some(json_link.to_owned()),
+            ..ObservationView::of(o)
+        };
+        observations.iter().map(view).collect()
     }
 
     /// The view of one observation.

@@ -12,7 +12,9 @@ use super::collectors::ago;
 use super::diagnosis::DiagnosisView;
 use super::observation_view::ObservationView;
 use super::render;
+use crate::store::{IncidentFilter, IncidentStatus, Role};
 use crate::web::api::reports::ListParams;
+use crate::web::auth::CurrentUser;
 use crate::web::{ApiError, AppState, PageError};
 
 pub struct ReportRow {
@@ -101,14 +103,18 @@ struct ReportView {
     duration: String,
     received: String,
     observations: Vec<ObservationView>,
-    /// The whole report as JSON, linked from tables cut short.
-    observations_json: Option<String>,
     skipped: Vec<SkippedView>,
     diagnosis: DiagnosisView,
+    /// Open incidents this report can be attached to (responders only).
+    open_incidents: Vec<(i64, String)>,
 }
+
+/// Most open incidents offered on a report page.
+const OPEN_INCIDENTS_OFFERED: i64 = 50;
 
 pub async fn view_report_get(
     State(state): State<AppState>,
+    user: Option<CurrentUser>,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let missing = || PageError::not_found(format!("There is no report with id {id}."));
@@ -130,6 +136,24 @@ pub async fn view_report_get(
     // answer keeps the diagnosis as it was at arrival).
     let matcher = crate::diagnose::matcher_for(&state.kb);
     let diagnosis = DiagnosisView::new(&crate::diagnose::diagnose(&matcher, &report));
+    let open_incidents = if user.is_some_and(|u| u.can(Role::Responder)) {
+        state
+            .kb
+            .store()
+            .incidents(&IncidentFilter {
+                status: Some(IncidentStatus::Open),
+                label: None,
+                since: None,
+                limit: OPEN_INCIDENTS_OFFERED,
+            })
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|i| (i.id, i.title))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(render(&ReportView {
         title: format!("Report from {}", s.collector),
         query: String::new(),
@@ -145,12 +169,10 @@ pub async fn view_report_get(
             s.received_at.format("%Y-%m-%d %H:%M:%S UTC"),
             ago(s.received_at, now)
         ),
-        observations: report
-            .observations
-            .iter()
-            .map(ObservationView::of)
-            .collect(),
-        observations_json: Some(format!("/api/v1/reports/{}", uuid.hyphenated())),
+        observations: ObservationView::of_stored(
+            &report.observations,
+            &format!("/api/v1/reports/{}", uuid.hyphenated()),
+        ),
         skipped: report
             .skipped
             .iter()
@@ -160,5 +182,6 @@ pub async fn view_report_get(
             })
             .collect(),
         diagnosis,
+        open_incidents,
     }))
 }

@@ -246,7 +246,6 @@ struct ExerciseView {
     layer: &'static str,
     symptoms: String,
     observations: Vec<ObservationView>,
-    observations_json: Option<String>,
     evidence_missing: bool,
     hints: Vec<HintView>,
     hint_count: usize,
@@ -313,7 +312,6 @@ async fn exercise_page(
             .iter()
             .flat_map(|r| r.observations.iter().map(ObservationView::of))
             .collect(),
-        observations_json: None,
         hints: hint_views(p, open_hints),
         hint_count: study::hints(p).len(),
         choices,
