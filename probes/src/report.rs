@@ -621,6 +621,7 @@ impl Report {
                 .unwrap_or(&message)
                 .to_string();
             let (path, message) = split_inner_path(path, message);
+            let path = name_missing_field(path, &message);
             vec![SchemaError { path, message }]
         })?;
         report.validate()?;
@@ -667,6 +668,19 @@ fn split_inner_path(outer: String, message: String) -> (String, String) {
             (format!("{outer}{sep}{inner}"), rest.to_string())
         }
         _ => (outer, message),
+    }
+}
+
+/// serde reports a missing field at the object that lacks it; the path
+/// names the field itself, so a 422's `field` says which one to add.
+fn name_missing_field(path: String, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.strip_suffix('`'));
+    match missing {
+        Some(field) if path.is_empty() => field.to_owned(),
+        Some(field) => format!("{path}.{field}"),
+        None => path,
     }
 }
 

@@ -160,7 +160,10 @@ fn wrong_type_inside_known_kind_names_the_path() {
 fn missing_required_field_is_an_error() {
     let v = with_observation(json!({"kind": "keepalive", "closed_idle_after_s": 1.5}));
     let errs = errors_of(v);
-    assert_eq!(errs, ["observations[0]: missing field `target`"]);
+    assert_eq!(errs, ["observations[0].target: missing field `target`"]);
+    let mut v: Value = serde_json::from_str(FULL).unwrap();
+    v.as_object_mut().unwrap().remove("report_id");
+    assert_eq!(errors_of(v), ["report_id: missing field `report_id`"]);
 }
 
 #[test]
