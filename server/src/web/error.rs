@@ -90,11 +90,13 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(why) => {
                 super::metrics::count_store_error();
                 tracing::warn!(%why, "store unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the database is busy or unreachable; retry shortly",
-                )
+                let message = if why.starts_with(crate::store::DISK_FULL) {
+                    "the server's disk is full: nothing was saved; retry once an operator \
+                     has freed space"
+                } else {
+                    "the database is busy or unreachable; retry shortly"
+                };
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
             }
             other => {
                 super::metrics::count_store_error();

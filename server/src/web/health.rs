@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
 use super::AppState;
+use crate::store::{DISK_FULL, StoreError};
 
 /// Alive: the process answers. Never touches the database, so a slow
 /// database does not get a healthy process restarted.
@@ -18,15 +19,26 @@ pub async fn healthz() -> &'static str {
 /// Ready: the database answers and we are not draining.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.draining.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n");
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n".to_owned());
     }
     match tokio::time::timeout(Duration::from_secs(2), state.kb.store().ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready\n"),
+        Ok(Ok(())) => (StatusCode::OK, "ready\n".into()),
+        // A full disk is for the operator to fix: say so.
+        Ok(Err(StoreError::Unavailable(why))) if why.starts_with(DISK_FULL) => {
+            tracing::warn!(%why, "readiness: disk full");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n"))
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable\n".into(),
+            )
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database timed out\n"),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database timed out\n".into(),
+        ),
     }
 }
 

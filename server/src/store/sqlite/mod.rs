@@ -14,7 +14,7 @@ mod reports;
 mod retention;
 mod study;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -25,14 +25,17 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    ACQUIRE_TIMEOUT, CONNECT_TIMEOUT, PlaybookVersion, Store, StoreError, StoreResult, classify,
-    decode_origin,
+    ACQUIRE_TIMEOUT, CONNECT_TIMEOUT, DISK_FULL, PlaybookVersion, Store, StoreError, StoreResult,
+    classify, decode_origin,
 };
 
 /// How long a statement waits for another process's lock on the file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read-only connections; WAL lets them read while the writer writes.
 const READERS: u32 = 4;
+/// Less free space than this on the database's file system and `ping` says
+/// the disk is full: SQLite needs room to append to its write-ahead log.
+const MIN_FREE_BYTES: u64 = 1024 * 1024;
 /// Fixed-width UTC, microseconds: sorts as text and round-trips exactly.
 const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 
@@ -53,6 +56,9 @@ pub struct SqlitePragmas {
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// The database's directory, whose free space `ping` checks (none in
+    /// memory).
+    dir: Option<PathBuf>,
 }
 
 impl SqliteStore {
@@ -79,6 +85,7 @@ impl SqliteStore {
 
     async fn open(options: SqliteConnectOptions, in_memory: bool) -> StoreResult<SqliteStore> {
         let path = options.get_filename().display().to_string();
+        let dir = (!in_memory).then(|| database_dir(options.get_filename()));
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -95,6 +102,8 @@ impl SqliteStore {
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None);
+        } else {
+            writer = writer.after_release(|conn, _| Box::pin(keep_writer(conn)));
         }
         let writer = tokio::time::timeout(CONNECT_TIMEOUT, writer.connect_with(options.clone()))
             .await
@@ -126,7 +135,11 @@ impl SqliteStore {
                 .map_err(|e| open_error(&path, e))?
         };
         tracing::info!(%path, "opened SQLite store");
-        Ok(SqliteStore { writer, readers })
+        Ok(SqliteStore {
+            writer,
+            readers,
+            dir,
+        })
     }
 
     /// Reads the settings back from the writer and from a reader connection.
@@ -154,6 +167,51 @@ fn prepare_directory(file: &Path) -> StoreResult<()> {
         }),
         _ => Ok(()),
     }
+}
+
+/// Whether the writer connection may go back to the pool. A write that
+/// fails with a full disk (or an I/O error) makes SQLite roll the
+/// transaction back by itself; sqlx's own `ROLLBACK` then fails, and the
+/// connection believes it is still inside a transaction and refuses every
+/// later `BEGIN`. Such a connection is closed; the pool opens a fresh one,
+/// so writes work again once space returns.
+async fn keep_writer(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // A dropped transaction queues its `ROLLBACK`; a ping runs after it.
+    conn.ping().await?;
+    let stuck = conn.is_in_transaction();
+    if stuck {
+        tracing::warn!("closing the SQLite writer: its transaction could not be rolled back");
+    }
+    Ok(!stuck)
+}
+
+/// The directory holding the database file (`.` for a bare file name).
+fn database_dir(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `Unavailable` when the database's file system is (nearly) full, so
+/// `/readyz` says why writes fail before any write has tried. A file system
+/// we cannot ask about is not held against readiness.
+fn check_free_space(dir: &Path) -> StoreResult<()> {
+    let Ok(stat) = rustix::fs::statvfs(dir) else {
+        return Ok(());
+    };
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if free < MIN_FREE_BYTES {
+        return Err(StoreError::Unavailable(format!(
+            "{DISK_FULL} ({} KiB free)",
+            free / 1024
+        )));
+    }
+    Ok(())
 }
 
 /// Errors while opening the file are about the location, not the load.
@@ -243,7 +301,10 @@ impl Store for SqliteStore {
             .execute(&self.readers)
             .await
             .map_err(classify)?;
-        Ok(())
+        match &self.dir {
+            Some(dir) => check_free_space(dir),
+            None => Ok(()),
+        }
     }
 
     async fn close(&self) {
