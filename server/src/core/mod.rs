@@ -8,6 +8,7 @@ pub mod matcher;
 pub mod paste;
 pub mod playbook;
 pub mod postmortem;
+pub mod promote;
 pub mod signals;
 pub mod study;
 pub mod timers;

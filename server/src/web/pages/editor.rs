@@ -262,9 +262,16 @@ pub async fn view_new_get(
     Ok(render_with(StatusCode::OK, &view))
 }
 
+#[derive(Deserialize)]
+pub struct EditQuery {
+    /// Any value: open with the test bench already run (after a promotion).
+    bench: Option<String>,
+}
+
 pub async fn view_editor_get(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(q): Query<EditQuery>,
 ) -> Result<Response, PageError> {
     // The stored text, even when it no longer parses: the editor is where
     // it gets fixed.
@@ -275,9 +282,16 @@ pub async fn view_editor_get(
         .await
         .map_err(ApiError::from)?
         .ok_or_else(|| PageError::not_found(format!("There is no playbook called “{id}”.")))?;
-    let view = EditorView::new(&id, current.source, current.version)
-        .with_reports(&state, None)
-        .await;
+    let mut view = EditorView::new(&id, current.source, current.version);
+    if q.bench.is_some()
+        && let Ok(p) = Playbook::parse(&view.label(), &view.source)
+    {
+        let runs = authoring::test_bench(state.kb.store(), &p, &[])
+            .await
+            .map_err(ApiError::from)?;
+        view.bench = Some(runs.iter().map(BenchView::of).collect());
+    }
+    let view = view.with_reports(&state, None).await;
     Ok(render_with(StatusCode::OK, &view))
 }
 

@@ -570,6 +570,9 @@ pub struct ActionForm {
     playbook: String,
     #[serde(default)]
     step: Option<i64>,
+    /// A stored report's id (or its page's address) to attach as evidence.
+    #[serde(default)]
+    report: String,
 }
 
 /// Largest note or paste taken, in bytes (URL-encoded it stays under
@@ -659,11 +662,28 @@ pub async fn view_incident_post(
             bus.publish(&event);
             format!("{back}#checklist")
         }
+        "report" => {
+            // A bare id or the report page's address (`…/reports/{id}`).
+            let given = form.report.trim().trim_end_matches('/');
+            let report = given
+                .rsplit('/')
+                .next()
+                .and_then(|r| uuid::Uuid::parse_str(r).ok())
+                .ok_or_else(|| invalid("report", "Give a report id or its page's address."))?;
+            match incidents::link_report(kb, bus, id, &who, report).await {
+                Err(crate::store::StoreError::NotFound) => {
+                    return Err(invalid("report", "There is no stored report with that id."));
+                }
+                other => other.map_err(ApiError::from)?,
+            };
+            format!("{back}#timeline")
+        }
         other => {
             return Err(invalid(
                 "action",
                 &format!(
-                    "Unknown action {other:?}; use note, paste, status, tick, untick or playbook."
+                    "Unknown action {other:?}; use note, paste, status, tick, untick, playbook \
+                     or report."
                 ),
             ));
         }
