@@ -1,5 +1,7 @@
 // The playbook editor: live preview, line gutter with errors, test bench.
-// The server renders and validates (POST /api/v1/playbooks/preview); this
+// The postmortem editor uses it too: its form names its own preview call in
+// `data-preview`. The server renders and validates (POST
+// /api/v1/playbooks/preview by default); this
 // script only sends the text and places the answer. Without it the form
 // still works: its buttons post the text and the page comes back checked.
 (function () {
@@ -96,7 +98,7 @@
     function refresh() {
       var mine = ++sent;
       state.textContent = "checking…";
-      postJson("/api/v1/playbooks/preview", { source: source.value }).then(function (r) {
+      postJson(form.getAttribute("data-preview") || "/api/v1/playbooks/preview", { source: source.value }).then(function (r) {
         if (mine !== sent) return; // a newer request is on its way
         if (r.status !== 200) {
           state.textContent = (r.data && r.data.error && r.data.error.message) || "preview failed";

@@ -16,6 +16,7 @@ pub mod import;
 pub mod incidents;
 pub mod ingest;
 pub mod kb;
+pub mod postmortems;
 pub mod replicas;
 pub mod retention;
 pub mod search;

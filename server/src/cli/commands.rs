@@ -188,19 +188,27 @@ async fn import(config: &Config, paths: &[PathBuf], dry_run: bool, format: Forma
     for path in paths {
         all.extend(import::import_path(path)?);
     }
+    let postmortems = super::postmortems::read(paths)?;
     if dry_run {
         match format {
-            Format::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(&import::dry_run_json(&all))?
-            ),
-            Format::Text => print_imported(&all, "would import"),
+            Format::Json => {
+                let mut json = import::dry_run_json(&all);
+                json["postmortems"] = postmortems
+                    .iter()
+                    .map(|p| serde_json::json!({"id": p.meta.id, "title": p.meta.title}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&json)?)
+            }
+            Format::Text => {
+                print_imported(&all, "would import");
+                super::postmortems::print(&postmortems, "would import");
+            }
         }
         return Ok(());
     }
-    if all.is_empty() {
+    if all.is_empty() && postmortems.is_empty() {
         bail!(
-            "no playbooks found in {}",
+            "no playbooks or postmortems found in {}",
             paths
                 .iter()
                 .map(|p| p.display().to_string())
@@ -223,12 +231,16 @@ async fn import(config: &Config, paths: &[PathBuf], dry_run: bool, format: Forma
         )
         .await?;
     }
+    super::postmortems::import(&kb, &postmortems).await?;
     match format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&import::dry_run_json(&all))?
         ),
-        Format::Text => print_imported(&all, "imported"),
+        Format::Text => {
+            print_imported(&all, "imported");
+            super::postmortems::print(&postmortems, "imported");
+        }
     }
     Ok(())
 }
@@ -257,6 +269,13 @@ async fn export(config: &Config, dir: &std::path::Path) -> Result<()> {
     )
     .with_context(|| format!("cannot write to {}", dir.display()))?;
     println!("exported {n} playbook(s) to {}", dir.display());
+    let (postmortems, charts) = super::postmortems::export(&kb, dir).await?;
+    if postmortems > 0 {
+        println!(
+            "exported {postmortems} postmortem(s) with {charts} chart(s) to {}",
+            dir.join("postmortems").display()
+        );
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 mod collector;
 mod commands;
 mod diagnose;
+mod postmortems;
 
 use std::path::PathBuf;
 

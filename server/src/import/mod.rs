@@ -130,7 +130,29 @@ pub fn import_text(origin: &str, text: &str) -> Result<Vec<Imported>, ImportErro
 
 /// Imports a file, or every `.md` file under a directory (sorted by path,
 /// hidden directories skipped). Ids must be unique across everything read.
+/// Postmortem files among them (an export's `postmortems/`) are left to
+/// [`postmortem_texts`].
 pub fn import_path(path: &Path) -> Result<Vec<Imported>, ImportError> {
+    let mut all = Vec::new();
+    for (origin, text) in markdown_texts(path)? {
+        if !crate::postmortems::looks_like_postmortem(&text) {
+            all.extend(import_text(&origin, &text)?);
+        }
+    }
+    check_duplicates(&all)?;
+    Ok(all)
+}
+
+/// The postmortem files at `path` (a file, or `.md` files under a
+/// directory), as (file name, text).
+pub fn postmortem_texts(path: &Path) -> Result<Vec<(String, String)>, ImportError> {
+    let mut texts = markdown_texts(path)?;
+    texts.retain(|(_, text)| crate::postmortems::looks_like_postmortem(text));
+    Ok(texts)
+}
+
+/// (file name, text) of a file, or of every `.md` file under a directory.
+fn markdown_texts(path: &Path) -> Result<Vec<(String, String)>, ImportError> {
     let io_err = |p: &Path| {
         let path = p.display().to_string();
         move |source| ImportError::Io { path, source }
@@ -144,13 +166,13 @@ pub fn import_path(path: &Path) -> Result<Vec<Imported>, ImportError> {
     } else {
         vec![path.to_owned()]
     };
-    let mut all = Vec::new();
-    for file in files {
-        let text = fs::read_to_string(&file).map_err(io_err(&file))?;
-        all.extend(import_text(&file.display().to_string(), &text)?);
-    }
-    check_duplicates(&all)?;
-    Ok(all)
+    files
+        .into_iter()
+        .map(|file| {
+            let text = fs::read_to_string(&file).map_err(io_err(&file))?;
+            Ok((file.display().to_string(), text))
+        })
+        .collect()
 }
 
 fn collect_markdown(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), (PathBuf, io::Error)> {

@@ -104,6 +104,36 @@ pub fn app(state: AppState) -> Router {
             "/playbooks/{id}/revert",
             post(pages::history::view_revert_post),
         )
+        .route("/postmortems", get(pages::postmortems::view_postmortems_get))
+        .route(
+            "/postmortems/{id}",
+            get(pages::postmortems::view_postmortem_get),
+        )
+        .route(
+            "/postmortems/{id}/edit",
+            get(pages::postmortems::view_postmortem_edit_get)
+                .post(pages::postmortems::view_postmortem_edit_post),
+        )
+        .route(
+            "/postmortems/{id}/history",
+            get(pages::postmortems::view_postmortem_history_get),
+        )
+        .route(
+            "/postmortems/{id}/export.md",
+            get(pages::postmortems::view_postmortem_export_get),
+        )
+        .route(
+            "/postmortems/{id}/promote",
+            post(pages::promote::view_postmortem_promote_post),
+        )
+        .route(
+            "/incidents/{id}/postmortem",
+            post(pages::postmortems::view_incident_postmortem_post),
+        )
+        .route(
+            "/api/v1/postmortems/preview",
+            post(pages::postmortems::preview),
+        )
         .route("/search", get(pages::search::view_search_get))
         .route("/lessons", get(pages::lessons::view_lessons_get))
         .route("/signals", get(pages::signals::view_signals_get))

@@ -9,6 +9,7 @@ pub mod bars;
 pub mod gauge;
 pub mod latency;
 pub mod lifetime;
+pub mod postmortem;
 
 use std::fmt::Write;
 

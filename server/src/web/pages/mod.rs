@@ -14,6 +14,7 @@ pub mod library;
 pub mod login;
 pub mod observation_view;
 pub mod playbook;
+pub mod postmortems;
 pub mod reports;
 pub mod search;
 pub mod signals;

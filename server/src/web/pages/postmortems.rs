@@ -1,0 +1,811 @@
+//! Postmortems: `/postmortems` (the list), `POST /incidents/{id}/postmortem`
+//! (draft one from the incident, or open the one it has), `/postmortems/{id}`
+//! (rendered, charts inline), `/postmortems/{id}/edit` (the text with a live
+//! preview; a stale base is a 409 page with both texts),
+//! `/postmortems/{id}/history` (versions and diffs) and
+//! `/postmortems/{id}/export.md` (one self-contained Markdown file).
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::Form;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Redirect, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::collectors::ago;
+use super::editor::{ErrorLine, normalize};
+use super::history::VersionRow;
+use super::observation_view::ObservationView;
+use super::{render, render_with};
+use crate::core::clause::Truth;
+use crate::core::diff::{LineDiff, line_diff};
+use crate::core::playbook::SectionKind;
+use crate::core::postmortem::{
+    self, Basis, ChartKey, ChartSource, DraftDiagnosis, DraftEvent, DraftEvidence, DraftIncident,
+    DraftInput, DraftObservation, DraftStep, EventFacts, PmSection, Postmortem,
+};
+use crate::incidents::{self, Evidence};
+use crate::kb::KbError;
+use crate::postmortems::{self as service, label};
+use crate::store::{EventKind, Incident, IncidentEvent, NewPostmortem, Role, StoreError};
+use crate::web::auth::{CurrentUser, signed_in};
+use crate::web::charts::postmortem as charts;
+use crate::web::{ApiError, AppState, PageError};
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Whether the caller may write postmortems (templates show the buttons).
+pub fn can_write() -> bool {
+    signed_in().is_some_and(|u| u.can(Role::Responder))
+}
+
+fn no_postmortem(id: i64) -> PageError {
+    PageError::not_found(format!("There is no postmortem {id}."))
+}
+
+// ---- The draft --------------------------------------------------------------------------
+
+/// A timeline event as the draft reads it.
+fn draft_event(e: &IncidentEvent) -> DraftEvent {
+    let b = &e.body;
+    let facts = match e.kind {
+        EventKind::Alert => EventFacts::Alert {
+            firing: b["status"].as_str() != Some("resolved"),
+            starts_at: b["startsAt"].as_str().and_then(postmortem::parse_time),
+        },
+        EventKind::Status => EventFacts::Status {
+            to: b["to"].as_str().unwrap_or_default().to_owned(),
+        },
+        EventKind::Note if b.get("unrecognised").is_none() => EventFacts::Note,
+        _ => EventFacts::Other,
+    };
+    DraftEvent {
+        at: e.at,
+        who: e.who.clone(),
+        kind: e.kind.as_str().to_owned(),
+        text: incidents::describe(e),
+        facts,
+    }
+}
+
+/// One observation summarised: its facts, the size of its tables, and the
+/// keys of its charts.
+fn draft_observation(
+    o: &faultline_probe::report::Observation,
+    source: &ChartSource,
+    n: usize,
+) -> DraftObservation {
+    let view = ObservationView::of(o);
+    let mut facts = view.facts.clone();
+    for t in &view.tables {
+        facts.push((t.caption.clone(), format!("{} rows", t.rows.len() + t.more)));
+    }
+    DraftObservation {
+        title: view.title,
+        facts,
+        charts: (1..=view.charts.len())
+            .map(|chart| {
+                ChartKey {
+                    source: source.clone(),
+                    observation: n,
+                    chart,
+                }
+                .to_string()
+            })
+            .collect(),
+    }
+}
+
+fn draft_evidence(evidence: &Evidence) -> Vec<DraftEvidence> {
+    let mut out: Vec<DraftEvidence> = Vec::new();
+    for r in &evidence.reports {
+        let source = ChartSource::Report(r.summary.report_id);
+        out.push(DraftEvidence {
+            source: format!("Report from {}", r.summary.collector),
+            at: r.summary.received_at,
+            who: r.summary.collector.clone(),
+            link: Some(format!("/reports/{}", r.summary.report_id.hyphenated())),
+            observations: r
+                .report
+                .observations
+                .iter()
+                .enumerate()
+                .map(|(i, o)| draft_observation(o, &source, i + 1))
+                .collect(),
+        });
+    }
+    for p in &evidence.pastes {
+        let source = ChartSource::Paste(p.event.id);
+        out.push(DraftEvidence {
+            source: format!("Pasted {}", p.formats.join(", ")),
+            at: p.event.at,
+            who: p.event.who.clone(),
+            link: None,
+            observations: p
+                .observations
+                .iter()
+                .enumerate()
+                .map(|(i, o)| draft_observation(o, &source, i + 1))
+                .collect(),
+        });
+    }
+    out.sort_by_key(|e| e.at);
+    out
+}
+
+/// Everything the draft is written from, read from the incident.
+async fn draft_input(
+    state: &AppState,
+    incident: &Incident,
+    events: &[IncidentEvent],
+) -> Result<DraftInput, ApiError> {
+    let kb = &state.kb;
+    let evidence = incidents::evidence(kb, events).await?;
+    let diagnosis = incidents::diagnose(kb, &evidence.merged(incident));
+    let confirmed = crate::feedback::confirmed_playbook(kb.store(), incident.id).await?;
+    let (playbook, basis) = match (confirmed, &incident.playbook) {
+        (Some(p), _) => (Some(p), Basis::Confirmed),
+        (None, Some(p)) => (Some(p.clone()), Basis::Chosen),
+        (None, None) => (
+            diagnosis.likely().next().map(|c| c.playbook.clone()),
+            Basis::TopCandidate,
+        ),
+    };
+    let current = playbook.as_deref().and_then(|p| kb.get(p));
+    let candidate = playbook
+        .as_deref()
+        .and_then(|p| diagnosis.candidates.iter().find(|c| c.playbook == p));
+    let ticks = kb.store().ticks(incident.id).await?;
+    let steps = match &current {
+        Some(c) => {
+            let all = c.playbook.steps();
+            ticks
+                .iter()
+                .filter(|t| t.playbook == c.playbook.id())
+                .filter_map(|t| {
+                    let step = all.iter().find(|s| s.number as i64 == t.step)?;
+                    Some(DraftStep {
+                        number: step.number,
+                        markdown: incidents::fill_command(&step.markdown, &incident.labels),
+                        done_by: t.ticked_by.clone(),
+                        done_at: t.ticked_at,
+                    })
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    Ok(DraftInput {
+        id: 1,
+        incident: DraftIncident {
+            id: incident.id,
+            title: incident.title.clone(),
+            severity: incident.severity.clone(),
+            status: incident.status.as_str().to_owned(),
+            labels: incident.labels.clone(),
+            opened_at: incident.opened_at,
+            opened_by: incident.opened_by.clone(),
+            resolved_at: incident.resolved_at,
+        },
+        events: events.iter().map(draft_event).collect(),
+        reports: evidence
+            .reports
+            .iter()
+            .map(|r| r.summary.report_id.hyphenated().to_string())
+            .collect(),
+        evidence: draft_evidence(&evidence),
+        diagnosis: current.map(|c| DraftDiagnosis {
+            playbook: c.playbook.id().to_owned(),
+            title: c.playbook.meta.title.clone(),
+            basis,
+            score: candidate.map(|c| c.score),
+            held: candidate
+                .map(|c| {
+                    c.clauses
+                        .iter()
+                        .filter(|cl| cl.state == Truth::True)
+                        .map(|cl| {
+                            let seen: Vec<String> = cl
+                                .observed
+                                .iter()
+                                .map(|(k, v)| format!("{k} = {v}"))
+                                .collect();
+                            if seen.is_empty() {
+                                cl.says.clone()
+                            } else {
+                                format!("{} (seen: {})", cl.says, seen.join(", "))
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            root_cause: c
+                .playbook
+                .section_markdown(SectionKind::RootCause)
+                .to_owned(),
+            fix: c.playbook.section_markdown(SectionKind::Fix).to_owned(),
+            prevention: c
+                .playbook
+                .section_markdown(SectionKind::Prevention)
+                .to_owned(),
+        }),
+        steps,
+    })
+}
+
+/// `POST /incidents/{id}/postmortem`: drafts the incident's postmortem, or
+/// opens the one it already has.
+pub async fn view_incident_postmortem_post(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(incident_id): Path<i64>,
+) -> Result<Response, PageError> {
+    let store = state.kb.store();
+    if let Some(existing) = store
+        .postmortem_for_incident(incident_id)
+        .await
+        .map_err(ApiError::from)?
+    {
+        return Ok(Redirect::to(&format!("/postmortems/{}", existing.id)).into_response());
+    }
+    let incident = store
+        .incident(incident_id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| PageError::not_found(format!("There is no incident {incident_id}.")))?;
+    let events = store.events(incident_id).await.map_err(ApiError::from)?;
+    let input = draft_input(&state, &incident, &events).await?;
+    // Written once to check it, then again with the id the store gives it
+    // (the same text apart from that number, so it cannot fail then).
+    postmortem::draft(&input).map_err(|e| {
+        tracing::error!(error = %e, "the draft does not parse");
+        PageError::internal()
+    })?;
+    let write = move |id: i64| {
+        let mut input = input.clone();
+        input.id = id;
+        postmortem::draft(&input)
+            .map(|p| p.source().to_owned())
+            .unwrap_or_default()
+    };
+    let who = user.actor();
+    let (created, _) = store
+        .create_postmortem(NewPostmortem {
+            incident_id,
+            title: &incident.title,
+            who: &who,
+            draft: &write,
+        })
+        .await
+        .map_err(ApiError::from)?;
+    if let Some(v) = store
+        .postmortem_version(created.id, created.current_version)
+        .await
+        .map_err(ApiError::from)?
+        && let Ok(p) = Postmortem::parse(&label(created.id), &v.source)
+        && let Err(e) = state.kb.index_postmortem(&p)
+    {
+        tracing::warn!(error = %e, "new postmortem not indexed");
+    }
+    Ok(Redirect::to(&format!("/postmortems/{}", created.id)).into_response())
+}
+
+// ---- The list ---------------------------------------------------------------------------
+
+pub struct PostmortemRow {
+    pub id: i64,
+    pub title: String,
+    pub incident_id: i64,
+    pub incident_title: String,
+    pub incident_status: String,
+    pub version: i64,
+    pub updated: String,
+    pub updated_iso: String,
+    pub updated_by: String,
+}
+
+#[derive(Template)]
+#[template(path = "postmortems.html")]
+struct ListView {
+    title: &'static str,
+    query: String,
+    rows: Vec<PostmortemRow>,
+}
+
+pub async fn view_postmortems_get(State(state): State<AppState>) -> Result<Response, PageError> {
+    let store = state.kb.store();
+    let list = store.postmortems().await.map_err(ApiError::from)?;
+    let now = Utc::now();
+    let mut rows = Vec::with_capacity(list.len());
+    for p in list {
+        let incident = store
+            .incident(p.incident_id)
+            .await
+            .map_err(ApiError::from)?;
+        rows.push(PostmortemRow {
+            id: p.id,
+            title: p.title,
+            incident_id: p.incident_id,
+            incident_title: incident
+                .as_ref()
+                .map(|i| i.title.clone())
+                .unwrap_or_default(),
+            incident_status: incident
+                .map_or_else(|| "not here".to_owned(), |i| i.status.as_str().to_owned()),
+            version: p.current_version,
+            updated: ago(p.updated_at, now),
+            updated_iso: when(p.updated_at),
+            updated_by: p.updated_by,
+        });
+    }
+    Ok(render(&ListView {
+        title: "Postmortems",
+        query: String::new(),
+        rows,
+    }))
+}
+
+// ---- One postmortem ---------------------------------------------------------------------
+
+pub struct PmSectionView {
+    pub key: &'static str,
+    pub heading: &'static str,
+    pub html: String,
+}
+
+/// A chart as the page shows it: the SVG inline, or why it is missing.
+fn figure(svgs: &BTreeMap<String, String>, key: &str, caption: &str) -> String {
+    let caption = crate::web::charts::escape(caption);
+    match svgs.get(key) {
+        Some(svg) => format!(
+            "<figure class=\"chart-box pm-chart\">{svg}<figcaption>{caption}</figcaption></figure>"
+        ),
+        None => format!(
+            "<p class=\"pm-chart-missing muted\">Chart “{caption}” cannot be drawn: its evidence is no longer stored.</p>"
+        ),
+    }
+}
+
+/// The sections as HTML with the charts drawn inline.
+async fn section_views(state: &AppState, p: &Postmortem) -> Result<Vec<PmSectionView>, ApiError> {
+    let keys: Vec<String> = p.charts().into_iter().map(|c| c.key).collect();
+    let svgs = charts::draw(&state.kb, p.meta.incident, &keys).await?;
+    Ok(p.sections
+        .iter()
+        .map(|s| PmSectionView {
+            key: s.kind.key(),
+            heading: s.kind.heading(),
+            html: postmortem::section_html(&s.markdown, &|key, caption| {
+                figure(&svgs, key, caption)
+            }),
+        })
+        .collect())
+}
+
+/// The front matter, for people.
+pub struct HeadView {
+    pub incident: i64,
+    pub playbook: Option<String>,
+    pub window: String,
+    pub reports: Vec<String>,
+    /// Sections still empty (a draft).
+    pub empty: Vec<&'static str>,
+}
+
+impl HeadView {
+    fn of(p: &Postmortem) -> HeadView {
+        let m = &p.meta;
+        let start = postmortem::parse_time(&m.impact_start);
+        let end = m.impact_end.as_deref().and_then(postmortem::parse_time);
+        let window = match (start, end) {
+            (Some(s), Some(e)) => format!("{} → {}", when(s), when(e)),
+            (Some(s), None) => format!("from {} (not over)", when(s)),
+            _ => String::new(),
+        };
+        HeadView {
+            incident: m.incident,
+            playbook: m.playbook.clone(),
+            window,
+            reports: m.reports.clone(),
+            empty: p
+                .empty_sections()
+                .into_iter()
+                .map(PmSection::heading)
+                .collect(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "postmortem.html")]
+struct PostmortemView {
+    title: String,
+    query: String,
+    id: i64,
+    version: i64,
+    updated: String,
+    updated_by: String,
+    head: HeadView,
+    sections: Vec<PmSectionView>,
+    can_write: bool,
+    /// The stored text does not parse (an import from a laxer version).
+    broken: Option<String>,
+}
+
+pub async fn view_postmortem_get(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let store = state.kb.store();
+    let pm = store
+        .postmortem(id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| no_postmortem(id))?;
+    let text = store
+        .postmortem_version(id, pm.current_version)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(PageError::internal)?;
+    let mut view = PostmortemView {
+        title: pm.title.clone(),
+        query: String::new(),
+        id,
+        version: pm.current_version,
+        updated: when(pm.updated_at),
+        updated_by: pm.updated_by,
+        head: HeadView {
+            incident: pm.incident_id,
+            playbook: None,
+            window: String::new(),
+            reports: Vec::new(),
+            empty: Vec::new(),
+        },
+        sections: Vec::new(),
+        can_write: can_write(),
+        broken: None,
+    };
+    match Postmortem::parse(&label(id), &text.source) {
+        Ok(p) => {
+            view.head = HeadView::of(&p);
+            view.sections = section_views(&state, &p).await?;
+        }
+        Err(e) => view.broken = Some(e.to_string()),
+    }
+    Ok(render(&view))
+}
+
+// ---- Editor -----------------------------------------------------------------------------
+
+/// Someone saved a newer version while this editor was open.
+pub struct ConflictView {
+    pub version: i64,
+    pub author: String,
+    pub when: String,
+    pub source: String,
+    /// From their version to the editor's text.
+    pub diff: LineDiff,
+    /// From the version the editor started from to theirs.
+    pub their_change: Option<LineDiff>,
+}
+
+#[derive(Template)]
+#[template(path = "postmortem_editor.html")]
+struct EditorView {
+    title: String,
+    query: String,
+    id: i64,
+    source: String,
+    base_version: i64,
+    errors: Vec<ErrorLine>,
+    notice: Option<String>,
+    conflict: Option<ConflictView>,
+    sections: Vec<PmSectionView>,
+}
+
+impl EditorView {
+    /// The page for `source`, with its preview (or its error) filled in.
+    async fn new(
+        state: &AppState,
+        id: i64,
+        source: String,
+        base_version: i64,
+    ) -> Result<EditorView, ApiError> {
+        let mut view = EditorView {
+            title: format!("Edit postmortem {id}"),
+            query: String::new(),
+            id,
+            source,
+            base_version,
+            errors: Vec::new(),
+            notice: None,
+            conflict: None,
+            sections: Vec::new(),
+        };
+        match Postmortem::parse(&label(id), &view.source) {
+            Ok(p) => view.sections = section_views(state, &p).await?,
+            Err(e) => view.errors.push(ErrorLine::of(&e, &view.source)),
+        }
+        Ok(view)
+    }
+}
+
+pub async fn view_postmortem_edit_get(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let store = state.kb.store();
+    let pm = store
+        .postmortem(id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| no_postmortem(id))?;
+    let text = store
+        .postmortem_version(id, pm.current_version)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(PageError::internal)?;
+    let view = EditorView::new(&state, id, text.source, text.version).await?;
+    Ok(render(&view))
+}
+
+#[derive(Deserialize)]
+pub struct EditForm {
+    source: String,
+    #[serde(default)]
+    base_version: i64,
+    /// save (the default), check or rebase.
+    #[serde(default)]
+    intent: String,
+}
+
+pub async fn view_postmortem_edit_post(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    user: CurrentUser,
+    Form(form): Form<EditForm>,
+) -> Result<Response, PageError> {
+    let source = normalize(&form.source);
+    let mut view = EditorView::new(&state, id, source, form.base_version).await?;
+    let store = state.kb.store();
+    match form.intent.as_str() {
+        "check" => {}
+        "rebase" => {
+            let current = store
+                .postmortem(id)
+                .await
+                .map_err(ApiError::from)?
+                .ok_or_else(|| no_postmortem(id))?;
+            view.base_version = current.current_version;
+            view.notice = Some(format!(
+                "Your text is now based on version {}. Nothing is saved yet: check the \
+                 other change is kept in your text, then save.",
+                current.current_version
+            ));
+        }
+        _ if !view.errors.is_empty() => {}
+        _ => {
+            let saved = service::save(
+                &state.kb,
+                id,
+                &view.source,
+                &user.actor(),
+                view.base_version,
+            )
+            .await;
+            match saved {
+                Ok(_) => return Ok(Redirect::to(&format!("/postmortems/{id}")).into_response()),
+                Err(KbError::Invalid(e)) => view.errors = vec![ErrorLine::of(&e, &view.source)],
+                Err(KbError::Store(StoreError::Conflict { current })) => {
+                    view.conflict =
+                        Some(conflict(&state, id, view.base_version, current, &view.source).await?);
+                    return Ok(render_with(StatusCode::CONFLICT, &view));
+                }
+                Err(KbError::Store(StoreError::NotFound)) => return Err(no_postmortem(id)),
+                Err(e) => return Err(ApiError::from(e).into()),
+            }
+        }
+    }
+    let status = if view.errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(render_with(status, &view))
+}
+
+async fn conflict(
+    state: &AppState,
+    id: i64,
+    base: i64,
+    current: i64,
+    mine: &str,
+) -> Result<ConflictView, PageError> {
+    let store = state.kb.store();
+    let theirs = store
+        .postmortem_version(id, current)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(PageError::internal)?;
+    let base = store
+        .postmortem_version(id, base)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(ConflictView {
+        version: theirs.version,
+        author: theirs.saved_by.clone(),
+        when: when(theirs.saved_at),
+        diff: line_diff(&theirs.source, mine),
+        their_change: base.map(|b| line_diff(&b.source, &theirs.source)),
+        source: theirs.source,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "postmortem_preview.html")]
+struct PreviewView {
+    sections: Vec<PmSectionView>,
+}
+
+/// `POST /api/v1/postmortems/preview` `{"source"}`: the rendered sections
+/// with their charts, or the error with its line. Invalid text is an answer
+/// (200, `"valid": false`), as for playbooks.
+pub async fn preview(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    #[derive(Deserialize)]
+    struct SourceBody {
+        source: String,
+    }
+    let body: SourceBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not {{\"source\": \"…\"}} JSON: {e}"),
+        )
+    })?;
+    let source = normalize(&body.source);
+    let p = match Postmortem::parse("postmortem", &source) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(Json(json!({
+                "valid": false,
+                "errors": [{"line": e.line, "message": e.message}],
+                "html": null,
+            })));
+        }
+    };
+    let html = PreviewView {
+        sections: section_views(&state, &p).await?,
+    }
+    .render()
+    .map_err(|e| {
+        tracing::error!(error = %e, "template failed");
+        ApiError::internal()
+    })?;
+    Ok(Json(
+        json!({"valid": true, "errors": [], "title": p.meta.title, "html": html}),
+    ))
+}
+
+// ---- History ----------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "postmortem_history.html")]
+struct HistoryView {
+    title: String,
+    query: String,
+    id: i64,
+    pm_title: String,
+    current: i64,
+    rows: Vec<VersionRow>,
+    a: i64,
+    b: i64,
+    diff: Option<LineDiff>,
+}
+
+#[derive(Deserialize)]
+pub struct Compare {
+    a: Option<i64>,
+    b: Option<i64>,
+}
+
+pub async fn view_postmortem_history_get(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Query<Compare>,
+) -> Result<Response, PageError> {
+    let store = state.kb.store();
+    let pm = store
+        .postmortem(id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| no_postmortem(id))?;
+    let versions = store.postmortem_history(id).await.map_err(ApiError::from)?;
+    let current = pm.current_version;
+    let b = q.b.unwrap_or(current);
+    let a = q.a.unwrap_or(if b > 1 { b - 1 } else { b });
+    let source_of = |v: i64| {
+        versions
+            .iter()
+            .find(|x| x.version == v)
+            .map(|x| x.source.as_str())
+            .ok_or_else(|| PageError::not_found(format!("Postmortem {id} has no version {v}.")))
+    };
+    let diff = if versions.len() > 1 {
+        Some(line_diff(source_of(a)?, source_of(b)?))
+    } else {
+        None
+    };
+    let rows = versions
+        .iter()
+        .map(|v| VersionRow {
+            version: v.version,
+            when: when(v.saved_at),
+            when_iso: v.saved_at.to_rfc3339(),
+            author: v.saved_by.clone(),
+            origin: "edit",
+        })
+        .collect();
+    Ok(render(&HistoryView {
+        title: format!("History of postmortem {id}"),
+        query: String::new(),
+        id,
+        pm_title: pm.title,
+        current,
+        rows,
+        a,
+        b,
+        diff,
+    }))
+}
+
+// ---- Export -----------------------------------------------------------------------------
+
+/// `GET /postmortems/{id}/export.md`: the newest text as one file, each chart
+/// inlined as an SVG `data:` URI so the file stands alone.
+pub async fn view_postmortem_export_get(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    let store = state.kb.store();
+    let pm = store
+        .postmortem(id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| no_postmortem(id))?;
+    let text = store
+        .postmortem_version(id, pm.current_version)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(PageError::internal)?;
+    let keys: Vec<String> = match Postmortem::parse(&label(id), &text.source) {
+        Ok(p) => p.charts().into_iter().map(|c| c.key).collect(),
+        Err(_) => Vec::new(),
+    };
+    let svgs = charts::draw(&state.kb, pm.incident_id, &keys)
+        .await
+        .map_err(ApiError::from)?;
+    let body = postmortem::with_chart_urls(&text.source, &|key| {
+        svgs.get(key).map(|svg| charts::data_uri(svg))
+    });
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/markdown; charset=utf-8".to_owned(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"postmortem-{id}.md\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
