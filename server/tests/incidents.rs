@@ -684,3 +684,55 @@ async fn alert_links_redirect_to_the_mapped_or_best_playbook() {
     let none = send(&t.state, get("/r/Zzqxv")).await;
     assert_eq!(none.headers[header::LOCATION], "/search?q=Zzqxv");
 }
+
+/// Reopening a resolved alert incident while a newer incident of the same
+/// alert group is unresolved: a 409 page naming the open incident, nothing
+/// changed (it used to be a 500 from the unique index).
+#[tokio::test]
+async fn reopening_while_the_alert_group_has_an_open_incident_is_409() {
+    let t = common::app().await;
+    let am = token(&t.state, "alertmanager", Role::Responder).await;
+    let alice = common::session_for(&t.state, "alice", Role::Responder).await;
+    let first = webhook(&t.state, &am, &alertmanager("firing", "f00d", "api")).await;
+    let old = first.json()["opened"][0].as_i64().expect("opened");
+    webhook(&t.state, &am, &alertmanager("resolved", "f00d", "api")).await;
+    let second = webhook(&t.state, &am, &alertmanager("firing", "f00e", "api")).await;
+    let new = second.json()["opened"][0]
+        .as_i64()
+        .unwrap_or_else(|| panic!("a new incident for the group: {}", second.text));
+    assert_ne!(old, new);
+
+    let before = t.state.kb.store().events(old).await.unwrap().len();
+    let answer = form(
+        &t.state,
+        &alice,
+        &format!("/incidents/{old}"),
+        &[("action", "status"), ("status", "open")],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.text);
+    assert!(
+        answer.text.contains(&format!(
+            "incident {new} open for the alert group of incident {old}"
+        )),
+        "{}",
+        answer.text
+    );
+    let kept = t.state.kb.store().incident(old).await.unwrap().unwrap();
+    assert_eq!(kept.status, IncidentStatus::Resolved);
+    assert_eq!(t.state.kb.store().events(old).await.unwrap().len(), before);
+
+    // Resolve the newer one: now the old one reopens.
+    for (id, status) in [(new, "resolved"), (old, "open")] {
+        let answer = form(
+            &t.state,
+            &alice,
+            &format!("/incidents/{id}"),
+            &[("action", "status"), ("status", status)],
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    }
+    let reopened = t.state.kb.store().incident(old).await.unwrap().unwrap();
+    assert_eq!(reopened.status, IncidentStatus::Open);
+}

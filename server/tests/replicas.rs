@@ -631,6 +631,117 @@ async fn an_incident_note_on_one_replica_streams_live_on_the_other() {
     db.drop_database().await;
 }
 
+/// A report body from an example, as a new report of host `host`.
+fn likely_report(example: &str, host: &str) -> Value {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("playbooks/examples/{example}.json"));
+    let mut report: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    report["report_id"] = Value::String(uuid::Uuid::new_v4().to_string());
+    report["collector"]["host"] = Value::String(host.to_owned());
+    let now = chrono::Utc::now().to_rfc3339();
+    report["started_at"] = Value::String(now.clone());
+    report["finished_at"] = Value::String(now);
+    report
+}
+
+/// The incidents in the shared database.
+async fn incident_ids(database: &str) -> Vec<i64> {
+    let mut conn = PgConnection::connect(database).await.expect("connect");
+    let ids = sqlx::query_scalar("SELECT id FROM incidents ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .expect("list incidents");
+    let _ = conn.close().await;
+    ids
+}
+
+/// One bad node's collector sends likely reports (of two different causes,
+/// so no unique index decides) to both replicas at once: one incident
+/// opens. Resolved, and the node still bad: the cool-down, kept in the
+/// shared database, holds a new one off on both replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_collector_reporting_to_two_replicas_at_once_opens_one_incident() {
+    const EACH: usize = 4;
+    let db = TestDatabase::create().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    add_responder(&db.url, dir.path(), "alice");
+    let token = cli(&db.url, dir.path(), &["collector", "add", "node-9"])
+        .trim()
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut a = start_replica(&db.url, dir.path(), "a");
+    let mut b = start_replica(&db.url, dir.path(), "b");
+    a.wait_ready(&http).await;
+    b.wait_ready(&http).await;
+
+    let burst = |round: usize| {
+        let mut sends = Vec::new();
+        for i in 0..EACH {
+            for (replica, example) in [(&a, "close-wait-leak-1"), (&b, "conntrack-table-full-1")] {
+                let request = http
+                    .post(replica.url("/api/v1/reports"))
+                    .bearer_auth(&token)
+                    .json(&likely_report(example, "node-9"));
+                sends.push(tokio::spawn(async move {
+                    let r = request.send().await.expect("send report");
+                    (round, i, r.status().as_u16())
+                }));
+            }
+        }
+        sends
+    };
+    for send in burst(1) {
+        let (round, i, status) = send.await.unwrap();
+        assert_eq!(status, 201, "round {round} report {i}");
+    }
+    let ids = incident_ids(&db.url).await;
+    assert_eq!(ids.len(), 1, "one incident for one collector: {ids:?}");
+    let incident = ids[0];
+    let timeline: Value = http
+        .get(a.url(&format!("/api/v1/incidents/{incident}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reports = timeline["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "report")
+        .count();
+    assert_eq!(reports, 2 * EACH, "every report reached the incident");
+
+    // Resolved on A; the node is still bad and reports to both.
+    let alice = a.login(&http, "alice").await;
+    let (status, _) = a
+        .post_form(
+            &http,
+            &alice,
+            &format!("/incidents/{incident}"),
+            &[("action", "status"), ("status", "resolved")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    for send in burst(2) {
+        let (round, i, status) = send.await.unwrap();
+        assert_eq!(status, 201, "round {round} report {i}");
+    }
+    assert_eq!(
+        incident_ids(&db.url).await,
+        vec![incident],
+        "the cool-down held on both replicas"
+    );
+    drop(a);
+    drop(b);
+    db.drop_database().await;
+}
+
 /// Replicas starting at the same moment on a fresh database: the migrations
 /// run under an advisory lock, so every `connect` succeeds and the schema is
 /// applied once.

@@ -1110,6 +1110,148 @@ mod suite {
         assert!(store.open_incident_for_group(&key).await.unwrap().is_some());
     }
 
+    /// Reopening a resolved alert incident while its group has another
+    /// unresolved one would break "one unresolved incident per group": it
+    /// is refused, naming the open one, and changes nothing.
+    pub async fn reopening_into_an_open_alert_group_conflicts(store: DynStore, _url: String) {
+        use store::{AlertDelivery, AlertOutcome, IncidentStatus};
+        let l = labels(&[("alertname", "DiskFull"), ("host", "db-1")]);
+        let key = store::group_key(&l);
+        let starts = Utc::now().trunc_subsecs(6) - chrono::Duration::minutes(5);
+        let body = serde_json::json!({"status": "firing"});
+        let alert = |fingerprint: &'static str, resolved: bool| AlertDelivery {
+            fingerprint,
+            starts_at: starts,
+            resolved,
+            group_key: &key,
+            title: "DiskFull",
+            severity: "critical",
+            labels: &l,
+            who: "token:am",
+            body: &body,
+        };
+        let (AlertOutcome::Opened(old), _) = store.deliver_alert(alert("d1", false)).await.unwrap()
+        else {
+            panic!("first firing alert opens")
+        };
+        store.deliver_alert(alert("d1", true)).await.unwrap();
+        let (AlertOutcome::Opened(new), _) = store.deliver_alert(alert("d2", false)).await.unwrap()
+        else {
+            panic!("the group is free after the resolve")
+        };
+        let before = store.events(old).await.unwrap().len();
+        for status in [IncidentStatus::Open, IncidentStatus::Mitigated] {
+            match store.set_status(old, status, "alice").await {
+                Err(StoreError::AlreadyExists(what)) => assert!(
+                    what.contains(&format!(
+                        "incident {new} open for the alert group of incident {old}"
+                    )),
+                    "{what}"
+                ),
+                other => panic!("reopening {old} as {status:?}: {other:?}"),
+            }
+        }
+        let kept = store.incident(old).await.unwrap().unwrap();
+        assert_eq!(kept.status, IncidentStatus::Resolved);
+        assert!(kept.resolved_at.is_some());
+        assert_eq!(store.events(old).await.unwrap().len(), before);
+        // Once the other is resolved, reopening works.
+        store
+            .set_status(new, IncidentStatus::Resolved, "alice")
+            .await
+            .unwrap();
+        assert!(
+            store
+                .set_status(old, IncidentStatus::Open, "alice")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            store
+                .open_incident_for_group(&key)
+                .await
+                .unwrap()
+                .map(|i| i.id),
+            Some(old)
+        );
+    }
+
+    /// Reports of one collector racing to open incidents (different causes,
+    /// so the group index does not decide): the stored cool-down lets one
+    /// through; other collectors and an elapsed cool-down are not held off.
+    pub async fn collector_cool_down_opens_one_incident_at_once(store: DynStore, _url: String) {
+        use std::time::Duration;
+        use store::{EventKind, NewIncident};
+        let open = |store: DynStore,
+                    collector: &'static str,
+                    cause: String,
+                    cool_down: Duration| async move {
+            let labels = labels(&[("host", collector)]);
+            let body = serde_json::json!({"collector": collector});
+            store
+                .open_incident_cooled(
+                    NewIncident {
+                        title: "likely",
+                        severity: "warning",
+                        labels: &labels,
+                        opened_by: collector,
+                        group_key: Some(&cause),
+                    },
+                    (EventKind::Report, &body),
+                    collector,
+                    cool_down,
+                )
+                .await
+                .unwrap()
+        };
+        let hour = Duration::from_secs(3600);
+        let tasks: Vec<_> = (0..8)
+            .map(|i| tokio::spawn(open(store.clone(), "node-1", format!("cause-{i}"), hour)))
+            .collect();
+        let mut opened = Vec::new();
+        for t in tasks {
+            opened.extend(t.await.unwrap());
+        }
+        assert_eq!(opened.len(), 1, "{opened:?}");
+        let (incident, event) = &opened[0];
+        assert_eq!(
+            store.events(incident.id).await.unwrap(),
+            vec![event.clone()]
+        );
+        assert!(
+            open(store.clone(), "node-1", "cause-x".into(), hour)
+                .await
+                .is_none()
+        );
+        assert!(
+            open(store.clone(), "node-2", "cause-y".into(), hour)
+                .await
+                .is_some()
+        );
+        // A cool-down shorter than the time since: it opens.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let short = Duration::from_millis(10);
+        assert!(
+            open(store.clone(), "node-1", "cause-z".into(), short)
+                .await
+                .is_some()
+        );
+        assert!(
+            open(store.clone(), "node-1", "cause-w".into(), hour)
+                .await
+                .is_none()
+        );
+        let all = store
+            .incidents(&store::IncidentFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 3, "{all:?}");
+    }
+
     pub async fn alert_routes_set_replace_remove(store: DynStore, _url: String) {
         assert!(
             store
@@ -1482,6 +1624,8 @@ on_both_backends!(
     retention_rolls_up_then_deletes_in_batches,
     incidents_timeline_status_ticks,
     alert_deliveries_deduplicate_attach_resolve,
+    reopening_into_an_open_alert_group_conflicts,
+    collector_cool_down_opens_one_incident_at_once,
     alert_routes_set_replace_remove,
     study_attempts_schedule_and_summaries,
     feedback_verdicts_and_matches,

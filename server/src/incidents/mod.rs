@@ -8,8 +8,7 @@ pub mod alertmanager;
 pub mod bus;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use faultline_probe::report::{Collector, Observation, Report};
@@ -310,32 +309,20 @@ pub async fn set_status(
 // ---- Reports open incidents ------------------------------------------------------
 
 /// Per-collector cool-down between incidents opened from reports, so one bad
-/// node does not open a hundred incidents.
+/// node does not open a hundred incidents. The store keeps when each
+/// collector last opened one ([`crate::store::IncidentStore::open_incident_cooled`]),
+/// so it holds across replicas and restarts.
 pub struct CoolDown {
     period: Duration,
-    last: Mutex<BTreeMap<String, Instant>>,
 }
 
 impl CoolDown {
     pub fn new(period: Duration) -> CoolDown {
-        CoolDown {
-            period,
-            last: Mutex::default(),
-        }
+        CoolDown { period }
     }
 
-    /// Whether `collector` may open an incident now; if so, starts its
-    /// cool-down.
-    fn take(&self, collector: &str) -> bool {
-        let now = Instant::now();
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        match last.get(collector) {
-            Some(at) if now.duration_since(*at) < self.period => false,
-            _ => {
-                last.insert(collector.to_owned(), now);
-                true
-            }
-        }
+    pub fn period(&self) -> Duration {
+        self.period
     }
 }
 
@@ -387,32 +374,8 @@ async fn attach_report(
         "likely": diagnosis.likely().map(|c| c.playbook.clone()).collect::<Vec<_>>(),
     });
     let store = kb.store();
-    // An open incident about this host (an alert's, say) takes the evidence;
-    // else the open incident this collector's reports opened for the cause.
-    let about_host = store
-        .incidents(&IncidentFilter {
-            status: Some(IncidentStatus::Open),
-            label: Some(("host".to_owned(), report.collector.host.clone())),
-            since: None,
-            limit: 1,
-        })
-        .await?
-        .into_iter()
-        .next();
-    let open = match about_host {
-        Some(i) => Some(i),
-        None => store.open_incident_for_group(&key).await?,
-    };
-    if let Some(open) = open {
-        let event = store
-            .append_event(open.id, collector, EventKind::Report, &body)
-            .await?;
-        bus.publish(&event);
-        return Ok(Some(open.id));
-    }
-    if !cool_down.take(collector) {
-        tracing::info!(%collector, playbook = %top.playbook, "likely diagnosis; collector in cool-down");
-        return Ok(None);
+    if let Some(open) = open_for_report(kb, &report.collector.host, &key).await? {
+        return append_report(kb, bus, open.id, collector, &body).await;
     }
     let mut labels = report.collector.labels.clone();
     labels
@@ -420,7 +383,7 @@ async fn attach_report(
         .or_insert_with(|| report.collector.host.clone());
     let title = format!("{} on {}", top.title, report.collector.host);
     let result = store
-        .open_incident(
+        .open_incident_cooled(
             NewIncident {
                 title: &title,
                 severity: "warning",
@@ -429,26 +392,74 @@ async fn attach_report(
                 group_key: Some(&key),
             },
             (EventKind::Report, &body),
+            collector,
+            cool_down.period(),
         )
         .await;
     match result {
-        Ok((incident, event)) => {
+        Ok(Some((incident, event))) => {
             bus.publish(&event);
             Ok(Some(incident.id))
         }
+        // In cool-down, or another report (on any replica) opened one a
+        // moment ago: attach to that if it is open, else hold off.
+        Ok(None) => match open_for_report(kb, &report.collector.host, &key).await? {
+            Some(open) => append_report(kb, bus, open.id, collector, &body).await,
+            None => {
+                tracing::info!(%collector, playbook = %top.playbook, "likely diagnosis; collector in cool-down");
+                Ok(None)
+            }
+        },
         // Another report of the group opened it a moment ago: attach.
         Err(StoreError::Database(e)) if is_unique_violation(&e) => {
-            let Some(open) = store.open_incident_for_group(&key).await? else {
-                return Ok(None);
-            };
-            let event = store
-                .append_event(open.id, collector, EventKind::Report, &body)
-                .await?;
-            bus.publish(&event);
-            Ok(Some(open.id))
+            match store.open_incident_for_group(&key).await? {
+                Some(open) => append_report(kb, bus, open.id, collector, &body).await,
+                None => Ok(None),
+            }
         }
         Err(e) => Err(e),
     }
+}
+
+/// The open incident a report's evidence goes to: the newest one about its
+/// host (an alert's, say), else the one its collector's reports opened for
+/// the same cause (`key`).
+async fn open_for_report(
+    kb: &KnowledgeBase,
+    host: &str,
+    key: &str,
+) -> StoreResult<Option<Incident>> {
+    let store = kb.store();
+    let about_host = store
+        .incidents(&IncidentFilter {
+            status: Some(IncidentStatus::Open),
+            label: Some(("host".to_owned(), host.to_owned())),
+            since: None,
+            limit: 1,
+        })
+        .await?
+        .into_iter()
+        .next();
+    match about_host {
+        Some(i) => Ok(Some(i)),
+        None => store.open_incident_for_group(key).await,
+    }
+}
+
+/// Appends a report event to an incident's timeline.
+async fn append_report(
+    kb: &KnowledgeBase,
+    bus: &bus::Bus,
+    incident_id: i64,
+    collector: &str,
+    body: &Value,
+) -> StoreResult<Option<i64>> {
+    let event = kb
+        .store()
+        .append_event(incident_id, collector, EventKind::Report, body)
+        .await?;
+    bus.publish(&event);
+    Ok(Some(incident_id))
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -542,15 +553,5 @@ mod tests {
             fill_command("kubectl describe pod -n $NS $POD; echo $NSX $HOST", &labels),
             "kubectl describe pod -n shop api-7d9; echo $NSX $HOST"
         );
-    }
-
-    #[test]
-    fn cool_down_lets_one_through_per_collector() {
-        let c = CoolDown::new(Duration::from_secs(60));
-        assert!(c.take("node-1"));
-        assert!(!c.take("node-1"));
-        assert!(c.take("node-2"));
-        let none = CoolDown::new(Duration::ZERO);
-        assert!(none.take("a") && none.take("a"));
     }
 }

@@ -192,6 +192,20 @@ pub trait IncidentStore {
         new: NewIncident<'_>,
         first: (EventKind, &Value),
     ) -> StoreResult<(Incident, IncidentEvent)>;
+    /// Opens an incident from `collector`'s report, as [`open_incident`],
+    /// unless that collector opened one less than `cool_down` ago (from
+    /// any replica sharing the store): `None` then, nothing written. The
+    /// cool-down is taken in the same transaction, so reports racing on
+    /// several replicas open one incident.
+    ///
+    /// [`open_incident`]: IncidentStore::open_incident
+    async fn open_incident_cooled(
+        &self,
+        new: NewIncident<'_>,
+        first: (EventKind, &Value),
+        collector: &str,
+        cool_down: std::time::Duration,
+    ) -> StoreResult<Option<(Incident, IncidentEvent)>>;
     async fn incident(&self, id: i64) -> StoreResult<Option<Incident>>;
     async fn incidents(&self, filter: &IncidentFilter) -> StoreResult<Vec<Incident>>;
     /// The not-yet-resolved incident alerts with this group key attach to.
@@ -343,6 +357,18 @@ pub(crate) fn decode_body(s: &str) -> StoreResult<Value> {
             format!("bad timeline event body in the database: {e}").into(),
         ))
     })
+}
+
+/// The latest time a collector's previous incident may have been opened
+/// for it to open another at `now`.
+pub(crate) fn cool_down_cutoff(
+    now: DateTime<Utc>,
+    cool_down: std::time::Duration,
+) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(cool_down)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// Whether moving `incident` to `status` takes it out of resolved, where

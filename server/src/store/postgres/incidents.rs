@@ -8,7 +8,8 @@ use sqlx::PgConnection;
 
 use super::*;
 use crate::store::incidents::{
-    decode_body, decode_kind, decode_status, reopen_conflict, reopens_group, status_body,
+    cool_down_cutoff, decode_body, decode_kind, decode_status, reopen_conflict, reopens_group,
+    status_body,
 };
 use crate::store::reports::{clamp_limit, decode_labels, encode_labels};
 use crate::store::{
@@ -203,6 +204,40 @@ impl IncidentStore for PgStore {
         let event = insert_event(&mut tx, incident.id, new.opened_by, first.0, first.1).await?;
         tx.commit().await.map_err(classify)?;
         Ok((incident, event))
+    }
+
+    #[tracing::instrument(skip_all, fields(collector))]
+    async fn open_incident_cooled(
+        &self,
+        new: NewIncident<'_>,
+        first: (EventKind, &Value),
+        collector: &str,
+        cool_down: std::time::Duration,
+    ) -> StoreResult<Option<(Incident, IncidentEvent)>> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let now = now_micros();
+        // The collector's row: inserted, or updated when its last incident
+        // is older than the cool-down; a concurrent opener waits on the row
+        // lock and then sees the fresh time (no row returned).
+        let taken: Option<String> = sqlx::query_scalar(
+            "INSERT INTO collector_cool_downs (collector, opened_at) VALUES ($1, $2) \
+             ON CONFLICT (collector) DO UPDATE SET opened_at = excluded.opened_at \
+             WHERE collector_cool_downs.opened_at <= $3 RETURNING collector",
+        )
+        .bind(collector)
+        .bind(now)
+        .bind(cool_down_cutoff(now, cool_down))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
+        if taken.is_none() {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(None);
+        }
+        let incident = insert_incident(&mut tx, &new).await?;
+        let event = insert_event(&mut tx, incident.id, new.opened_by, first.0, first.1).await?;
+        tx.commit().await.map_err(classify)?;
+        Ok(Some((incident, event)))
     }
 
     #[tracing::instrument(skip_all, fields(id))]

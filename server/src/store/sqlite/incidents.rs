@@ -7,7 +7,8 @@ use sqlx::SqliteConnection;
 
 use super::*;
 use crate::store::incidents::{
-    decode_body, decode_kind, decode_status, reopen_conflict, reopens_group, status_body,
+    cool_down_cutoff, decode_body, decode_kind, decode_status, reopen_conflict, reopens_group,
+    status_body,
 };
 use crate::store::reports::{clamp_limit, decode_labels, encode_labels};
 use crate::store::{
@@ -210,6 +211,43 @@ impl IncidentStore for SqliteStore {
         let event = insert_event(&mut tx, incident.id, new.opened_by, first.0, first.1).await?;
         tx.commit().await.map_err(classify)?;
         Ok((incident, event))
+    }
+
+    #[tracing::instrument(skip_all, fields(collector))]
+    async fn open_incident_cooled(
+        &self,
+        new: NewIncident<'_>,
+        first: (EventKind, &Value),
+        collector: &str,
+        cool_down: std::time::Duration,
+    ) -> StoreResult<Option<(Incident, IncidentEvent)>> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(classify)?;
+        let now = now_micros();
+        // The collector's row: inserted, or updated when its last incident
+        // is older than the cool-down (one writer: no race).
+        let taken: Option<String> = sqlx::query_scalar(
+            "INSERT INTO collector_cool_downs (collector, opened_at) VALUES (?, ?) \
+             ON CONFLICT (collector) DO UPDATE SET opened_at = excluded.opened_at \
+             WHERE collector_cool_downs.opened_at <= ? RETURNING collector",
+        )
+        .bind(collector)
+        .bind(format_time(now))
+        .bind(format_time(cool_down_cutoff(now, cool_down)))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
+        if taken.is_none() {
+            tx.rollback().await.map_err(classify)?;
+            return Ok(None);
+        }
+        let incident = insert_incident(&mut tx, &new).await?;
+        let event = insert_event(&mut tx, incident.id, new.opened_by, first.0, first.1).await?;
+        tx.commit().await.map_err(classify)?;
+        Ok(Some((incident, event)))
     }
 
     #[tracing::instrument(skip_all, fields(id))]
