@@ -15,6 +15,7 @@ pub mod login;
 pub mod observation_view;
 pub mod playbook;
 pub mod postmortems;
+pub mod promote;
 pub mod reports;
 pub mod search;
 pub mod signals;
