@@ -164,7 +164,7 @@ fn search(kb: &KnowledgeBase, request: SearchRequest, format: Format) -> Result<
             let hits: Vec<_> = results
                 .hits
                 .iter()
-                .map(|h| serde_json::json!({"id": h.id, "title": h.title, "score": h.score, "snippet": h.snippet}))
+                .map(|h| serde_json::json!({"id": h.id, "kind": h.kind, "title": h.title, "score": h.score, "snippet": h.snippet}))
                 .collect();
             println!(
                 "{}",
@@ -176,7 +176,12 @@ fn search(kb: &KnowledgeBase, request: SearchRequest, format: Format) -> Result<
                 println!("no playbook matched");
             }
             for h in &results.hits {
-                println!("{:>6.2}  {:<28} {}", h.score, h.id, h.title);
+                let id = if h.is_postmortem() {
+                    format!("postmortem {}", h.id)
+                } else {
+                    h.id.clone()
+                };
+                println!("{:>6.2}  {:<28} {}", h.score, id, h.title);
             }
         }
     }

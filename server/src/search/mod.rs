@@ -62,6 +62,12 @@ pub struct Hit {
     pub tags: Vec<String>,
 }
 
+impl Hit {
+    pub fn is_postmortem(&self) -> bool {
+        self.kind == KIND_POSTMORTEM
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct SearchResults {
     pub total: usize,

@@ -66,10 +66,11 @@ pub async fn view_alert_redirect_get(
             text: words.clone(),
             tag: None,
             layer: None,
-            limit: 1,
+            limit: 10,
         })
         .ok()
-        .and_then(|r| r.hits.into_iter().next());
+        // Postmortems are searched too; an alert link goes to a playbook.
+        .and_then(|r| r.hits.into_iter().find(|h| !h.is_postmortem()));
     let to = match top {
         Some(hit) => format!("/playbooks/{}", hit.id),
         None => format!("/search?q={}", urlencode(&words)),

@@ -85,7 +85,9 @@ fn draft_observation(
     let view = ObservationView::of(o);
     let mut facts = view.facts.clone();
     for t in &view.tables {
-        facts.push((t.caption.clone(), format!("{} rows", t.rows.len() + t.more)));
+        let n = t.rows.len() + t.more;
+        let rows = if n == 1 { "row" } else { "rows" };
+        facts.push((t.caption.clone(), format!("{n} {rows}")));
     }
     DraftObservation {
         title: view.title,

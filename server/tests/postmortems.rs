@@ -1,0 +1,474 @@
+//! Postmortems through the router and the command line: drafted from a real
+//! incident (a stored report, a note, a ticked step, a resolution), viewed
+//! with its charts, edited, a stale save refused with 409, history, export
+//! with inline SVG, who may do what, search, and `faultline export` /
+//! `import` re-creating it byte for byte.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use faultline::search::SearchRequest;
+use faultline::store::{IncidentFilter, IncidentStatus, Role};
+use faultline::web::AppState;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+async fn send(state: &AppState, req: Request<Body>) -> Answer {
+    let response = faultline::web::app(state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn get(state: &AppState, login: Option<&common::Login>, uri: &str) -> Answer {
+    let mut req = Request::get(uri);
+    if let Some(l) = login {
+        req = req.header(header::COOKIE, &l.cookie);
+    }
+    send(state, req.body(Body::empty()).unwrap()).await
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn form(
+    state: &AppState,
+    login: &common::Login,
+    uri: &str,
+    fields: &[(&str, &str)],
+) -> Answer {
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    send(
+        state,
+        Request::post(uri)
+            .header(header::COOKIE, &login.cookie)
+            .header("x-csrf-token", &login.csrf)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
+fn example(name: &str) -> Value {
+    let path = format!(
+        "{}/playbooks/examples/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A resolved incident opened by a CLOSE_WAIT report, with a note and the
+/// checklist's first step ticked. Returns its id.
+async fn resolved_incident(state: &AppState) -> i64 {
+    let store = state.kb.store();
+    let labels = BTreeMap::from([("service".to_owned(), "orders".to_owned())]);
+    let (_, node) = faultline::ingest::add_collector(store, "orders-api-1", &labels)
+        .await
+        .unwrap();
+    let mut report = example("close-wait-leak-1");
+    report["report_id"] = json!(uuid::Uuid::new_v4().to_string());
+    report["started_at"] = json!(chrono::Utc::now().to_rfc3339());
+    report["finished_at"] = json!(chrono::Utc::now().to_rfc3339());
+    let posted = send(
+        state,
+        Request::post("/api/v1/reports")
+            .header(header::AUTHORIZATION, format!("Bearer {node}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(report.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
+    let incidents = store
+        .incidents(&IncidentFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(incidents.len(), 1, "the likely report opens one incident");
+    let id = incidents[0].id;
+    faultline::incidents::add_note(
+        &state.kb,
+        &state.incident_bus,
+        id,
+        "alice",
+        "restarted the orders pods to free the sockets",
+    )
+    .await
+    .unwrap();
+    store
+        .set_tick(id, "close-wait-leak", 1, true, "alice")
+        .await
+        .unwrap();
+    store
+        .set_status(id, IncidentStatus::Resolved, "alice")
+        .await
+        .unwrap();
+    id
+}
+
+fn location(a: &Answer) -> String {
+    a.headers[header::LOCATION].to_str().unwrap().to_owned()
+}
+
+/// The text in the editor's textarea (askama escapes it; undo that).
+fn textarea(html: &str) -> String {
+    let start = html.find("<textarea id=\"source\"").unwrap();
+    let open_end = start + html[start..].find('>').unwrap() + 2; // the newline after it
+    let end = open_end + html[open_end..].find("</textarea>").unwrap();
+    let mut out = String::new();
+    let mut rest = &html[open_end..end];
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let semi = rest[i..].find(';').unwrap() + i;
+        let entity = &rest[i + 1..semi];
+        out.push(match entity {
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "amp" => '&',
+            "apos" => '\'',
+            n => {
+                let n = n.trim_start_matches('#');
+                let code = match n.strip_prefix(['x', 'X']) {
+                    Some(hex) => u32::from_str_radix(hex, 16).unwrap(),
+                    None => n.parse().unwrap(),
+                };
+                char::from_u32(code).unwrap()
+            }
+        });
+        rest = &rest[semi + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test]
+async fn write_edit_conflict_history_export_search_and_roles() {
+    let t = common::app().await;
+    let state = &t.state;
+    let incident = resolved_incident(state).await;
+    let alice = common::session_for(state, "alice", Role::Responder).await;
+    let bob = common::session_for(state, "bob", Role::Responder).await;
+    let vera = common::session_for(state, "vera", Role::Viewer).await;
+
+    // The incident page offers it; a viewer may not write one.
+    let page = get(state, Some(&alice), &format!("/incidents/{incident}")).await;
+    assert!(
+        page.text
+            .contains(&format!("action=\"/incidents/{incident}/postmortem\""))
+    );
+    let refused = form(
+        state,
+        &vera,
+        &format!("/incidents/{incident}/postmortem"),
+        &[],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // Write postmortem: drafted once; pressing it again opens the same one.
+    let made = form(
+        state,
+        &alice,
+        &format!("/incidents/{incident}/postmortem"),
+        &[],
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+    let url = location(&made);
+    let again = form(
+        state,
+        &bob,
+        &format!("/incidents/{incident}/postmortem"),
+        &[],
+    )
+    .await;
+    assert_eq!(location(&again), url);
+    let id: i64 = url.rsplit('/').next().unwrap().parse().unwrap();
+    let all = state.kb.store().postmortems().await.unwrap();
+    assert_eq!(all.len(), 1);
+
+    // The page: sections, the timeline, charts drawn inline as SVG.
+    let view = get(state, None, &url).await;
+    assert_eq!(view.status, StatusCode::OK);
+    for part in [
+        "<h2>Impact</h2>",
+        "<h2>Timeline</h2>",
+        "restarted the orders pods",
+        "<figure class=\"chart-box pm-chart\"><svg",
+    ] {
+        assert!(view.text.contains(part), "missing {part:?}");
+    }
+    let list = get(state, None, "/postmortems").await;
+    assert!(list.text.contains(&format!("href=\"/postmortems/{id}\"")));
+    assert!(list.text.contains("inc-status-resolved"));
+
+    // The draft's text: impact window closed, the ticked step, the report.
+    let v1 = state
+        .kb
+        .store()
+        .postmortem_version(id, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(v1.source.contains("impact_end = "), "{}", v1.source);
+    assert!(v1.source.contains("Done by alice"), "{}", v1.source);
+    assert!(v1.source.contains("](charts/report-"), "{}", v1.source);
+
+    // Editing: the viewer cannot open the editor; alice saves version 2.
+    assert_eq!(
+        get(state, Some(&vera), &format!("{url}/edit")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let editor = get(state, Some(&alice), &format!("{url}/edit")).await;
+    assert_eq!(editor.status, StatusCode::OK);
+    let text = textarea(&editor.text);
+    assert_eq!(text, v1.source, "the editor shows the stored text");
+    let edited = text.replace(
+        "## Root cause\n\n",
+        "## Root cause\n\nThe frobnicated retry loop never closed its responses.\n\n",
+    );
+    let saved = form(
+        state,
+        &alice,
+        &format!("{url}/edit"),
+        &[("source", &edited), ("base_version", "1")],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
+
+    // Bob edited from version 1 too: 409, his text kept, theirs shown.
+    let bobs = text.replace("## Fix\n\n", "## Fix\n\nBob's fix.\n\n");
+    let stale = form(
+        state,
+        &bob,
+        &format!("{url}/edit"),
+        &[("source", &bobs), ("base_version", "1")],
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    assert!(
+        stale
+            .text
+            .contains("Not saved: alice saved version 2 first")
+    );
+    assert!(stale.text.contains("Bob&#39;s fix.") || stale.text.contains("Bob&#x27;s fix."));
+    assert!(
+        stale.text.contains("frobnicated retry loop"),
+        "their text is shown"
+    );
+    assert_eq!(
+        state
+            .kb
+            .store()
+            .postmortem(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .current_version,
+        2
+    );
+
+    // A broken text is a 422 naming the line.
+    let broken = form(
+        state,
+        &alice,
+        &format!("{url}/edit"),
+        &[
+            ("source", &edited.replace("## Fix", "## Fixes")),
+            ("base_version", "2"),
+        ],
+    )
+    .await;
+    assert_eq!(broken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(broken.text.contains("unknown section `## Fixes`"));
+
+    // History: the diff of version 1 to 2.
+    let history = get(state, None, &format!("{url}/history")).await;
+    assert!(history.text.contains("Version 1 → version 2"));
+    assert!(history.text.contains("frobnicated retry loop"));
+
+    // Export: one file, charts inline as SVG data URIs.
+    let export = get(state, None, &format!("{url}/export.md")).await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert!(
+        export.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert!(
+        export
+            .text
+            .contains("](data:image/svg+xml;charset=utf-8,%3Csvg")
+    );
+    assert!(!export.text.contains("](charts/"), "every chart inlined");
+    assert!(export.text.contains("frobnicated retry loop"));
+
+    // Search: the postmortem by a word of its root cause, marked as one; the
+    // playbook still first for the design's query.
+    let hits = state
+        .kb
+        .search(&SearchRequest {
+            text: "frobnicated".into(),
+            limit: 5,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(hits.hits[0].kind, "postmortem");
+    assert_eq!(hits.hits[0].id, id.to_string());
+    let page = get(state, None, "/search?q=frobnicated").await;
+    assert!(page.text.contains(&format!("href=\"/postmortems/{id}\"")));
+    assert!(page.text.contains(&format!("postmortem #{id}")));
+    let close_wait = state
+        .kb
+        .search(&SearchRequest {
+            text: "CLOSE_WAIT".into(),
+            limit: 5,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(close_wait.hits[0].id, "close-wait-leak");
+
+    // The preview call renders unsaved text with its charts.
+    let preview = send(
+        state,
+        Request::post("/api/v1/postmortems/preview")
+            .header(header::COOKIE, &alice.cookie)
+            .header("x-csrf-token", &alice.csrf)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json!({ "source": edited }).to_string()))
+            .unwrap(),
+    )
+    .await;
+    let answer: Value = serde_json::from_str(&preview.text).unwrap();
+    assert_eq!(answer["valid"], true, "{}", preview.text);
+    assert!(answer["html"].as_str().unwrap().contains("<svg"));
+}
+
+fn faultline_cli(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "faultline {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn export_and_import_recreate_a_postmortem_byte_for_byte() {
+    let t = common::app().await;
+    let state = &t.state;
+    let incident = resolved_incident(state).await;
+    let alice = common::session_for(state, "alice", Role::Responder).await;
+    let made = form(
+        state,
+        &alice,
+        &format!("/incidents/{incident}/postmortem"),
+        &[],
+    )
+    .await;
+    let id: i64 = location(&made).rsplit('/').next().unwrap().parse().unwrap();
+    let stored = state
+        .kb
+        .store()
+        .postmortem_version(id, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let data = t.dir.path().to_owned();
+    state.kb.store().close().await;
+
+    let out = tempfile::tempdir().unwrap();
+    let said = faultline_cli(&data, &["export", out.path().to_str().unwrap()]);
+    assert!(said.contains("exported 1 postmortem(s)"), "{said}");
+    let file = out.path().join(format!("postmortems/{id}.md"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), stored.source);
+    let charts: Vec<_> = std::fs::read_dir(out.path().join("postmortems/charts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!charts.is_empty());
+    for c in &charts {
+        let svg = std::fs::read_to_string(c).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<style>"),
+            "{}",
+            c.display()
+        );
+        let name = c.file_name().unwrap().to_str().unwrap();
+        assert!(
+            stored.source.contains(&format!("(charts/{name})")),
+            "{name} is referenced"
+        );
+    }
+
+    // A fresh database: importing the whole export brings it back exactly,
+    // and a second export writes the same bytes.
+    let fresh = tempfile::tempdir().unwrap();
+    let said = faultline_cli(fresh.path(), &["import", out.path().to_str().unwrap()]);
+    assert!(
+        said.contains(&format!("imported postmortem {id}")),
+        "{said}"
+    );
+    let again = tempfile::tempdir().unwrap();
+    faultline_cli(fresh.path(), &["export", again.path().to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(again.path().join(format!("postmortems/{id}.md"))).unwrap(),
+        stored.source.as_bytes()
+    );
+    // Importing it again changes nothing (no new version).
+    faultline_cli(fresh.path(), &["import", file.to_str().unwrap()]);
+    let store = faultline::store::connect(&faultline::store::sqlite_url(fresh.path()))
+        .await
+        .unwrap();
+    assert_eq!(store.postmortem_history(id).await.unwrap().len(), 1);
+    let dry = faultline_cli(
+        fresh.path(),
+        &["import", "--dry-run", file.to_str().unwrap()],
+    );
+    assert!(
+        dry.contains(&format!("would import postmortem {id}")),
+        "{dry}"
+    );
+    store.close().await;
+}
