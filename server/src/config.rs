@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::web::forwarded::TrustedProxies;
+
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -78,6 +80,9 @@ pub struct Security {
     /// Open client connections; past this the server stops accepting until
     /// one closes (the kernel's backlog holds the rest).
     pub max_connections: usize,
+    /// Proxies whose `X-Forwarded-For` names the client (CIDRs or
+    /// addresses; empty: the header is ignored). See `web::forwarded`.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for Security {
@@ -95,6 +100,7 @@ impl Default for Security {
             ingest_token_per_s: 10,
             max_concurrent_requests: 512,
             max_connections: 4096,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -197,6 +203,13 @@ impl Config {
         }
         if let Some(v) = get("FAULTLINE_REPORT_BODY_LIMIT") {
             self.report_body_limit = parsed("FAULTLINE_REPORT_BODY_LIMIT", v)?;
+        }
+        if let Some(v) = get("FAULTLINE_TRUSTED_PROXIES") {
+            self.security.trusted_proxies =
+                TrustedProxies::parse_list(&v).map_err(|message| ConfigError::Env {
+                    name: "FAULTLINE_TRUSTED_PROXIES".into(),
+                    message,
+                })?;
         }
         if let Some(v) = get("FAULTLINE_INCIDENT_COOL_DOWN_S") {
             self.incident_cool_down_s = parsed("FAULTLINE_INCIDENT_COOL_DOWN_S", v)?;
@@ -320,6 +333,38 @@ mod tests {
         std::fs::write(&path, "[security]\nanonymous_reed = true\n").unwrap();
         let err = Config::load(Some(&path)).unwrap_err();
         assert!(err.to_string().contains("anonymous_reed"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_from_file_and_env() {
+        assert!(Config::default().security.trusted_proxies.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(
+            &path,
+            "[security]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n",
+        )
+        .unwrap();
+        let mut c = Config::load(Some(&path)).unwrap();
+        let t = &c.security.trusted_proxies;
+        assert!(t.contains("10.1.2.3".parse().unwrap()) && t.contains("::1".parse().unwrap()));
+        c.apply_env(|n| (n == "FAULTLINE_TRUSTED_PROXIES").then(|| "127.0.0.1".to_owned()))
+            .unwrap();
+        assert!(
+            !c.security
+                .trusted_proxies
+                .contains("10.1.2.3".parse().unwrap())
+        );
+        let err = c
+            .apply_env(|n| (n == "FAULTLINE_TRUSTED_PROXIES").then(|| "lb.local".to_owned()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("FAULTLINE_TRUSTED_PROXIES"),
+            "{err}"
+        );
+        std::fs::write(&path, "[security]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err();
+        assert!(err.to_string().contains("10.0.0.0/33"), "{err}");
     }
 
     #[test]

@@ -124,8 +124,13 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentUser {
     }
 }
 
-/// The client's address, when the server recorded it (see `serve`).
+/// The client's address, when the server recorded it (see `serve`): as
+/// `forwarded::resolve_client` attributed it (behind a trusted proxy, from
+/// `X-Forwarded-For`), else the connecting peer.
 pub fn client_address(parts_extensions: &axum::http::Extensions) -> String {
+    if let Some(client) = parts_extensions.get::<super::forwarded::ClientIp>() {
+        return client.0.to_string();
+    }
     parts_extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())

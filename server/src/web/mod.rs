@@ -6,12 +6,14 @@ mod assets;
 pub mod auth;
 pub mod charts;
 mod error;
+pub mod forwarded;
 mod health;
 pub mod limits;
 pub mod metrics;
 mod pages;
 mod serve;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -22,6 +24,7 @@ use axum::http::HeaderName;
 use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::routing::{get, post};
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -84,6 +87,7 @@ pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_s);
     let (limits, request_metrics) = (state.limits.clone(), state.metrics.clone());
     let report_body_limit = state.config.report_body_limit;
+    let trusted_proxies = Arc::new(state.config.security.trusted_proxies.clone());
     Router::new()
         .route("/", get(pages::home::view_home_get))
         .route("/playbooks", get(pages::library::view_library_get))
@@ -200,7 +204,11 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/v1/reports",
             post(api::reports::post_report)
-                .layer(axum::extract::DefaultBodyLimit::max(report_body_limit))
+                .layer::<_, Infallible>(axum::extract::DefaultBodyLimit::max(report_body_limit))
+                // Inflates `Content-Encoding: gzip` as the handler reads: the
+                // limit above counts inflated bytes, so a small gzip bomb is
+                // refused (413) after `report_body_limit`, never inflated whole.
+                .layer::<_, Infallible>(RequestDecompressionLayer::new())
                 .get(api::reports::list_reports),
         )
         .route("/api/v1/reports/{id}", get(api::reports::get_report))
@@ -290,9 +298,14 @@ pub fn app(state: AppState) -> Router {
                 .get(REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
-            tracing::info_span!("http", method = %req.method(), route, request_id)
+            let client = req.extensions().get::<forwarded::ClientIp>().map(|c| c.0);
+            tracing::info_span!("http", method = %req.method(), route, request_id, client = ?client)
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(middleware::from_fn_with_state(limits, limits::shed_load))
+        .layer(middleware::from_fn_with_state(
+            trusted_proxies,
+            forwarded::resolve_client,
+        ))
 }
