@@ -367,3 +367,63 @@ async fn the_library_lists_playbooks_not_reviewed_for_long() {
         }
     }
 }
+
+#[tokio::test]
+async fn pasted_evidence_counts_as_a_match_for_the_incident() {
+    let t = common::app().await;
+    let state = &t.state;
+    let alice = common::session_for(state, "alice", Role::Responder).await;
+    let opened = form(
+        state,
+        &alice,
+        "/incidents",
+        &[
+            ("title", "Random drops on node-3"),
+            ("labels", "host=node-3"),
+        ],
+    )
+    .await;
+    assert_eq!(opened.status, StatusCode::SEE_OTHER, "{}", opened.text);
+    let url = opened.location.unwrap();
+    let paste = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/paste/conntrack-full-session.txt",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let pasted = form(
+        state,
+        &alice,
+        &url,
+        &[("action", "paste"), ("text", &paste)],
+    )
+    .await;
+    assert_eq!(pasted.status, StatusCode::SEE_OTHER, "{}", pasted.text);
+    let page = get_as(state, &alice, &url).await;
+    let section = &page.text[page.text.find("id=\"verdict\"").unwrap()..];
+    assert!(
+        section.contains("value=\"conntrack-table-full\""),
+        "the paste makes it a candidate to judge"
+    );
+    let counts = state
+        .kb
+        .store()
+        .playbook_feedback("conntrack-table-full")
+        .await
+        .unwrap();
+    assert_eq!((counts.matched_incidents, counts.matched_reports), (1, 0));
+    // The same evidence again is the same incident: still one.
+    form(
+        state,
+        &alice,
+        &url,
+        &[("action", "paste"), ("text", &paste)],
+    )
+    .await;
+    let again = state
+        .kb
+        .store()
+        .playbook_feedback("conntrack-table-full")
+        .await
+        .unwrap();
+    assert_eq!(again.matched_incidents, 1);
+}
