@@ -8,7 +8,8 @@
 //! and calls [`KnowledgeBase::refresh`] for that one playbook.
 //!
 //! Notices sent while a replica is not listening are lost, so after every
-//! (re)connection the task resyncs everything with [`KnowledgeBase::reload`].
+//! (re)connection the task resyncs everything with [`KnowledgeBase::reload`]
+//! and tells the live incident pages to reload ([`Bus::resync`]).
 //! Reconnects back off exponentially with jitter, so replicas that lost the
 //! database together do not come back in lockstep.
 //!
@@ -139,6 +140,10 @@ async fn run(
             failures = failures.saturating_add(1);
             warn!(error = %e, "resync with the shared database failed");
             continue;
+        }
+        // Incident events of the others may have gone unheard too.
+        if let Some(bus) = &events {
+            bus.resync();
         }
         info!(
             playbooks = kb.list().len(),

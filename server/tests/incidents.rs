@@ -597,6 +597,17 @@ async fn the_event_stream_sends_appends_and_ends_on_shutdown() {
     assert!(text.contains("event: timeline"), "{text}");
     assert!(text.contains(&format!("\"id\":{}", note.id)), "{text}");
 
+    // Events may have been missed (the replica listener reconnected): the
+    // page is told to reload.
+    t.state.incident_bus.resync();
+    let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .expect("a reload within 5 s")
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(frame.data_ref().unwrap()).into_owned();
+    assert!(text.contains("event: reload"), "{text}");
+
     // Shutdown: the stream ends.
     t.state.incident_bus.close();
     let end = tokio::time::timeout(Duration::from_secs(5), body.frame())

@@ -882,6 +882,15 @@ async fn notices_refresh_the_playbook_and_reach_the_event_bus() {
     assert_eq!(next, first, "got {next:?}, not the foreign event");
     assert_ne!(next.id, note.id);
     assert!(received.try_recv().is_err());
+    // Notices sent while the listener was away are lost: once it is back,
+    // the live pages are told to reload.
+    let mut resyncs = bus.resyncs();
+    resyncs.borrow_and_update();
+    assert!(kill_listeners(&db.url).await >= 1, "no listener to kill");
+    tokio::time::timeout(Duration::from_secs(10), resyncs.changed())
+        .await
+        .expect("a resync after reconnecting")
+        .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let word = format!("zq{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);

@@ -18,6 +18,9 @@ pub struct Bus {
     sender: broadcast::Sender<IncidentEvent>,
     /// `true` once the server drains: live streams end.
     closing: watch::Sender<bool>,
+    /// Bumped when events may have been missed (this replica lost its
+    /// notices from the others for a while): live pages reload.
+    resyncs: watch::Sender<u64>,
 }
 
 impl Default for Bus {
@@ -25,6 +28,7 @@ impl Default for Bus {
         Bus {
             sender: broadcast::channel(CAPACITY).0,
             closing: watch::channel(false).0,
+            resyncs: watch::channel(0).0,
         }
     }
 }
@@ -37,6 +41,17 @@ impl Bus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<IncidentEvent> {
         self.sender.subscribe()
+    }
+
+    /// Tells every live stream to reload what it shows: events may have
+    /// been missed.
+    pub fn resync(&self) {
+        self.resyncs.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes on each [`Bus::resync`].
+    pub fn resyncs(&self) -> watch::Receiver<u64> {
+        self.resyncs.subscribe()
     }
 
     /// Ends every live stream (on shutdown), and those opened later at once.

@@ -713,9 +713,10 @@ fn incident_stream(
 ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
     let events = state.incident_bus.subscribe();
     let closing = state.incident_bus.closing();
+    let resyncs = state.incident_bus.resyncs();
     futures_util::stream::unfold(
-        (events, closing),
-        move |(mut events, mut closing)| async move {
+        (events, closing, resyncs),
+        move |(mut events, mut closing, mut resyncs)| async move {
             loop {
                 if *closing.borrow_and_update() {
                     return None;
@@ -723,6 +724,8 @@ fn incident_stream(
                 let next = tokio::select! {
                     next = events.recv() => next,
                     _ = closing.changed() => return None,
+                    // Missed events (another replica's, while unheard).
+                    Ok(()) = resyncs.changed() => Err(RecvError::Lagged(0)),
                 };
                 let event = match next {
                     Ok(e) if e.incident_id == id => Event::default()
@@ -737,7 +740,7 @@ fn incident_stream(
                     Err(RecvError::Lagged(_)) => Event::default().event("reload").data("{}"),
                     Err(RecvError::Closed) => return None,
                 };
-                return Some((Ok(event), (events, closing)));
+                return Some((Ok(event), (events, closing, resyncs)));
             }
         },
     )
