@@ -208,7 +208,10 @@ pub fn app(state: AppState) -> Router {
                 // Inflates `Content-Encoding: gzip` as the handler reads: the
                 // limit above counts inflated bytes, so a small gzip bomb is
                 // refused (413) after `report_body_limit`, never inflated whole.
-                .layer::<_, Infallible>(RequestDecompressionLayer::new())
+                // Other encodings reach the handler, which answers 415 JSON.
+                .layer::<_, Infallible>(
+                    RequestDecompressionLayer::new().pass_through_unaccepted(true),
+                )
                 .get(api::reports::list_reports),
         )
         .route("/api/v1/reports/{id}", get(api::reports::get_report))
