@@ -1587,6 +1587,110 @@ mod suite {
         let mtu = store.playbook_feedback("mtu-blackhole").await.unwrap();
         assert_eq!((mtu.matched_reports, mtu.matched_incidents), (1, 0));
     }
+
+    pub async fn postmortems_create_save_conflict_import(store: DynStore, _url: String) {
+        use faultline::store::{ImportPostmortem, NewPostmortem, SavePostmortem};
+        let text = |id: i64| format!("postmortem {id} v1");
+        let (pm, created) = store
+            .create_postmortem(NewPostmortem {
+                incident_id: 12,
+                title: "Checkout 502s",
+                who: "alice",
+                draft: &text,
+            })
+            .await
+            .unwrap();
+        assert!(created);
+        assert_eq!((pm.incident_id, pm.current_version), (12, 1));
+        let v1 = store.postmortem_version(pm.id, 1).await.unwrap().unwrap();
+        assert_eq!(v1.source, format!("postmortem {} v1", pm.id), "the text knows its id");
+        assert_eq!((v1.saved_by.as_str(), v1.saved_at), ("alice", pm.created_at));
+
+        // One per incident: the second writer gets the first one back.
+        let (again, created) = store
+            .create_postmortem(NewPostmortem {
+                incident_id: 12,
+                title: "other",
+                who: "bob",
+                draft: &|_| unreachable!("no second draft"),
+            })
+            .await
+            .unwrap();
+        assert!(!created);
+        assert_eq!(again, pm);
+        assert_eq!(store.postmortem_for_incident(12).await.unwrap(), Some(pm.clone()));
+        assert_eq!(store.postmortem(pm.id + 100).await.unwrap(), None);
+
+        let save = |source: &'static str, base: i64, who: &'static str| SavePostmortem {
+            id: pm.id,
+            title: "Checkout 502s after the upgrade",
+            source,
+            who,
+            base_version: Some(base),
+        };
+        let v2 = store.save_postmortem(save("v2", 1, "alice")).await.unwrap();
+        assert_eq!((v2.version, v2.saved_by.as_str()), (2, "alice"));
+        // A stale base writes nothing.
+        let stale = store.save_postmortem(save("bob's", 1, "bob")).await;
+        assert!(matches!(stale, Err(StoreError::Conflict { current: 2 })), "{stale:?}");
+        // The same text again is no new version.
+        assert_eq!(store.save_postmortem(save("v2", 2, "bob")).await.unwrap(), v2);
+        let history = store.postmortem_history(pm.id).await.unwrap();
+        assert_eq!(history.iter().map(|v| v.version).collect::<Vec<_>>(), [2, 1]);
+        let listed = store.postmortems().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].title, "Checkout 502s after the upgrade");
+        assert_eq!((listed[0].updated_by.as_str(), listed[0].updated_at), ("alice", v2.saved_at));
+        let missing = store
+            .save_postmortem(SavePostmortem { id: pm.id + 100, ..save("x", 1, "a") })
+            .await;
+        assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+
+        // Two saves from the same base at once: one wins, one conflicts.
+        let (a, b) = tokio::join!(
+            store.save_postmortem(save("from a", 2, "a")),
+            store.save_postmortem(save("from b", 2, "b"))
+        );
+        assert_eq!(
+            [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(),
+            1,
+            "{a:?} {b:?}"
+        );
+
+        // Import: its own id; later drafts number past it; a second import
+        // appends; another postmortem for the same incident is refused.
+        let import = |id: i64, incident_id: i64, source: &'static str| ImportPostmortem {
+            id,
+            incident_id,
+            title: "Imported",
+            source,
+            who: "import",
+        };
+        let imported = store.import_postmortem(import(40, 99, "imported text")).await.unwrap();
+        assert_eq!((imported.postmortem_id, imported.version), (40, 1));
+        let (next, _) = store
+            .create_postmortem(NewPostmortem {
+                incident_id: 13,
+                title: "next",
+                who: "alice",
+                draft: &text,
+            })
+            .await
+            .unwrap();
+        assert!(next.id > 40, "{}", next.id);
+        let same = store.import_postmortem(import(40, 99, "imported text")).await.unwrap();
+        assert_eq!(same.version, 1, "the same bytes are no new version");
+        let newer = store.import_postmortem(import(40, 99, "changed")).await.unwrap();
+        assert_eq!(newer.version, 2);
+        // Another incident's number, or a second postmortem for incident 99.
+        for (id, incident) in [(next.id, 99), (500, 99)] {
+            let taken = store.import_postmortem(import(id, incident, "x")).await;
+            assert!(matches!(taken, Err(StoreError::AlreadyExists(_))), "{taken:?}");
+        }
+        let texts = store.current_postmortem_texts().await.unwrap();
+        assert_eq!(texts.len(), 3);
+        assert!(texts.iter().any(|t| t.postmortem_id == 40 && t.source == "changed"));
+    }
 }
 
 macro_rules! on_both_backends {
@@ -1629,6 +1733,7 @@ on_both_backends!(
     alert_routes_set_replace_remove,
     study_attempts_schedule_and_summaries,
     feedback_verdicts_and_matches,
+    postmortems_create_save_conflict_import,
 );
 
 // ---- SQLite only -----------------------------------------------------------

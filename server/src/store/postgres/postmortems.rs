@@ -310,16 +310,27 @@ impl PostmortemStore for PgStore {
             .map_err(classify)?;
             insert_version(&mut tx, import.id, 1, import.source, import.who, now).await?
         } else {
-            let current: Option<i64> = sqlx::query_scalar(LOCK_POSTMORTEM)
-                .bind(import.id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(classify)?;
-            let Some(current) = current else {
-                return Err(StoreError::AlreadyExists(format!(
-                    "incident {} already has another postmortem",
-                    import.incident_id
-                )));
+            let current: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT current_version, incident_id FROM postmortems WHERE id = $1 FOR UPDATE",
+            )
+            .bind(import.id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(classify)?;
+            let current = match current {
+                None => {
+                    return Err(StoreError::AlreadyExists(format!(
+                        "a postmortem of incident {}",
+                        import.incident_id
+                    )));
+                }
+                Some((_, incident)) if incident != import.incident_id => {
+                    return Err(StoreError::AlreadyExists(format!(
+                        "postmortem {}, of incident {incident}",
+                        import.id
+                    )));
+                }
+                Some((current, _)) => current,
             };
             append(
                 &mut tx,

@@ -289,14 +289,20 @@ impl PostmortemStore for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(classify)?;
-        let current: Option<i64> =
-            sqlx::query_scalar("SELECT current_version FROM postmortems WHERE id = ?")
+        let current: Option<(i64, i64)> =
+            sqlx::query_as("SELECT current_version, incident_id FROM postmortems WHERE id = ?")
                 .bind(import.id)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(classify)?;
         let saved = match current {
-            Some(current) => {
+            Some((_, incident)) if incident != import.incident_id => {
+                return Err(StoreError::AlreadyExists(format!(
+                    "postmortem {}, of incident {incident}",
+                    import.id
+                )));
+            }
+            Some((current, _)) => {
                 append(
                     &mut tx,
                     import.id,
@@ -316,7 +322,7 @@ impl PostmortemStore for SqliteStore {
                         .map_err(classify)?;
                 if let Some(other) = taken {
                     return Err(StoreError::AlreadyExists(format!(
-                        "incident {} already has postmortem {other}",
+                        "postmortem {other} of incident {}",
                         import.incident_id
                     )));
                 }
