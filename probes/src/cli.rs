@@ -101,6 +101,17 @@ struct CollectArgs {
     /// `kubectl get pods -o json` output; `-` is stdin.
     #[arg(long, value_name = "FILE|-")]
     k8s_pods: Option<String>,
+    /// nginx configuration to read timeouts from (includes followed), or
+    /// `nginx -T` output; `-` is stdin.
+    #[arg(long, value_name = "PATH|-")]
+    nginx_conf: Option<String>,
+    /// openssl.cnf whose system-default MinProtocol/MaxProtocol give the
+    /// TLS versions clients offer.
+    #[arg(long, value_name = "PATH")]
+    openssl_conf: Option<PathBuf>,
+    /// A configuration fact you state (reported as stated, not read).
+    #[arg(long, value_name = "NAME=VALUE")]
+    fact: Vec<String>,
 }
 
 /// Runs a parsed command line.
@@ -162,6 +173,9 @@ fn merge(mut o: CollectOptions, a: &CollectArgs) -> CollectOptions {
     o.connect.extend(a.connect.iter().cloned());
     o.log.extend(a.log.iter().cloned());
     o.k8s_pods = a.k8s_pods.clone().or(o.k8s_pods);
+    o.nginx_conf = a.nginx_conf.clone().or(o.nginx_conf);
+    o.openssl_conf = a.openssl_conf.clone().or(o.openssl_conf);
+    o.fact.extend(a.fact.iter().cloned());
     o
 }
 

@@ -446,6 +446,13 @@ pub struct K8sPod {
 pub struct ConfigFacts {
     /// e.g. `proxy.upstream_keepalive_timeout_s` → 60.
     pub facts: BTreeMap<String, Value>,
+    /// Where the facts were read: a file, `nginx -T` output, or `stated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Names of facts an operator stated (`--fact`) rather than the probe
+    /// read from configuration. Servers that predate it ignore the field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stated: Vec<String>,
 }
 
 /// An observation of a kind this version does not know, kept verbatim.

@@ -1,6 +1,7 @@
 //! Collectors, one module per observation kind, and the run that ties them
 //! into one report.
 
+pub mod config_facts;
 pub mod conn_lifetimes;
 pub mod connect_attempts;
 pub mod conntrack;
@@ -63,6 +64,12 @@ pub struct CollectOptions {
     pub k8s_pods: Option<String>,
     /// Pod CIDRs to report with `nat_rules`.
     pub pod_cidrs: Vec<String>,
+    /// nginx configuration (or `nginx -T` output; `-` is stdin) for `config_facts`.
+    pub nginx_conf: Option<String>,
+    /// openssl.cnf whose system-default protocol bounds give `client.tls_versions`.
+    pub openssl_conf: Option<PathBuf>,
+    /// `NAME=VALUE` facts an operator states.
+    pub fact: Vec<String>,
 }
 
 impl Default for CollectOptions {
@@ -83,6 +90,9 @@ impl Default for CollectOptions {
             log: vec![],
             k8s_pods: None,
             pod_cidrs: vec![],
+            nginx_conf: None,
+            openssl_conf: None,
+            fact: vec![],
         }
     }
 }
@@ -229,6 +239,15 @@ fn targeted_jobs(opts: &CollectOptions) -> Vec<Job<'_>> {
     }
     if let Some(src) = &opts.k8s_pods {
         jobs.push(Box::new(move || ("k8s_pods", k8s_pods::collect(src))));
+    }
+    if let Some(src) = &opts.nginx_conf {
+        jobs.push(Box::new(move || ("config_facts", config_facts::nginx(src))));
+    }
+    if let Some(path) = &opts.openssl_conf {
+        jobs.push(Box::new(move || ("config_facts", config_facts::openssl(path))));
+    }
+    if !opts.fact.is_empty() {
+        jobs.push(Box::new(move || ("config_facts", config_facts::stated(&opts.fact))));
     }
     jobs
 }
