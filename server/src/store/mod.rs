@@ -183,7 +183,8 @@ pub(crate) fn classify(error: sqlx::Error) -> StoreError {
             let sqlite_code = db
                 .try_downcast_ref::<sqlx::sqlite::SqliteError>()
                 .map(|_| code.parse::<i32>().map_or(0, |n| n & 0xff));
-            if sqlite_code == Some(SQLITE_FULL) {
+            // SQLite SQLITE_FULL; PostgreSQL disk_full (SQLSTATE 53100).
+            if sqlite_code == Some(SQLITE_FULL) || (sqlite_code.is_none() && code == "53100") {
                 return StoreError::Unavailable(format!("{DISK_FULL}: {}", db.message()));
             }
             let busy = if let Some(primary) = sqlite_code {
