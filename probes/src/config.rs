@@ -161,6 +161,9 @@ labels = { cluster = "prod" }
 for = 10
 dns = ["api.example.com"]
 connect = ["127.0.0.1:5432"]
+nginx_conf = "/etc/nginx/nginx.conf"
+openssl_conf = "/etc/ssl/openssl.cnf"
+fact = ["lb.idle_timeout_s=350"]
 "#,
         )
         .unwrap();
@@ -169,6 +172,15 @@ connect = ["127.0.0.1:5432"]
         assert_eq!(cfg.spool.max_files, 100);
         assert_eq!(cfg.collect.for_s, 10.0);
         assert_eq!(cfg.collect.dns, ["api.example.com"]);
+        assert_eq!(
+            cfg.collect.nginx_conf.as_deref(),
+            Some("/etc/nginx/nginx.conf")
+        );
+        assert_eq!(
+            cfg.collect.openssl_conf.as_deref(),
+            Some(Path::new("/etc/ssl/openssl.cnf"))
+        );
+        assert_eq!(cfg.collect.fact, ["lb.idle_timeout_s=350"]);
         assert_eq!(cfg.collector().name, "node-5");
         assert!(!format!("{cfg:?}").contains("s3cret"));
         assert!(cfg.redactor().unwrap().is_none());

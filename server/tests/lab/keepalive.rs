@@ -10,11 +10,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::json;
 
-use crate::support::{
-    self, Netns, Proc, add_observation, lab_exe, probe_collect, ship, wait_listening, workdir,
-};
+use crate::support::{self, Netns, Proc, lab_exe, probe_collect, ship, wait_listening, workdir};
 use crate::{Lab, Run, Scenario};
 
 pub fn scenario() -> Scenario {
@@ -92,15 +89,13 @@ fn run(lab: &Lab) -> Result<Run> {
             "http://127.0.0.1:3000/".into(),
             "--log".into(),
             d.join("error.log").display().to_string(),
+            // nginx's upstream keepalive_timeout is configuration: the
+            // probe's config_facts collector reads it from nginx.conf.
+            "--nginx-conf".into(),
+            d.join("nginx.conf").display().to_string(),
         ],
         &report,
         Duration::from_secs(40),
-    )?;
-    // nginx's configured timeout is configuration, which the probe does
-    // not collect: the lab states what it wrote in nginx.conf.
-    add_observation(
-        &report,
-        json!({"kind": "config_facts", "facts": {"proxy.upstream_keepalive_timeout_s": PROXY_KEEPALIVE_S}}),
     )?;
     let verdict = ship(&lab.server, &report)?;
     Ok(Run {
@@ -108,7 +103,7 @@ fn run(lab: &Lab) -> Result<Run> {
         report,
         _dir: dir,
         note: format!(
-            "backend idle {idle_ms} ms vs nginx upstream keepalive_timeout {PROXY_KEEPALIVE_S}s (config fact added by the lab){}",
+            "backend idle {idle_ms} ms vs nginx upstream keepalive_timeout {PROXY_KEEPALIVE_S}s (read from nginx.conf by the probe's config_facts collector){}",
             if next_upstream().is_empty() {
                 ""
             } else {

@@ -10,8 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
-use serde_json::json;
+use anyhow::{Context, Result, bail};
 
 use crate::support::{
     self, Netns, Proc, add_observation, must, probe_collect, ship, wait_listening, workdir,
@@ -169,16 +168,41 @@ fn run_version(lab: &Lab) -> Result<Run> {
     }
     let report = collect(lab, &ns, dir.path(), None)?;
     // The probe measures the server; what the failing client offers is
-    // configuration, which the probe has no collector for.
-    add_observation(
-        &report,
-        json!({"kind": "config_facts", "facts": {"client.tls_versions": ["TLSv1.3"]}}),
+    // configuration: the client's policy (TLS 1.3 only) as an openssl.cnf
+    // system default, read by the probe's config_facts collector.
+    let cnf = dir.path().join("openssl.cnf");
+    std::fs::write(
+        &cnf,
+        "openssl_conf = openssl_init\n[openssl_init]\nssl_conf = ssl_sect\n[ssl_sect]\n\
+         system_default = system_default_sect\n[system_default_sect]\nMinProtocol = TLSv1.3\n",
     )?;
+    let facts = probe_collect(
+        Some(&ns),
+        &[
+            "--no-host".into(),
+            "--openssl-conf".into(),
+            cnf.display().to_string(),
+        ],
+        &dir.path().join("facts.json"),
+        Duration::from_secs(10),
+    )?;
+    if let Some(skipped) = facts
+        .get("skipped")
+        .filter(|s| s.as_array().is_some_and(|a| !a.is_empty()))
+    {
+        bail!("the config_facts collector skipped the lab openssl.cnf: {skipped}");
+    }
+    for o in facts["observations"]
+        .as_array()
+        .context("no observations")?
+    {
+        add_observation(&report, o.clone())?;
+    }
     let verdict = ship(&lab.server, &report)?;
     Ok(Run {
         verdict,
         report,
         _dir: dir,
-        note: "config fact client.tls_versions=[TLSv1.3] added by the lab (the client it ran: openssl s_client -tls1_3, which failed); the probe has no config_facts collector".into(),
+        note: "client.tls_versions read by the probe's config_facts collector from a lab openssl.cnf (MinProtocol = TLSv1.3); the failing client the lab ran was openssl s_client -tls1_3, the same policy given as a flag, not that file".into(),
     })
 }
