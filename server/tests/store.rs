@@ -1603,8 +1603,15 @@ mod suite {
         assert!(created);
         assert_eq!((pm.incident_id, pm.current_version), (12, 1));
         let v1 = store.postmortem_version(pm.id, 1).await.unwrap().unwrap();
-        assert_eq!(v1.source, format!("postmortem {} v1", pm.id), "the text knows its id");
-        assert_eq!((v1.saved_by.as_str(), v1.saved_at), ("alice", pm.created_at));
+        assert_eq!(
+            v1.source,
+            format!("postmortem {} v1", pm.id),
+            "the text knows its id"
+        );
+        assert_eq!(
+            (v1.saved_by.as_str(), v1.saved_at),
+            ("alice", pm.created_at)
+        );
 
         // One per incident: the second writer gets the first one back.
         let (again, created) = store
@@ -1618,7 +1625,10 @@ mod suite {
             .unwrap();
         assert!(!created);
         assert_eq!(again, pm);
-        assert_eq!(store.postmortem_for_incident(12).await.unwrap(), Some(pm.clone()));
+        assert_eq!(
+            store.postmortem_for_incident(12).await.unwrap(),
+            Some(pm.clone())
+        );
         assert_eq!(store.postmortem(pm.id + 100).await.unwrap(), None);
 
         let save = |source: &'static str, base: i64, who: &'static str| SavePostmortem {
@@ -1632,17 +1642,32 @@ mod suite {
         assert_eq!((v2.version, v2.saved_by.as_str()), (2, "alice"));
         // A stale base writes nothing.
         let stale = store.save_postmortem(save("bob's", 1, "bob")).await;
-        assert!(matches!(stale, Err(StoreError::Conflict { current: 2 })), "{stale:?}");
+        assert!(
+            matches!(stale, Err(StoreError::Conflict { current: 2 })),
+            "{stale:?}"
+        );
         // The same text again is no new version.
-        assert_eq!(store.save_postmortem(save("v2", 2, "bob")).await.unwrap(), v2);
+        assert_eq!(
+            store.save_postmortem(save("v2", 2, "bob")).await.unwrap(),
+            v2
+        );
         let history = store.postmortem_history(pm.id).await.unwrap();
-        assert_eq!(history.iter().map(|v| v.version).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(
+            history.iter().map(|v| v.version).collect::<Vec<_>>(),
+            [2, 1]
+        );
         let listed = store.postmortems().await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].title, "Checkout 502s after the upgrade");
-        assert_eq!((listed[0].updated_by.as_str(), listed[0].updated_at), ("alice", v2.saved_at));
+        assert_eq!(
+            (listed[0].updated_by.as_str(), listed[0].updated_at),
+            ("alice", v2.saved_at)
+        );
         let missing = store
-            .save_postmortem(SavePostmortem { id: pm.id + 100, ..save("x", 1, "a") })
+            .save_postmortem(SavePostmortem {
+                id: pm.id + 100,
+                ..save("x", 1, "a")
+            })
             .await;
         assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
 
@@ -1666,7 +1691,10 @@ mod suite {
             source,
             who: "import",
         };
-        let imported = store.import_postmortem(import(40, 99, "imported text")).await.unwrap();
+        let imported = store
+            .import_postmortem(import(40, 99, "imported text"))
+            .await
+            .unwrap();
         assert_eq!((imported.postmortem_id, imported.version), (40, 1));
         let (next, _) = store
             .create_postmortem(NewPostmortem {
@@ -1678,18 +1706,31 @@ mod suite {
             .await
             .unwrap();
         assert!(next.id > 40, "{}", next.id);
-        let same = store.import_postmortem(import(40, 99, "imported text")).await.unwrap();
+        let same = store
+            .import_postmortem(import(40, 99, "imported text"))
+            .await
+            .unwrap();
         assert_eq!(same.version, 1, "the same bytes are no new version");
-        let newer = store.import_postmortem(import(40, 99, "changed")).await.unwrap();
+        let newer = store
+            .import_postmortem(import(40, 99, "changed"))
+            .await
+            .unwrap();
         assert_eq!(newer.version, 2);
         // Another incident's number, or a second postmortem for incident 99.
         for (id, incident) in [(next.id, 99), (500, 99)] {
             let taken = store.import_postmortem(import(id, incident, "x")).await;
-            assert!(matches!(taken, Err(StoreError::AlreadyExists(_))), "{taken:?}");
+            assert!(
+                matches!(taken, Err(StoreError::AlreadyExists(_))),
+                "{taken:?}"
+            );
         }
         let texts = store.current_postmortem_texts().await.unwrap();
         assert_eq!(texts.len(), 3);
-        assert!(texts.iter().any(|t| t.postmortem_id == 40 && t.source == "changed"));
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.postmortem_id == 40 && t.source == "changed")
+        );
     }
 }
 

@@ -185,11 +185,7 @@ impl SearchIndex {
     /// prevention in the playbook fields; everything in `content`.
     fn postmortem_document(&self, p: &Postmortem) -> TantivyDocument {
         let f = &self.fields;
-        let mut doc = self.new_document(
-            KIND_POSTMORTEM,
-            &p.meta.id.to_string(),
-            POSTMORTEM_WEIGHT,
-        );
+        let mut doc = self.new_document(KIND_POSTMORTEM, &p.meta.id.to_string(), POSTMORTEM_WEIGHT);
         doc.add_text(f.title, &p.meta.title);
         let mut content = String::new();
         for kind in PmSection::ALL {
@@ -253,17 +249,18 @@ impl SearchIndex {
         let filtered = self.with_filters(matching.box_clone(), req);
         let searcher = self.reader.searcher();
         let limit = req.limit.clamp(1, 100);
-        let weighted = TopDocs::with_limit(limit).tweak_score(|segment: &tantivy::SegmentReader| {
-            let weight = segment
-                .fast_fields()
-                .f64(schema::WEIGHT)
-                .map(|c| c.first_or_default_col(1.0))
-                .ok();
-            move |doc: tantivy::DocId, score: tantivy::Score| match &weight {
-                Some(w) => score * w.get_val(doc) as f32,
-                None => score,
-            }
-        });
+        let weighted =
+            TopDocs::with_limit(limit).tweak_score(|segment: &tantivy::SegmentReader| {
+                let weight = segment
+                    .fast_fields()
+                    .f64(schema::WEIGHT)
+                    .map(|c| c.first_or_default_col(1.0))
+                    .ok();
+                move |doc: tantivy::DocId, score: tantivy::Score| match &weight {
+                    Some(w) => score * w.get_val(doc) as f32,
+                    None => score,
+                }
+            });
         let (top, total) = searcher.search(&filtered, &(weighted, Count))?;
 
         let mut facets = FacetCollector::for_field("facet");

@@ -108,7 +108,10 @@ pub fn app(state: AppState) -> Router {
             "/playbooks/{id}/revert",
             post(pages::history::view_revert_post),
         )
-        .route("/postmortems", get(pages::postmortems::view_postmortems_get))
+        .route(
+            "/postmortems",
+            get(pages::postmortems::view_postmortems_get),
+        )
         .route(
             "/postmortems/{id}",
             get(pages::postmortems::view_postmortem_get),

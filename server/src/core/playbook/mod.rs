@@ -105,8 +105,8 @@ impl Playbook {
     pub fn parse(origin: &str, source: &str) -> Result<Playbook, PlaybookError> {
         let (toml_text, toml_line, body, body_line) =
             split_front_matter(origin, source, "playbook")?;
-        let meta: FrontMatter = toml::from_str(toml_text)
-            .map_err(|e| toml_error(origin, toml_text, toml_line, &e))?;
+        let meta: FrontMatter =
+            toml::from_str(toml_text).map_err(|e| toml_error(origin, toml_text, toml_line, &e))?;
         validate_meta(origin, &meta, toml_text, toml_line)?;
         let sections = body::split_sections(origin, body, body_line)?;
         Ok(Playbook {
