@@ -13,13 +13,25 @@
 //!   `tls.verify == 'ok'`), which some playbooks use to rule themselves out.
 //! - Signals read by true clauses of the leading candidates of the matcher's
 //!   diagnosis come first, then the signals the knowledge base weighs most.
-//!   At most [`MAX_CLAUSES`] are kept; fewer than [`MIN_CLAUSES`] is an error,
-//!   since one or two clauses would match far too much.
+//!   At most [`MAX_CLAUSES`] are kept.
+//! - Only when fewer than [`MIN_CLAUSES`] stood out that way, a second tier
+//!   adds signals no playbook tests yet but that are clearly beyond every
+//!   healthy report that measured them: a rate or failure count at least
+//!   twice the healthiest maximum (or above a healthy zero), a flag that
+//!   healthy hosts never raise, a word they never show. Fewer than
+//!   [`MIN_CLAUSES`] after both is an error: one or two clauses would match
+//!   far too much.
 //!
 //! Each kept signal becomes a clause with the threshold halfway between the
-//! known test's threshold and the observed value: the incident's evidence
-//! passes it, and a healthy report, which fails the known test, fails this
-//! stricter one too. Flags and words are kept as they were observed.
+//! known test's threshold (or the healthy extreme) and the observed value,
+//! rounded: the incident's evidence passes it, and a healthy report, which
+//! fails the known test, fails this stricter one too. Flags and words are
+//! kept as they were observed.
+//!
+//! A fingerprint made this way is fully measured on its own evidence
+//! (score 1, confidence 1). Where a built-in playbook also explains that
+//! evidence completely, the two tie at the top of the ranking; the matcher
+//! then orders them by id.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -202,16 +214,44 @@ pub fn standouts(evidence: &Evidence, knowledge: &Knowledge) -> Vec<Standout> {
                 .collect();
             known_from.sort();
             known_from.dedup();
+            let mut from: Vec<&str> = strictest.from.iter().map(|(id, _)| id.as_str()).collect();
+            from.dedup();
+            let provenance = format!(
+                "{} {} is already a warning sign in {}",
+                strictest.test.op.symbol(),
+                cel_value(&strictest.test.value),
+                from.join(", ")
+            );
             Some(Standout {
                 signal: name.to_owned(),
                 observed: value.clone(),
                 known: strictest.test.clone(),
                 leading_weight: leading.get(name).copied().unwrap_or(0.0),
-                clause: clause_for(name, value, strictest, weight),
+                clause: clause_for(name, value, &strictest.test, &provenance, weight),
                 known_from,
             })
         })
         .collect();
+    // Second tier, only to reach the minimum: signals no playbook tests yet
+    // that are clearly beyond every healthy report.
+    if found.len() < MIN_CLAUSES {
+        let tier_one: Vec<String> = found.iter().map(|f| f.signal.clone()).collect();
+        found.extend(evidence.signals.iter().filter_map(|(name, value)| {
+            if tier_one.iter().any(|f| f == name) {
+                return None;
+            }
+            let (test, healthy) = beyond_healthy(name, value, knowledge.baseline)?;
+            let provenance = format!("healthy hosts show {healthy}");
+            Some(Standout {
+                signal: name.to_owned(),
+                observed: value.clone(),
+                clause: clause_for(name, value, &test, &provenance, 1.0),
+                known: test,
+                known_from: Vec::new(),
+                leading_weight: 0.0,
+            })
+        }));
+    }
     found.sort_by(|a, b| {
         b.leading_weight
             .total_cmp(&a.leading_weight)
@@ -220,6 +260,67 @@ pub fn standouts(evidence: &Evidence, knowledge: &Knowledge) -> Vec<Standout> {
     });
     found.truncate(MAX_CLAUSES);
     found
+}
+
+/// Units of the signals the second tier may use: rates and counts of
+/// failures, not sizes (a bigger host has more sockets and is not at fault).
+const SECOND_TIER_UNITS: &[&str] = &["ratio 0-1", "ratio", "events", "packets", "ms", "lines"];
+/// How far past the healthy extreme a number must be, as a factor.
+const SECOND_TIER_FACTOR: f64 = 2.0;
+
+/// A test `value` passes and every healthy report fails, made from the
+/// healthy reports themselves, with what they showed; `None` when no
+/// healthy report measured the signal or the value is within their range.
+fn beyond_healthy(
+    name: &str,
+    value: &SignalValue,
+    baseline: &[Signals],
+) -> Option<(Comparison, String)> {
+    let healthy: Vec<&SignalValue> = baseline.iter().filter_map(|s| s.get(name)).collect();
+    if healthy.is_empty() {
+        return None;
+    }
+    let test = |op, value| Comparison {
+        signal: name.to_owned(),
+        op,
+        value,
+    };
+    match value {
+        SignalValue::Number(v) => {
+            let unit = catalogue::lookup(name)?.unit;
+            if !SECOND_TIER_UNITS.contains(&unit) {
+                return None;
+            }
+            let numbers: Vec<f64> = healthy
+                .iter()
+                .filter_map(|h| match h {
+                    SignalValue::Number(n) => Some(*n),
+                    _ => None,
+                })
+                .collect();
+            let high = numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let clearly_above = if high > 0.0 {
+                *v >= high * SECOND_TIER_FACTOR
+            } else {
+                *v > 0.0 && high == 0.0
+            };
+            clearly_above.then(|| {
+                (
+                    test(Op::Gt, SignalValue::Number(high)),
+                    format!("at most {}", SignalValue::Number(high)),
+                )
+            })
+        }
+        SignalValue::Bool(true) => healthy
+            .iter()
+            .all(|h| **h == SignalValue::Bool(false))
+            .then(|| (test(Op::Eq, SignalValue::Bool(true)), "false".to_owned())),
+        SignalValue::Text(_) => healthy.iter().all(|h| *h != value).then(|| {
+            let shown: Vec<String> = healthy.iter().map(|h| h.to_string()).collect();
+            (test(Op::Eq, value.clone()), shown.join(" or "))
+        }),
+        SignalValue::Bool(false) => None,
+    }
 }
 
 /// Every simple test the playbooks' clauses make, by signal; one entry per
@@ -291,24 +392,25 @@ fn strictest<'a>(passing: &[&'a Known]) -> Option<&'a Known> {
         .max_by(|a, b| strictness(a).total_cmp(&strictness(b)))
 }
 
-/// The clause for one signal that stood out.
-fn clause_for(name: &str, observed: &SignalValue, strictest: &Known, weight: f64) -> Clause {
-    let known = &strictest.test;
-    let mut from: Vec<&str> = strictest.from.iter().map(|(id, _)| id.as_str()).collect();
-    from.dedup();
-    let provenance = format!(
-        "{} {} is already a warning sign in {}",
-        known.op.symbol(),
-        cel_value(&known.value),
-        from.join(", ")
-    );
+/// The clause for one signal that stood out, past `known`.
+fn clause_for(
+    name: &str,
+    observed: &SignalValue,
+    known: &Comparison,
+    provenance: &str,
+    weight: f64,
+) -> Clause {
     let (when, shown) = match (observed, &known.value) {
         (SignalValue::Number(v), SignalValue::Number(t))
             if matches!(known.op, Op::Gt | Op::Ge | Op::Lt | Op::Le) =>
         {
             let unit = catalogue::lookup(name).map_or("", |d| d.unit);
             (
-                format!("{name} {} {}", known.op.symbol(), literal(halfway(*t, *v))),
+                format!(
+                    "{name} {} {}",
+                    known.op.symbol(),
+                    literal(threshold(*t, *v))
+                ),
                 format!("{}{}", SignalValue::Number(*v), unit_suffix(unit)),
             )
         }
@@ -331,6 +433,19 @@ fn describe(name: &str) -> String {
         return format!("Log lines matching \"{}\"", words.replace('_', " ").trim());
     }
     capitalise(catalogue::lookup(name).map_or(name, |d| d.meaning))
+}
+
+/// The new threshold: [`halfway`], except that between two whole numbers
+/// (pods, rules, certificates) it stays whole; with no whole number
+/// between them it is the known threshold itself.
+fn threshold(known: f64, observed: f64) -> f64 {
+    let t = halfway(known, observed);
+    let whole = |x: f64| x.fract() == 0.0;
+    if whole(known) && whole(observed) && !whole(t) {
+        known
+    } else {
+        t
+    }
 }
 
 /// A round number strictly between `known` and `observed`, near the
@@ -593,7 +708,7 @@ mod tests {
     }
 
     #[test]
-    fn evidence_a_built_in_explains_still_gives_a_fingerprint_that_ranks_first() {
+    fn evidence_a_built_in_explains_gives_a_fingerprint_that_ties_for_first() {
         let mut playbooks = builtins();
         let json = builtin::example("conntrack-table-full-1.json").unwrap();
         let promoted = promote_report(&json, "Conntrack table full again", &playbooks);
@@ -614,6 +729,67 @@ mod tests {
         let new = ranking.iter().find(|c| c.playbook == id).unwrap();
         assert!(new.likely && new.rank() == 1.0, "{new:?}");
         assert!(ranking.iter().all(|c| c.rank() <= new.rank()));
+    }
+
+    /// Every built-in example either promotes to a fingerprint that is
+    /// likely on it, outranked by nothing and not likely on a healthy
+    /// report, or is refused as too thin.
+    #[test]
+    fn every_built_in_example_promotes_soundly_or_is_refused_as_thin() {
+        let playbooks = builtins();
+        let (mut promoted, mut refused) = (0, 0);
+        for p in &playbooks {
+            for e in &p.meta.examples {
+                let json = builtin::example(&e.report).unwrap();
+                let signals = signals_of(&json);
+                let (matcher, _) = Matcher::new(&playbooks);
+                let diagnosis = matcher.diagnose(&signals);
+                let baseline = healthy();
+                let result = promote(
+                    &Source {
+                        title: "Promoted from an example",
+                        alert: "",
+                        layer: Some(p.meta.layer),
+                        sections: &[],
+                        reports: &[],
+                    },
+                    &Evidence {
+                        signals: &signals,
+                        diagnosis: &diagnosis,
+                    },
+                    &Knowledge {
+                        playbooks: &playbooks,
+                        baseline: &baseline,
+                    },
+                );
+                let new = match result {
+                    Err(PromoteError::TooLittleEvidence { .. }) => {
+                        refused += 1;
+                        continue;
+                    }
+                    Err(other) => panic!("{}: {other}", e.report),
+                    Ok(new) => new,
+                };
+                promoted += 1;
+                let mut all = playbooks.clone();
+                all.push(new.playbook);
+                let ranking = ranked(&all, &json);
+                let mine = ranking
+                    .iter()
+                    .find(|c| c.playbook == "promoted-from-an-example")
+                    .unwrap();
+                assert!(mine.likely && mine.rank() == 1.0, "{}: {mine:?}", e.report);
+                for (name, healthy_json) in builtin::healthy_examples() {
+                    let on_healthy = ranked(&all, &healthy_json);
+                    let mine = on_healthy
+                        .iter()
+                        .find(|c| c.playbook == "promoted-from-an-example")
+                        .unwrap();
+                    assert!(!mine.likely, "{} on {name}: {mine:?}", e.report);
+                }
+            }
+        }
+        assert!(promoted > refused, "{promoted} promoted, {refused} refused");
     }
 
     #[test]
@@ -660,6 +836,9 @@ mod tests {
         assert_eq!(halfway(0.0, 2210.0), 1000.0);
         assert_eq!(halfway(2.0, 1.0), 1.5);
         assert_eq!(halfway(5.0, 5.0), 5.0);
+        assert_eq!(threshold(0.0, 1.0), 0.0);
+        assert_eq!(threshold(2.0, 1.0), 2.0);
+        assert_eq!(threshold(5.0, 80.0), 40.0);
         assert_eq!(literal(0.935), "0.935");
         assert_eq!(literal(1000.0), "1000");
     }
