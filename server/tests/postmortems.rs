@@ -472,3 +472,63 @@ async fn export_and_import_recreate_a_postmortem_byte_for_byte() {
     );
     store.close().await;
 }
+
+/// The worst case for ranking: every built-in playbook retold as a
+/// postmortem with its own title and text. The design's queries must still
+/// put the right playbook first; the postmortems come after.
+#[tokio::test]
+async fn postmortems_do_not_displace_playbooks_for_the_design_queries() {
+    use faultline::core::playbook::SectionKind;
+    use faultline::core::postmortem::{PmSection, Postmortem, PostmortemMeta};
+
+    let t = common::app().await;
+    let kb = &t.state.kb;
+    for (n, current) in kb.list().iter().enumerate() {
+        let p = &current.playbook;
+        let meta = PostmortemMeta {
+            id: n as i64 + 1,
+            incident: n as i64 + 1,
+            title: p.meta.title.clone(),
+            playbook: Some(p.id().to_owned()),
+            impact_start: "2026-11-23T10:00:00Z".into(),
+            impact_end: None,
+            reports: Vec::new(),
+        };
+        let copy = |k| p.section_markdown(k).to_owned();
+        let sections = [
+            (PmSection::Summary, p.meta.alert.clone()),
+            (PmSection::Impact, String::new()),
+            (PmSection::Symptoms, copy(SectionKind::Symptoms)),
+            (PmSection::Timeline, String::new()),
+            (PmSection::Evidence, String::new()),
+            (PmSection::Investigation, copy(SectionKind::Investigation)),
+            (PmSection::RootCause, copy(SectionKind::RootCause)),
+            (PmSection::Fix, copy(SectionKind::Fix)),
+            (PmSection::Prevention, copy(SectionKind::Prevention)),
+        ];
+        kb.index_postmortem(&Postmortem::compose(&meta, &sections).unwrap())
+            .unwrap();
+    }
+    for (query, expected) in [
+        ("ndots", "dns-ndots-search-delay"),
+        ("502", "keepalive-race-502"),
+        ("CLOSE_WAIT", "close-wait-leak"),
+        ("conntrack table full", "conntrack-table-full"),
+        ("exactly 60 seconds", "idle-timeout-reset"),
+    ] {
+        let r = kb
+            .search(&SearchRequest {
+                text: query.into(),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(r.hits[0].id, expected, "{query}");
+        assert_eq!(r.hits[0].kind, "playbook", "{query}");
+        let copy = r.hits.iter().find(|h| h.kind == "postmortem").unwrap();
+        assert!(
+            copy.score <= r.hits[0].score / 2.0 + 1e-3,
+            "{query}: {copy:?}"
+        );
+    }
+}
