@@ -40,6 +40,20 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
+/// Whether reading the body stopped at a size limit. Under the gzip layer
+/// the limit error sits deeper in the chain of body errors than axum looks
+/// (it then calls it a 400), so walk the whole chain.
+fn hit_length_limit(rejection: &BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    rejection.status() == StatusCode::PAYLOAD_TOO_LARGE
+}
+
 /// 503 with `Retry-After`, which the probe honours.
 fn with_retry_after(error: ApiError) -> Response {
     let busy = error.status == StatusCode::SERVICE_UNAVAILABLE;
@@ -108,7 +122,7 @@ async fn accept(
         .with_field("Content-Encoding"));
     }
     let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if hit_length_limit(&rejection) {
             too_large(state.config.report_body_limit)
         } else {
             ApiError::new(
