@@ -128,6 +128,23 @@ async fn editors_promote_a_postmortem_into_a_searchable_playbook() {
     let postmortem = postmortem_for(state, &rita, incident, NOVEL_ID).await;
     let promote = format!("{postmortem}/promote");
 
+    // The button shows for editors only.
+    for (login, shown) in [(&rita, false), (&ed, true)] {
+        let page = faultline::web::app(state.clone())
+            .oneshot(
+                Request::get(&postmortem)
+                    .header(header::COOKIE, &login.cookie)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.into_body().collect().await.unwrap().to_bytes();
+        let html = String::from_utf8_lossy(&html);
+        assert_eq!(html.contains(&format!("action=\"{promote}\"")), shown);
+    }
+
     // Responders write postmortems; only editors add playbooks. CSRF holds.
     let (status, _, _) = post(state, &rita, &promote, "", true).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
