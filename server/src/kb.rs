@@ -217,6 +217,21 @@ impl KnowledgeBase {
         Ok(())
     }
 
+    /// Re-reads one postmortem's newest text into the index: what another
+    /// replica's save (a notice, see `replicas`) calls. Returns whether it
+    /// was found.
+    pub async fn refresh_postmortem(&self, id: i64) -> Result<bool, KbError> {
+        let Some(pm) = self.store.postmortem(id).await? else {
+            return Ok(false);
+        };
+        let Some(text) = self.store.postmortem_version(id, pm.current_version).await? else {
+            return Ok(false);
+        };
+        let parsed = Postmortem::parse(&format!("postmortem {id}"), &text.source)?;
+        self.index_postmortem(&parsed)?;
+        Ok(true)
+    }
+
     /// Puts a saved postmortem's text in the search index.
     pub fn index_postmortem(&self, postmortem: &Postmortem) -> Result<(), KbError> {
         Ok(self.index.upsert_postmortem(postmortem)?)

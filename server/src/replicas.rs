@@ -21,6 +21,9 @@
 //! replica that made the change published it on its own bus already and
 //! skips its own notices.
 //!
+//! Postmortem saves notify [`POSTMORTEMS_CHANNEL`] the same way; each
+//! replica re-indexes that postmortem for search.
+//!
 //! On SQLite there is one process and nothing to follow: [`spawn`] starts no
 //! task.
 
@@ -36,7 +39,7 @@ use tracing::{debug, info, warn};
 use crate::incidents::bus::Bus;
 use crate::kb::KnowledgeBase;
 use crate::store::EventNotice;
-pub use crate::store::{EVENTS_CHANNEL, PLAYBOOKS_CHANNEL};
+pub use crate::store::{EVENTS_CHANNEL, PLAYBOOKS_CHANNEL, POSTMORTEMS_CHANNEL};
 
 /// First reconnect delay; doubles per failure up to [`BACKOFF_MAX`].
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
@@ -98,7 +101,7 @@ async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     // We reconnect ourselves, with backoff and a resync.
     listener.eager_reconnect(false);
     listener
-        .listen_all([PLAYBOOKS_CHANNEL, EVENTS_CHANNEL])
+        .listen_all([PLAYBOOKS_CHANNEL, EVENTS_CHANNEL, POSTMORTEMS_CHANNEL])
         .await?;
     Ok(listener)
 }
@@ -133,7 +136,7 @@ async fn run(
         };
         // Whatever was saved while no one listened (or since start): resync.
         let resynced = tokio::select! {
-            r = kb.reload() => r,
+            r = async { kb.reload().await?; kb.reload_postmortems().await } => r,
             _ = stopped(&mut stop) => return,
         };
         if let Err(e) = resynced {
@@ -177,6 +180,15 @@ async fn handle(kb: &KnowledgeBase, events: Option<&Bus>, notice: &PgNotificatio
             match kb.refresh(id).await {
                 Ok(changed) => debug!(id, changed, "playbook refreshed from another replica"),
                 Err(e) => warn!(id, error = %e, "cannot refresh a playbook another replica saved"),
+            }
+        }
+        POSTMORTEMS_CHANNEL => {
+            let Ok(id) = notice.payload().parse::<i64>() else {
+                debug!(payload = notice.payload(), "not a postmortem id");
+                return;
+            };
+            if let Err(e) = kb.refresh_postmortem(id).await {
+                warn!(id, error = %e, "cannot re-index a postmortem another replica saved");
             }
         }
         EVENTS_CHANNEL => {

@@ -929,3 +929,38 @@ async fn notices_refresh_the_playbook_and_reach_the_event_bus() {
     other_store.close().await;
     db.drop_database().await;
 }
+
+/// A postmortem saved through one process (the CLI import) is found by
+/// search on both replicas: saves notify every replica's index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postmortem_saved_anywhere_is_searchable_on_every_replica() {
+    let db = TestDatabase::create().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut a = start_replica(&db.url, dir.path(), "a");
+    let mut b = start_replica(&db.url, dir.path(), "b");
+    a.wait_ready(&http).await;
+    b.wait_ready(&http).await;
+    a.wait_following().await;
+    b.wait_following().await;
+
+    let word = format!("zq{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let text = format!(
+        "+++\nid = 900\nincident = 900\ntitle = \"Replica check\"\n\
+         impact_start = \"2026-11-23T10:00:00Z\"\n+++\n\n## Summary\n\n## Impact\n\n\
+         ## Symptoms\n\n## Timeline\n\n## Evidence\n\n## Investigation\n\n\
+         ## Root cause\n\nThe {word} pool leaked.\n\n## Fix\n\n## Prevention\n"
+    );
+    let path = dir.path().join("900.md");
+    std::fs::write(&path, text).unwrap();
+    cli(&db.url, dir.path(), &["import", path.to_str().unwrap()]);
+    for replica in [&b, &a] {
+        let took = replica
+            .wait_for_hit(&http, &word, "900", Duration::from_secs(1))
+            .await;
+        eprintln!("postmortem reached replica {} in {took:?}", replica.addr);
+    }
+}

@@ -34,8 +34,8 @@ pub use incidents::{
 };
 pub use playbooks::{NewVersion, Origin, PlaybookStore, PlaybookVersion};
 pub use postmortems::{
-    DraftText, ImportPostmortem, NewPostmortem, Postmortem, PostmortemStore, PostmortemVersion,
-    SavePostmortem,
+    DraftText, ImportPostmortem, NewPostmortem, POSTMORTEMS_CHANNEL, Postmortem, PostmortemStore,
+    PostmortemVersion, SavePostmortem,
 };
 pub use reports::{
     CollectorCredential, CollectorRecord, Inserted, MAX_LIST, NewReport, ReportStore,

@@ -11,6 +11,10 @@ use serde::Serialize;
 
 use super::StoreResult;
 
+/// The channel every postmortem save notifies (PostgreSQL), with the
+/// postmortem's id as payload, so each replica re-indexes it.
+pub const POSTMORTEMS_CHANNEL: &str = "faultline_postmortems";
+
 /// A postmortem with its newest version's author and time.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Postmortem {

@@ -7,8 +7,8 @@ use sqlx::PgConnection;
 
 use super::*;
 use crate::store::{
-    ImportPostmortem, NewPostmortem, Postmortem, PostmortemStore, PostmortemVersion,
-    SavePostmortem, now_micros,
+    ImportPostmortem, NewPostmortem, POSTMORTEMS_CHANNEL, Postmortem, PostmortemStore,
+    PostmortemVersion, SavePostmortem, now_micros,
 };
 
 type PostmortemRow = (
@@ -173,6 +173,7 @@ impl PostmortemStore for PgStore {
             return Ok((found, false));
         };
         insert_version(&mut tx, id, 1, &(new.draft)(id), new.who, now).await?;
+        notify_in(&mut tx, POSTMORTEMS_CHANNEL, &id.to_string()).await?;
         tx.commit().await.map_err(classify)?;
         Ok((
             Postmortem {
@@ -274,6 +275,7 @@ impl PostmortemStore for PgStore {
             return Err(StoreError::Conflict { current });
         }
         let saved = append(&mut tx, save.id, current, save.title, save.source, save.who).await?;
+        notify_in(&mut tx, POSTMORTEMS_CHANNEL, &save.id.to_string()).await?;
         tx.commit().await.map_err(classify)?;
         Ok(saved)
     }
@@ -342,6 +344,7 @@ impl PostmortemStore for PgStore {
             )
             .await?
         };
+        notify_in(&mut tx, POSTMORTEMS_CHANNEL, &import.id.to_string()).await?;
         tx.commit().await.map_err(classify)?;
         Ok(saved)
     }
