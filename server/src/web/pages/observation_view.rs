@@ -447,12 +447,23 @@ impl ObservationView {
             }
             Observation::ConfigFacts(c) => {
                 let mut v = ObservationView::new("config_facts", "Configuration");
+                if let Some(source) = &c.source {
+                    v.facts.push(fact("source", source.clone()));
+                }
+                // A stated fact is the operator's word, not what the probe read.
+                let how = |k: &String| {
+                    if c.stated.contains(k) {
+                        "stated"
+                    } else {
+                        "read"
+                    }
+                };
                 v.tables.push(table(
                     "Facts",
-                    vec!["name", "value"],
+                    vec!["name", "value", "how"],
                     c.facts
                         .iter()
-                        .map(|(k, val)| vec![k.clone(), val.to_string()])
+                        .map(|(k, val)| vec![k.clone(), val.to_string(), how(k).into()])
                         .collect(),
                 ));
                 v
@@ -465,5 +476,29 @@ impl ObservationView {
                 v
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_facts_show_their_source_and_which_were_stated() {
+        let o: Observation = serde_json::from_value(serde_json::json!({
+            "kind": "config_facts",
+            "facts": {"lb.idle_timeout_s": 350, "proxy.upstream_keepalive_timeout_s": 60},
+            "source": "stated",
+            "stated": ["lb.idle_timeout_s"]
+        }))
+        .unwrap();
+        let v = ObservationView::of(&o);
+        assert!(v.facts.contains(&("source".into(), "stated".into())));
+        let rows = &v.tables[0].rows;
+        assert_eq!(rows[0], ["lb.idle_timeout_s", "350", "stated"]);
+        assert_eq!(
+            rows[1],
+            ["proxy.upstream_keepalive_timeout_s", "60", "read"]
+        );
     }
 }
