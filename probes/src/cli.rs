@@ -134,6 +134,9 @@ fn cmd_collect(args: CollectArgs) -> Result<ExitCode> {
         None => Config::default(),
     };
     let opts = merge(cfg.collect.clone(), &args);
+    if opts.nginx_conf.as_deref() == Some("-") && opts.k8s_pods.as_deref() == Some("-") {
+        bail!("--nginx-conf - and --k8s-pods - both want stdin: give one of them a file");
+    }
     let redactor = cfg.redactor()?;
     let mut report = collect::collect(&opts, cfg.collector());
     if let Some(r) = &redactor {

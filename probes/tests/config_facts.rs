@@ -352,3 +352,21 @@ fn collector_errors_are_skipped_with_the_reason() {
     // One bad --fact skips the stated facts as a whole: none is half-taken.
     assert!(r.observations.is_empty());
 }
+
+#[test]
+fn only_one_collector_may_read_stdin() {
+    let o = Command::new(BIN)
+        .args([
+            "collect",
+            "--no-host",
+            "--nginx-conf",
+            "-",
+            "--k8s-pods",
+            "-",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("both want stdin"));
+}
