@@ -216,6 +216,7 @@ async fn a_postmortem_becomes_the_playbook_that_explains_its_incident() {
         .await
         .unwrap();
     click(&client, "#attach summary").await;
+    shot(&client, "postmortem-report-attach").await;
     click(
         &client,
         &format!("#attach button[data-incident='{incident}']"),
