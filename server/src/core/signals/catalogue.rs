@@ -46,7 +46,8 @@ const IFACES: &str = "faultline-probe collect (host), or paste `ip -d link`";
 const CONNECT: &str = "faultline-probe collect --connect HOST:PORT --for 60";
 const K8S: &str = "kubectl get pods -o json | faultline-probe collect --k8s-pods -";
 const LOGS: &str = "faultline-probe collect --log PATH";
-const CONFIG: &str = "config_facts in the probe config (e.g. proxy.upstream_keepalive_timeout_s)";
+const CONFIG: &str = "nginx -T | faultline-probe collect --nginx-conf -, or state it: faultline-probe collect --fact NAME=VALUE";
+const TLS_CLIENT: &str = "faultline-probe collect --openssl-conf /etc/ssl/openssl.cnf, or state it: --fact client.tls_versions=TLSv1.3";
 
 /// The catalogue, grouped by the observation kind each signal comes from.
 pub const SIGNALS: &[SignalDef] = &[
@@ -253,7 +254,7 @@ pub const SIGNALS: &[SignalDef] = &[
         "tls.client_versions",
         "text",
         "TLS versions the client is configured to offer (config fact client.tls_versions), comma-separated",
-        CONFIG,
+        TLS_CLIENT,
     ),
     s(
         "tls.no_common_version",
