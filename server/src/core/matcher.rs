@@ -11,7 +11,10 @@
 //!   of the fingerprint was measured.
 //! - Candidates rank by score × confidence (the share of the whole
 //!   fingerprint that is confirmed), so one lucky clause cannot outrank a
-//!   fingerprint that matched on every count.
+//!   fingerprint that matched on every count. Between equal ranks, the
+//!   fingerprint with more true clauses wins: it explains more of what was
+//!   measured (a team's playbook promoted from an incident over the general
+//!   built-in it refines).
 
 use std::collections::BTreeMap;
 
@@ -121,6 +124,14 @@ impl Candidate {
     pub fn rank(&self) -> f64 {
         self.score * self.confidence
     }
+
+    /// How many of its clauses the evidence confirmed.
+    fn confirmed_clauses(&self) -> usize {
+        self.clauses
+            .iter()
+            .filter(|c| c.state == Truth::True)
+            .count()
+    }
 }
 
 /// The measurement that best tells the leading candidates apart.
@@ -211,6 +222,7 @@ impl Matcher {
             b.rank()
                 .total_cmp(&a.rank())
                 .then(b.score.total_cmp(&a.score))
+                .then(b.confirmed_clauses().cmp(&a.confirmed_clauses()))
                 .then_with(|| a.playbook.cmp(&b.playbook))
         });
         let next_steps = next_steps(&candidates);
@@ -479,6 +491,25 @@ mod tests {
             ("fds.max_open", 500.0),
         ]));
         assert_eq!(d.candidates[0].playbook, "solid");
+    }
+
+    #[test]
+    fn equal_ranks_go_to_the_fingerprint_that_explains_more() {
+        let general = playbook("a-general", &[("tcp.close_wait_share > 0.5", 1.0)]);
+        let specific = playbook(
+            "z-specific",
+            &[
+                ("tcp.close_wait_share > 0.5", 1.0),
+                ("fds.max_open > 100", 1.0),
+            ],
+        );
+        let (m, _) = Matcher::new([&general, &specific]);
+        let d = m.diagnose(&signals(&[
+            ("tcp.close_wait_share", 0.9),
+            ("fds.max_open", 500.0),
+        ]));
+        assert_eq!(d.candidates[0].rank(), d.candidates[1].rank());
+        assert_eq!(d.candidates[0].playbook, "z-specific");
     }
 
     #[test]
