@@ -32,7 +32,10 @@ use crate::core::postmortem::{
 use crate::incidents::{self, Evidence};
 use crate::kb::KbError;
 use crate::postmortems::{self as service, label};
-use crate::store::{EventKind, Incident, IncidentEvent, NewPostmortem, Role, StoreError};
+use crate::store::{
+    EventKind, Incident, IncidentEvent, NewPostmortem, Postmortem as StoredPostmortem,
+    PostmortemVersion, Role, StoreError,
+};
 use crate::web::auth::{CurrentUser, signed_in};
 use crate::web::charts::postmortem as charts;
 use crate::web::{ApiError, AppState, PageError};
@@ -48,6 +51,34 @@ pub fn can_write() -> bool {
 
 fn no_postmortem(id: i64) -> PageError {
     PageError::not_found(format!("There is no postmortem {id}."))
+}
+
+/// The postmortem `id`, or the 404 page.
+async fn find(state: &AppState, id: i64) -> Result<StoredPostmortem, PageError> {
+    state
+        .kb
+        .store()
+        .postmortem(id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| no_postmortem(id))
+}
+
+/// The postmortem `id` and its current version, or the 404 page. A missing
+/// current version is a broken store, not a missing page.
+async fn find_current(
+    state: &AppState,
+    id: i64,
+) -> Result<(StoredPostmortem, PostmortemVersion), PageError> {
+    let pm = find(state, id).await?;
+    let text = state
+        .kb
+        .store()
+        .postmortem_version(id, pm.current_version)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(PageError::internal)?;
+    Ok((pm, text))
 }
 
 // ---- The draft --------------------------------------------------------------------------
@@ -445,17 +476,7 @@ pub async fn view_postmortem_get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let store = state.kb.store();
-    let pm = store
-        .postmortem(id)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| no_postmortem(id))?;
-    let text = store
-        .postmortem_version(id, pm.current_version)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(PageError::internal)?;
+    let (pm, text) = find_current(&state, id).await?;
     let mut view = PostmortemView {
         title: pm.title.clone(),
         query: String::new(),
@@ -543,17 +564,7 @@ pub async fn view_postmortem_edit_get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let store = state.kb.store();
-    let pm = store
-        .postmortem(id)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| no_postmortem(id))?;
-    let text = store
-        .postmortem_version(id, pm.current_version)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(PageError::internal)?;
+    let (_, text) = find_current(&state, id).await?;
     let view = EditorView::new(&state, id, text.source, text.version).await?;
     Ok(render(&view))
 }
@@ -576,15 +587,10 @@ pub async fn view_postmortem_edit_post(
 ) -> Result<Response, PageError> {
     let source = normalize(&form.source);
     let mut view = EditorView::new(&state, id, source, form.base_version).await?;
-    let store = state.kb.store();
     match form.intent.as_str() {
         "check" => {}
         "rebase" => {
-            let current = store
-                .postmortem(id)
-                .await
-                .map_err(ApiError::from)?
-                .ok_or_else(|| no_postmortem(id))?;
+            let current = find(&state, id).await?;
             view.base_version = current.current_version;
             view.notice = Some(format!(
                 "Your text is now based on version {}. Nothing is saved yet: check the \
@@ -722,13 +728,13 @@ pub async fn view_postmortem_history_get(
     Path(id): Path<i64>,
     Query(q): Query<Compare>,
 ) -> Result<Response, PageError> {
-    let store = state.kb.store();
-    let pm = store
-        .postmortem(id)
+    let pm = find(&state, id).await?;
+    let versions = state
+        .kb
+        .store()
+        .postmortem_history(id)
         .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| no_postmortem(id))?;
-    let versions = store.postmortem_history(id).await.map_err(ApiError::from)?;
+        .map_err(ApiError::from)?;
     let current = pm.current_version;
     let b = q.b.unwrap_or(current);
     let a = q.a.unwrap_or(if b > 1 { b - 1 } else { b });
@@ -775,17 +781,7 @@ pub async fn view_postmortem_export_get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    let store = state.kb.store();
-    let pm = store
-        .postmortem(id)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(|| no_postmortem(id))?;
-    let text = store
-        .postmortem_version(id, pm.current_version)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(PageError::internal)?;
+    let (pm, text) = find_current(&state, id).await?;
     let keys: Vec<String> = match Postmortem::parse(&label(id), &text.source) {
         Ok(p) => p.charts().into_iter().map(|c| c.key).collect(),
         Err(_) => Vec::new(),
