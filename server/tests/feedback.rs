@@ -9,112 +9,10 @@ use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use faultline::store::{EventKind, IncidentFilter, Role};
+use common::{form, get, get_as, send};
+use faultline::store::{EventKind, Role};
 use faultline::web::AppState;
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
-use tower::ServiceExt;
-
-struct Answer {
-    status: StatusCode,
-    location: Option<String>,
-    text: String,
-}
-
-async fn send(state: &AppState, req: Request<Body>) -> Answer {
-    let response = faultline::web::app(state.clone())
-        .oneshot(req)
-        .await
-        .unwrap();
-    let status = response.status();
-    let location = response
-        .headers()
-        .get(header::LOCATION)
-        .map(|l| l.to_str().unwrap().to_owned());
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        location,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-async fn get(state: &AppState, uri: &str) -> Answer {
-    send(state, Request::get(uri).body(Body::empty()).unwrap()).await
-}
-
-async fn get_as(state: &AppState, login: &common::Login, uri: &str) -> Answer {
-    let req = Request::get(uri).header(header::COOKIE, &login.cookie);
-    send(state, req.body(Body::empty()).unwrap()).await
-}
-
-async fn form(
-    state: &AppState,
-    login: &common::Login,
-    uri: &str,
-    fields: &[(&str, &str)],
-) -> Answer {
-    let body = fields
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    send(
-        state,
-        Request::post(uri)
-            .header(header::COOKIE, &login.cookie)
-            .header("x-csrf-token", &login.csrf)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap(),
-    )
-    .await
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Sends the `close-wait-leak` example as a new report from a new
-/// collector: stored, it opens an incident. Returns the incident id.
-async fn incident_from_a_report(state: &AppState) -> i64 {
-    let (_, token) =
-        faultline::ingest::add_collector(state.kb.store(), "orders-api-1", &BTreeMap::new())
-            .await
-            .unwrap();
-    let path = format!(
-        "{}/playbooks/examples/close-wait-leak-1.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut report: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    report["report_id"] = json!(uuid::Uuid::new_v4().to_string());
-    let sent = send(
-        state,
-        Request::post("/api/v1/reports")
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(report.to_string()))
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
-    let incidents = state
-        .kb
-        .store()
-        .incidents(&IncidentFilter {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(incidents.len(), 1, "the likely report opened an incident");
-    incidents[0].id
-}
+use serde_json::Value;
 
 /// The "Matched … marked wrong K" line of a playbook page.
 async fn stats_line(state: &AppState, id: &str) -> String {
@@ -137,7 +35,7 @@ async fn verdicts_confirm_a_diagnosis_and_count_on_the_playbook() {
         stats_line(state, "close-wait-leak").await,
         "Matched 0 times (0 reports, 0 incidents), confirmed 0, marked wrong 0"
     );
-    let id = incident_from_a_report(state).await;
+    let id = common::close_wait_incident(state, &BTreeMap::new()).await;
     assert_eq!(
         stats_line(state, "close-wait-leak").await,
         "Matched 2 times (1 report, 1 incident), confirmed 0, marked wrong 0"
@@ -230,7 +128,7 @@ async fn verdicts_confirm_a_diagnosis_and_count_on_the_playbook() {
 async fn viewers_cannot_give_verdicts_and_bad_input_is_refused() {
     let t = common::app().await;
     let state = &t.state;
-    let id = incident_from_a_report(state).await;
+    let id = common::close_wait_incident(state, &BTreeMap::new()).await;
     let verdict = format!("/incidents/{id}/verdict");
     let fields = [("playbook", "close-wait-leak"), ("verdict", "right")];
 

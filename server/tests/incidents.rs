@@ -9,40 +9,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
-use faultline::store::{EventKind, IncidentFilter, IncidentStatus, Role};
+use axum::http::{Request, StatusCode, header};
+use common::{Answer, example, form, incidents, post_report, real_ss_tan, send};
+use faultline::store::{EventKind, IncidentStatus, Role};
 use faultline::web::AppState;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
-    }
-}
-
-async fn send(state: &AppState, req: Request<Body>) -> Answer {
-    let response = faultline::web::app(state.clone())
-        .oneshot(req)
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
 
 async fn token(state: &AppState, name: &str, role: Role) -> String {
     faultline::accounts::add_api_token(state.kb.store(), name, role, "test")
@@ -86,18 +59,6 @@ fn alertmanager(status: &str, fingerprint: &str, service: &str) -> String {
         }]
     })
     .to_string()
-}
-
-async fn incidents(state: &AppState) -> Vec<faultline::store::Incident> {
-    state
-        .kb
-        .store()
-        .incidents(&IncidentFilter {
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -272,29 +233,6 @@ async fn closed_store_answers_503_never_4xx() {
     );
 }
 
-fn example(name: &str) -> Value {
-    let path = format!(
-        "{}/playbooks/examples/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-async fn post_report(state: &AppState, token: &str, mut report: Value) -> Answer {
-    report["report_id"] = json!(uuid::Uuid::new_v4().to_string());
-    report["started_at"] = json!(chrono::Utc::now().to_rfc3339());
-    report["finished_at"] = json!(chrono::Utc::now().to_rfc3339());
-    send(
-        state,
-        Request::post("/api/v1/reports")
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(report.to_string()))
-            .unwrap(),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn likely_reports_open_one_incident_per_collector_cool_down() {
     let t = common::app().await;
@@ -347,51 +285,6 @@ async fn likely_reports_open_one_incident_per_collector_cool_down() {
         .unwrap();
     post_report(&t0.state, &node, example("close-wait-leak-1")).await;
     assert_eq!(incidents(&t0.state).await.len(), 2);
-}
-
-async fn form(
-    state: &AppState,
-    login: &common::Login,
-    uri: &str,
-    fields: &[(&str, &str)],
-) -> Answer {
-    let body = fields
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    send(
-        state,
-        Request::post(uri)
-            .header(header::COOKIE, &login.cookie)
-            .header("x-csrf-token", &login.csrf)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap(),
-    )
-    .await
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// Real `ss -tan` output of this machine, with a listener and a connection
-/// made for the occasion so there is something in it.
-pub fn real_ss_tan() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let out = std::process::Command::new("ss")
-        .arg("-tan")
-        .output()
-        .expect("ss is installed (iproute2)");
-    assert!(out.status.success());
-    format!("$ ss -tan\n{}", String::from_utf8(out.stdout).unwrap())
 }
 
 #[tokio::test]

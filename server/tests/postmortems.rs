@@ -11,114 +11,19 @@ use std::path::Path;
 use std::process::Command;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
+use common::{form, get, get_as, send};
 use faultline::search::SearchRequest;
-use faultline::store::{IncidentFilter, IncidentStatus, Role};
+use faultline::store::{IncidentStatus, Role};
 use faultline::web::AppState;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-async fn send(state: &AppState, req: Request<Body>) -> Answer {
-    let response = faultline::web::app(state.clone())
-        .oneshot(req)
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-async fn get(state: &AppState, login: Option<&common::Login>, uri: &str) -> Answer {
-    let mut req = Request::get(uri);
-    if let Some(l) = login {
-        req = req.header(header::COOKIE, &l.cookie);
-    }
-    send(state, req.body(Body::empty()).unwrap()).await
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-async fn form(
-    state: &AppState,
-    login: &common::Login,
-    uri: &str,
-    fields: &[(&str, &str)],
-) -> Answer {
-    let body = fields
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
-    send(
-        state,
-        Request::post(uri)
-            .header(header::COOKIE, &login.cookie)
-            .header("x-csrf-token", &login.csrf)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap(),
-    )
-    .await
-}
-
-fn example(name: &str) -> Value {
-    let path = format!(
-        "{}/playbooks/examples/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// A resolved incident opened by a CLOSE_WAIT report, with a note and the
 /// checklist's first step ticked. Returns its id.
 async fn resolved_incident(state: &AppState) -> i64 {
     let store = state.kb.store();
     let labels = BTreeMap::from([("service".to_owned(), "orders".to_owned())]);
-    let (_, node) = faultline::ingest::add_collector(store, "orders-api-1", &labels)
-        .await
-        .unwrap();
-    let mut report = example("close-wait-leak-1");
-    report["report_id"] = json!(uuid::Uuid::new_v4().to_string());
-    report["started_at"] = json!(chrono::Utc::now().to_rfc3339());
-    report["finished_at"] = json!(chrono::Utc::now().to_rfc3339());
-    let posted = send(
-        state,
-        Request::post("/api/v1/reports")
-            .header(header::AUTHORIZATION, format!("Bearer {node}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(report.to_string()))
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(posted.status, StatusCode::CREATED, "{}", posted.text);
-    let incidents = store
-        .incidents(&IncidentFilter {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(incidents.len(), 1, "the likely report opens one incident");
-    let id = incidents[0].id;
+    let id = common::close_wait_incident(state, &labels).await;
     faultline::incidents::add_note(
         &state.kb,
         &state.incident_bus,
@@ -137,10 +42,6 @@ async fn resolved_incident(state: &AppState) -> i64 {
         .await
         .unwrap();
     id
-}
-
-fn location(a: &Answer) -> String {
-    a.headers[header::LOCATION].to_str().unwrap().to_owned()
 }
 
 /// The text in the editor's textarea (askama escapes it; undo that).
@@ -185,7 +86,7 @@ async fn write_edit_conflict_history_export_search_and_roles() {
     let vera = common::session_for(state, "vera", Role::Viewer).await;
 
     // The incident page offers it; a viewer may not write one.
-    let page = get(state, Some(&alice), &format!("/incidents/{incident}")).await;
+    let page = get_as(state, &alice, &format!("/incidents/{incident}")).await;
     assert!(
         page.text
             .contains(&format!("action=\"/incidents/{incident}/postmortem\""))
@@ -208,7 +109,7 @@ async fn write_edit_conflict_history_export_search_and_roles() {
     )
     .await;
     assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
-    let url = location(&made);
+    let url = made.location.unwrap();
     let again = form(
         state,
         &bob,
@@ -216,13 +117,13 @@ async fn write_edit_conflict_history_export_search_and_roles() {
         &[],
     )
     .await;
-    assert_eq!(location(&again), url);
+    assert_eq!(again.location.unwrap(), url);
     let id: i64 = url.rsplit('/').next().unwrap().parse().unwrap();
     let all = state.kb.store().postmortems().await.unwrap();
     assert_eq!(all.len(), 1);
 
     // The page: sections, the timeline, charts drawn inline as SVG.
-    let view = get(state, None, &url).await;
+    let view = get(state, &url).await;
     assert_eq!(view.status, StatusCode::OK);
     for part in [
         "<h2>Impact</h2>",
@@ -232,7 +133,7 @@ async fn write_edit_conflict_history_export_search_and_roles() {
     ] {
         assert!(view.text.contains(part), "missing {part:?}");
     }
-    let list = get(state, None, "/postmortems").await;
+    let list = get(state, "/postmortems").await;
     assert!(list.text.contains(&format!("href=\"/postmortems/{id}\"")));
     assert!(list.text.contains("inc-status-resolved"));
 
@@ -250,10 +151,10 @@ async fn write_edit_conflict_history_export_search_and_roles() {
 
     // Editing: the viewer cannot open the editor; alice saves version 2.
     assert_eq!(
-        get(state, Some(&vera), &format!("{url}/edit")).await.status,
+        get_as(state, &vera, &format!("{url}/edit")).await.status,
         StatusCode::FORBIDDEN
     );
-    let editor = get(state, Some(&alice), &format!("{url}/edit")).await;
+    let editor = get_as(state, &alice, &format!("{url}/edit")).await;
     assert_eq!(editor.status, StatusCode::OK);
     let text = textarea(&editor.text);
     assert_eq!(text, v1.source, "the editor shows the stored text");
@@ -317,12 +218,12 @@ async fn write_edit_conflict_history_export_search_and_roles() {
     assert!(broken.text.contains("unknown section `## Fixes`"));
 
     // History: the diff of version 1 to 2.
-    let history = get(state, None, &format!("{url}/history")).await;
+    let history = get(state, &format!("{url}/history")).await;
     assert!(history.text.contains("Version 1 → version 2"));
     assert!(history.text.contains("frobnicated retry loop"));
 
     // Export: one file, charts inline as SVG data URIs.
-    let export = get(state, None, &format!("{url}/export.md")).await;
+    let export = get(state, &format!("{url}/export.md")).await;
     assert_eq!(export.status, StatusCode::OK);
     assert!(
         export.headers[header::CONTENT_DISPOSITION]
@@ -350,7 +251,7 @@ async fn write_edit_conflict_history_export_search_and_roles() {
         .unwrap();
     assert_eq!(hits.hits[0].kind, "postmortem");
     assert_eq!(hits.hits[0].id, id.to_string());
-    let page = get(state, None, "/search?q=frobnicated").await;
+    let page = get(state, "/search?q=frobnicated").await;
     assert!(page.text.contains(&format!("href=\"/postmortems/{id}\"")));
     assert!(page.text.contains(&format!("postmortem #{id}")));
     let close_wait = state
@@ -407,7 +308,14 @@ async fn export_and_import_recreate_a_postmortem_byte_for_byte() {
         &[],
     )
     .await;
-    let id: i64 = location(&made).rsplit('/').next().unwrap().parse().unwrap();
+    let id: i64 = made
+        .location
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let stored = state
         .kb
         .store()

@@ -12,8 +12,6 @@ use axum::http::{Request, StatusCode, header};
 use faultline::search::SearchRequest;
 use faultline::store::{IncidentStatus, NewIncident, Role};
 use faultline::web::AppState;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
 
 const NOVEL: &str = include_str!("fixtures/promote/fd-exhaustion-retry-storm.json");
 const NOVEL_ID: &str = "5c0f7a52-2d3e-4b8e-9f61-0a7d3c9e1b44";
@@ -31,21 +29,11 @@ async fn post(
     if csrf {
         req = req.header("x-csrf-token", &login.csrf);
     }
-    let response = faultline::web::app(state.clone())
-        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let location = response
-        .headers()
-        .get(header::LOCATION)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let answer = common::send(state, req.body(Body::from(body.to_owned())).unwrap()).await;
     (
-        status,
-        location,
-        String::from_utf8_lossy(&bytes).into_owned(),
+        answer.status,
+        answer.location.unwrap_or_default(),
+        answer.text,
     )
 }
 
@@ -55,17 +43,8 @@ async fn incident_with_report(state: &AppState, collector: &str, report: &str) -
     let (_, token) = faultline::ingest::add_collector(store, collector, &BTreeMap::new())
         .await
         .unwrap();
-    let response = faultline::web::app(state.clone())
-        .oneshot(
-            Request::post("/api/v1/reports")
-                .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(report.to_owned()))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    let sent = common::send_report(state, &token, report.to_owned()).await;
+    assert_eq!(sent.status, StatusCode::CREATED);
     let labels = BTreeMap::from([("host".to_owned(), collector.to_owned())]);
     faultline::incidents::open_by_hand(
         &state.kb,
@@ -130,19 +109,9 @@ async fn editors_promote_a_postmortem_into_a_searchable_playbook() {
 
     // The button shows for editors only.
     for (login, shown) in [(&rita, false), (&ed, true)] {
-        let page = faultline::web::app(state.clone())
-            .oneshot(
-                Request::get(&postmortem)
-                    .header(header::COOKIE, &login.cookie)
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
-        let html = page.into_body().collect().await.unwrap().to_bytes();
-        let html = String::from_utf8_lossy(&html);
-        assert_eq!(html.contains(&format!("action=\"{promote}\"")), shown);
+        let page = common::get_as(state, login, &postmortem).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.text.contains(&format!("action=\"{promote}\"")), shown);
     }
 
     // Responders write postmortems; only editors add playbooks. CSRF holds.
@@ -185,20 +154,10 @@ async fn editors_promote_a_postmortem_into_a_searchable_playbook() {
     );
 
     // The editor opens with the bench already run against the example.
-    let editor = faultline::web::app(state.clone())
-        .oneshot(
-            Request::get(location.trim_end_matches("#bench"))
-                .header(header::COOKIE, &ed.cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(editor.status(), StatusCode::OK);
-    let html = editor.into_body().collect().await.unwrap().to_bytes();
-    let html = String::from_utf8_lossy(&html);
-    assert!(html.contains("bench-good"), "the example matches");
-    assert!(!html.contains("bench-fail"));
+    let editor = common::get_as(state, &ed, location.trim_end_matches("#bench")).await;
+    assert_eq!(editor.status, StatusCode::OK);
+    assert!(editor.text.contains("bench-good"), "the example matches");
+    assert!(!editor.text.contains("bench-fail"));
 
     // Promoting again makes a second playbook rather than overwriting.
     let (status, again, _) = post(state, &ed, &promote, "", true).await;

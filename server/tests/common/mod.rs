@@ -1,13 +1,21 @@
 //! Shared set-up for the integration tests: a real SQLite file in a
-//! temporary directory, the built-in playbooks loaded into it.
+//! temporary directory, the built-in playbooks loaded into it, and requests
+//! through the real router (pages, forms, reports).
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
 use faultline::config::Config;
 use faultline::kb::KnowledgeBase;
+use faultline::store::{Incident, IncidentFilter};
 use faultline::web::AppState;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
 use tempfile::TempDir;
+use tower::ServiceExt;
 
 pub struct TestApp {
     pub dir: TempDir,
@@ -74,4 +82,149 @@ pub async fn session_for(state: &AppState, name: &str, role: faultline::store::R
         cookie: format!("{}={id}", faultline::web::auth::SESSION_COOKIE),
         csrf,
     }
+}
+
+/// What the router answered, read whole.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    /// The `Location` header of a redirect.
+    pub location: Option<String>,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+}
+
+/// Sends `req` through the real router, in-process.
+pub async fn send(state: &AppState, req: Request<Body>) -> Answer {
+    let response = faultline::web::app(state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let location = headers
+        .get(header::LOCATION)
+        .map(|l| l.to_str().unwrap().to_owned());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        location,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// An anonymous GET.
+pub async fn get(state: &AppState, uri: &str) -> Answer {
+    send(state, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+/// A GET from a logged-in session.
+pub async fn get_as(state: &AppState, login: &Login, uri: &str) -> Answer {
+    let req = Request::get(uri).header(header::COOKIE, &login.cookie);
+    send(state, req.body(Body::empty()).unwrap()).await
+}
+
+/// Percent-encoding for a form field value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A form post from a logged-in session, its CSRF token in the header.
+pub async fn form(state: &AppState, login: &Login, uri: &str, fields: &[(&str, &str)]) -> Answer {
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    send(
+        state,
+        Request::post(uri)
+            .header(header::COOKIE, &login.cookie)
+            .header("x-csrf-token", &login.csrf)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
+/// A built-in example report, `playbooks/examples/{name}.json`.
+pub fn example(name: &str) -> Value {
+    let path = format!(
+        "{}/playbooks/examples/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Sends `body` to the report endpoint as the collector holding `token`.
+pub async fn send_report(state: &AppState, token: &str, body: String) -> Answer {
+    send(
+        state,
+        Request::post("/api/v1/reports")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
+/// Sends `report` as a new one taken now: a fresh id and times.
+pub async fn post_report(state: &AppState, token: &str, mut report: Value) -> Answer {
+    report["report_id"] = json!(uuid::Uuid::new_v4().to_string());
+    report["started_at"] = json!(chrono::Utc::now().to_rfc3339());
+    report["finished_at"] = json!(chrono::Utc::now().to_rfc3339());
+    send_report(state, token, report.to_string()).await
+}
+
+/// The newest incidents (up to 100).
+pub async fn incidents(state: &AppState) -> Vec<Incident> {
+    state
+        .kb
+        .store()
+        .incidents(&IncidentFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// A new collector `orders-api-1` with `labels` sends the CLOSE_WAIT
+/// example: the likely report opens an incident. Returns its id.
+pub async fn close_wait_incident(state: &AppState, labels: &BTreeMap<String, String>) -> i64 {
+    let (_, token) = faultline::ingest::add_collector(state.kb.store(), "orders-api-1", labels)
+        .await
+        .unwrap();
+    let sent = post_report(state, &token, example("close-wait-leak-1")).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
+    let incidents = incidents(state).await;
+    assert_eq!(incidents.len(), 1, "the likely report opens one incident");
+    incidents[0].id
+}
+
+/// Real `ss -tan` output of this machine, with a listener and a connection
+/// made for the occasion so there is something in it.
+pub fn real_ss_tan() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let out = std::process::Command::new("ss")
+        .arg("-tan")
+        .output()
+        .expect("ss is installed (iproute2)");
+    assert!(out.status.success());
+    format!("$ ss -tan\n{}", String::from_utf8(out.stdout).unwrap())
 }
