@@ -21,22 +21,6 @@ async fn edit_text(client: &Client, body: &str) {
     client.execute(&script, vec![]).await.unwrap();
 }
 
-async fn click(client: &Client, css: &str) {
-    // Centred, so the sticky top bar cannot cover it.
-    let centre = format!(
-        "const e = document.querySelector({}); if (e) e.scrollIntoView({{block: 'center'}}); return true;",
-        serde_json::to_string(css).unwrap()
-    );
-    client.execute(&centre, vec![]).await.unwrap();
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
-
 /// The text of every element matching `css`, joined by newlines.
 async fn all_text(client: &Client, css: &str) -> String {
     let mut out = Vec::new();

@@ -10,50 +10,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use browser_support::*;
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use faultline::store::{IncidentStatus, Role};
 use serde_json::{Value, json};
-
-async fn wait_for_js(client: &Client, script: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !js_bool(client, script).await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Clicks an element the way a user would, after scrolling it to the middle
-/// of the window (the sticky top bar would otherwise cover it).
-async fn click(client: &Client, css: &str) {
-    let element = client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    client
-        .execute(
-            "arguments[0].scrollIntoView({block: 'center'}); return true;",
-            vec![serde_json::to_value(&element).unwrap()],
-        )
-        .await
-        .unwrap();
-    element
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
-
-/// Real `ss -tan` output of this machine, with a connection made for the
-/// occasion so there is one.
-fn real_ss_tan() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let out = std::process::Command::new("ss")
-        .arg("-tan")
-        .output()
-        .expect("ss is installed (iproute2)");
-    assert!(out.status.success());
-    format!("$ ss -tan\n{}", String::from_utf8(out.stdout).unwrap())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engineer_walks_an_incident_from_alert_to_resolved() {
@@ -78,27 +37,7 @@ async fn an_engineer_walks_an_incident_from_alert_to_resolved() {
     let client = browser(port, profile.path()).await;
 
     // Log in as the on-call engineer.
-    client.goto(&format!("{base}/login")).await.unwrap();
-    client
-        .find(Locator::Css("input[name=name]"))
-        .await
-        .unwrap()
-        .send_keys("oncall")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys("pager-duty-3am")
-        .await
-        .unwrap();
-    click(&client, ".auth-box button[type=submit]").await;
-    client
-        .wait()
-        .for_element(Locator::Css(".user-indicator"))
-        .await
-        .unwrap();
+    log_in(&client, &base, "oncall", "pager-duty-3am").await;
 
     // Alertmanager pages: the incident appears.
     let payload = json!({
@@ -149,9 +88,10 @@ async fn an_engineer_walks_an_incident_from_alert_to_resolved() {
             .contains("No likely root cause")
     );
     // The live stream is connected.
-    wait_for_js(
+    wait_until(
         &client,
         "return (document.getElementById('inc-live-state').textContent || '').startsWith('Live')",
+        20,
         "the live stream to connect",
     )
     .await;
@@ -176,9 +116,10 @@ async fn an_engineer_walks_an_incident_from_alert_to_resolved() {
         .await
         .unwrap();
     assert_eq!(stored.status(), 201);
-    wait_for_js(
+    wait_until(
         &client,
         "return !!document.querySelector('#incident-live .dx-heading')",
+        20,
         "the diagnosis to update live",
     )
     .await;
@@ -199,7 +140,7 @@ async fn an_engineer_walks_an_incident_from_alert_to_resolved() {
         .find(Locator::Css("#paste textarea"))
         .await
         .unwrap()
-        .send_keys(&real_ss_tan())
+        .send_keys(&common::real_ss_tan())
         .await
         .unwrap();
     click(&client, "#paste button[type=submit]").await;
@@ -243,9 +184,10 @@ async fn an_engineer_walks_an_incident_from_alert_to_resolved() {
 
     // Resolve.
     click(&client, ".inc-statusform button[value=resolved]").await;
-    wait_for_js(
+    wait_until(
         &client,
         "return document.getElementById('inc-status').textContent === 'resolved'",
+        20,
         "the status to read resolved",
     )
     .await;

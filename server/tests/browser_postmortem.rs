@@ -91,26 +91,6 @@ fn diagnose(data: Option<&Path>, file: &Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// Clicks after scrolling the element to the middle of the window (the
-/// sticky top bar would otherwise cover it).
-async fn click(client: &Client, css: &str) {
-    let element = client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    client
-        .execute(
-            "arguments[0].scrollIntoView({block: 'center'}); return true;",
-            vec![serde_json::to_value(&element).unwrap()],
-        )
-        .await
-        .unwrap();
-    element
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
-
 async fn path_of(client: &Client) -> String {
     client.current_url().await.unwrap().path().to_owned()
 }

@@ -9,24 +9,6 @@ mod common;
 use browser_support::*;
 use fantoccini::{Client, Locator};
 
-async fn click(client: &Client, css: &str) {
-    let e = client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    // Into the middle of the window, clear of the sticky top bar.
-    client
-        .execute(
-            "arguments[0].scrollIntoView({block: 'center'})",
-            vec![serde_json::to_value(&e).unwrap()],
-        )
-        .await
-        .unwrap();
-    e.click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
-
 async fn wait_for(client: &Client, css: &str) {
     client
         .wait()

@@ -99,6 +99,26 @@ pub async fn text_of(client: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Clicks an element the way a user would, after scrolling it to the middle
+/// of the window (the sticky top bar would otherwise cover it).
+pub async fn click(client: &Client, css: &str) {
+    let element = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'}); return true;",
+            vec![serde_json::to_value(&element).unwrap()],
+        )
+        .await
+        .unwrap();
+    element
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
 pub async fn js_bool(client: &Client, script: &str) -> bool {
     client
         .execute(script, vec![])
