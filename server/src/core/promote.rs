@@ -597,21 +597,19 @@ mod tests {
         ]
     }
 
-    fn promote_report(json: &str, title: &str, playbooks: &[Playbook]) -> Promoted {
+    /// Promotes `source` on the evidence of the report `json`, diagnosed
+    /// against `playbooks`, with the built-in healthy reports as baseline.
+    fn try_promote(
+        source: &Source,
+        json: &str,
+        playbooks: &[Playbook],
+    ) -> Result<Promoted, PromoteError> {
         let signals = signals_of(json);
         let (matcher, _) = Matcher::new(playbooks);
         let diagnosis = matcher.diagnose(&signals);
         let baseline = healthy();
-        let reports = vec!["5c0f7a52-2d3e-4b8e-9f61-0a7d3c9e1b44".to_owned()];
-        let sections = sections();
         promote(
-            &Source {
-                title,
-                alert: "edge gateway: upstream connect timeouts",
-                layer: None,
-                sections: &sections,
-                reports: &reports,
-            },
+            source,
             &Evidence {
                 signals: &signals,
                 diagnosis: &diagnosis,
@@ -621,7 +619,19 @@ mod tests {
                 baseline: &baseline,
             },
         )
-        .unwrap()
+    }
+
+    fn promote_report(json: &str, title: &str, playbooks: &[Playbook]) -> Promoted {
+        let reports = vec!["5c0f7a52-2d3e-4b8e-9f61-0a7d3c9e1b44".to_owned()];
+        let sections = sections();
+        let source = Source {
+            title,
+            alert: "edge gateway: upstream connect timeouts",
+            layer: None,
+            sections: &sections,
+            reports: &reports,
+        };
+        try_promote(&source, json, playbooks).unwrap()
     }
 
     fn ranked(playbooks: &[Playbook], json: &str) -> Vec<Candidate> {
@@ -741,27 +751,14 @@ mod tests {
         for p in &playbooks {
             for e in &p.meta.examples {
                 let json = builtin::example(&e.report).unwrap();
-                let signals = signals_of(&json);
-                let (matcher, _) = Matcher::new(&playbooks);
-                let diagnosis = matcher.diagnose(&signals);
-                let baseline = healthy();
-                let result = promote(
-                    &Source {
-                        title: "Promoted from an example",
-                        alert: "",
-                        layer: Some(p.meta.layer),
-                        sections: &[],
-                        reports: &[],
-                    },
-                    &Evidence {
-                        signals: &signals,
-                        diagnosis: &diagnosis,
-                    },
-                    &Knowledge {
-                        playbooks: &playbooks,
-                        baseline: &baseline,
-                    },
-                );
+                let source = Source {
+                    title: "Promoted from an example",
+                    alert: "",
+                    layer: Some(p.meta.layer),
+                    sections: &[],
+                    reports: &[],
+                };
+                let result = try_promote(&source, &json, &playbooks);
                 let new = match result {
                     Err(PromoteError::TooLittleEvidence { .. }) => {
                         refused += 1;
@@ -802,30 +799,16 @@ mod tests {
     #[test]
     fn too_little_evidence_is_a_clear_error() {
         let playbooks = builtins();
-        let (matcher, _) = Matcher::new(&playbooks);
         let json = builtin::example("healthy/quiet-host.json").unwrap();
-        let signals = signals_of(&json);
-        let diagnosis = matcher.diagnose(&signals);
-        let baseline = healthy();
         let sections = sections();
-        let e = promote(
-            &Source {
-                title: "Nothing happened",
-                alert: "",
-                layer: None,
-                sections: &sections,
-                reports: &[],
-            },
-            &Evidence {
-                signals: &signals,
-                diagnosis: &diagnosis,
-            },
-            &Knowledge {
-                playbooks: &playbooks,
-                baseline: &baseline,
-            },
-        )
-        .unwrap_err();
+        let source = Source {
+            title: "Nothing happened",
+            alert: "",
+            layer: None,
+            sections: &sections,
+            reports: &[],
+        };
+        let e = try_promote(&source, &json, &playbooks).unwrap_err();
         assert!(e.to_string().contains("attach more evidence"), "{e}");
     }
 
