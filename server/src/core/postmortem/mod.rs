@@ -395,28 +395,40 @@ fn chart_line(line: &str) -> Option<ChartRef> {
     })
 }
 
+/// Follows fenced code blocks line by line: chart lines inside them are code.
+#[derive(Default)]
+struct Fences(Option<&'static str>);
+
+impl Fences {
+    /// Whether `line` is prose: outside any fence and not a fence line.
+    fn prose(&mut self, line: &str) -> bool {
+        let trimmed = line.trim_start();
+        match self.0 {
+            Some(f) if trimmed.starts_with(f) => self.0 = None,
+            Some(_) => {}
+            None if trimmed.starts_with("```") => self.0 = Some("```"),
+            None if trimmed.starts_with("~~~") => self.0 = Some("~~~"),
+            None => return true,
+        }
+        false
+    }
+}
+
 /// Splits Markdown at its chart lines (outside fenced code).
 pub fn blocks(markdown: &str) -> Vec<Block> {
     let mut out = Vec::new();
     let mut text = String::new();
-    let mut fence: Option<&str> = None;
+    let mut fences = Fences::default();
     for line in markdown.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        match fence {
-            Some(f) if trimmed.starts_with(f) => fence = None,
-            Some(_) => {}
-            None if trimmed.starts_with("```") => fence = Some("```"),
-            None if trimmed.starts_with("~~~") => fence = Some("~~~"),
-            None => {
-                if let Some(chart) = chart_line(line) {
-                    if !text.trim().is_empty() {
-                        out.push(Block::Markdown(std::mem::take(&mut text)));
-                    }
-                    text.clear();
-                    out.push(Block::Chart(chart));
-                    continue;
-                }
+        if fences.prose(line)
+            && let Some(chart) = chart_line(line)
+        {
+            if !text.trim().is_empty() {
+                out.push(Block::Markdown(std::mem::take(&mut text)));
             }
+            text.clear();
+            out.push(Block::Chart(chart));
+            continue;
         }
         text.push_str(line);
     }
@@ -442,23 +454,18 @@ pub fn section_html(markdown: &str, chart: &dyn Fn(&str, &str) -> String) -> Str
 /// (references `url` gives `None` for stay as they are).
 pub fn with_chart_urls(source: &str, url: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(source.len());
-    let mut fence: Option<&str> = None;
+    let mut fences = Fences::default();
     for line in source.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        let mut replaced = None;
-        match fence {
-            Some(f) if trimmed.starts_with(f) => fence = None,
-            Some(_) => {}
-            None if trimmed.starts_with("```") => fence = Some("```"),
-            None if trimmed.starts_with("~~~") => fence = Some("~~~"),
-            None => {
-                replaced = chart_line(line).and_then(|c| {
-                    let target = url(&c.key)?;
-                    let ending = &line[line.trim_end().len()..];
-                    Some(format!("![{}]({target}){ending}", c.caption))
-                });
-            }
-        }
+        let chart = if fences.prose(line) {
+            chart_line(line)
+        } else {
+            None
+        };
+        let replaced = chart.and_then(|c| {
+            let target = url(&c.key)?;
+            let ending = &line[line.trim_end().len()..];
+            Some(format!("![{}]({target}){ending}", c.caption))
+        });
         out.push_str(replaced.as_deref().unwrap_or(line));
     }
     out
