@@ -40,10 +40,32 @@ struct HistoryView {
     editor: bool,
 }
 
+/// `?a=&b=`: the two versions to compare.
 #[derive(Deserialize)]
 pub struct Compare {
     a: Option<i64>,
     b: Option<i64>,
+}
+
+impl Compare {
+    /// The versions to compare (by default what `current` changed) and
+    /// their diff when there are two or more. `source_of` gives a version's
+    /// text, or the 404 that names it.
+    pub fn pick<'a>(
+        &self,
+        current: i64,
+        versions: usize,
+        source_of: impl Fn(i64) -> Result<&'a str, PageError>,
+    ) -> Result<(i64, i64, Option<LineDiff>), PageError> {
+        let b = self.b.unwrap_or(current);
+        let a = self.a.unwrap_or(if b > 1 { b - 1 } else { b });
+        let diff = if versions > 1 {
+            Some(line_diff(source_of(a)?, source_of(b)?))
+        } else {
+            None
+        };
+        Ok((a, b, diff))
+    }
 }
 
 pub async fn view_history_get(
@@ -63,21 +85,13 @@ pub async fn view_history_get(
         )));
     };
     let current = newest.version;
-    // By default: what the newest version changed.
-    let b = q.b.unwrap_or(current);
-    let a = q.a.unwrap_or(if b > 1 { b - 1 } else { b });
-    let source_of = |v: i64| {
+    let (a, b, diff) = q.pick(current, versions.len(), |v| {
         versions
             .iter()
             .find(|x| x.version == v)
             .map(|x| x.source.as_str())
             .ok_or_else(|| PageError::not_found(format!("“{id}” has no version {v}.")))
-    };
-    let diff = if versions.len() > 1 {
-        Some(line_diff(source_of(a)?, source_of(b)?))
-    } else {
-        None
-    };
+    })?;
     let rows = versions
         .iter()
         .map(|v| VersionRow {

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::collectors::ago;
 use super::editor::{ErrorLine, normalize};
-use super::history::VersionRow;
+use super::history::{Compare, VersionRow};
 use super::observation_view::ObservationView;
 use super::{render, render_with};
 use crate::core::clause::Truth;
@@ -717,12 +717,6 @@ struct HistoryView {
     diff: Option<LineDiff>,
 }
 
-#[derive(Deserialize)]
-pub struct Compare {
-    a: Option<i64>,
-    b: Option<i64>,
-}
-
 pub async fn view_postmortem_history_get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -736,20 +730,13 @@ pub async fn view_postmortem_history_get(
         .await
         .map_err(ApiError::from)?;
     let current = pm.current_version;
-    let b = q.b.unwrap_or(current);
-    let a = q.a.unwrap_or(if b > 1 { b - 1 } else { b });
-    let source_of = |v: i64| {
+    let (a, b, diff) = q.pick(current, versions.len(), |v| {
         versions
             .iter()
             .find(|x| x.version == v)
             .map(|x| x.source.as_str())
             .ok_or_else(|| PageError::not_found(format!("Postmortem {id} has no version {v}.")))
-    };
-    let diff = if versions.len() > 1 {
-        Some(line_diff(source_of(a)?, source_of(b)?))
-    } else {
-        None
-    };
+    })?;
     let rows = versions
         .iter()
         .map(|v| VersionRow {
