@@ -284,6 +284,18 @@ async fn kill_listeners(database: &str) -> u64 {
     killed.len() as u64
 }
 
+/// Replicas `a` and `b` on `database`, started together (both migrate at
+/// once), ready and following each other's changes.
+async fn two_replicas(database: &str, dir: &Path, http: &reqwest::Client) -> (Replica, Replica) {
+    let mut a = start_replica(database, dir, "a");
+    let mut b = start_replica(database, dir, "b");
+    a.wait_ready(http).await;
+    b.wait_ready(http).await;
+    a.wait_following().await;
+    b.wait_following().await;
+    (a, b)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_on_one_replica_reaches_the_other_within_a_second() {
     let db = TestDatabase::create().await;
@@ -294,12 +306,7 @@ async fn an_edit_on_one_replica_reaches_the_other_within_a_second() {
         .unwrap();
 
     // Both start at once on the fresh database: both migrate safely.
-    let mut a = start_replica(&db.url, dir.path(), "a");
-    let mut b = start_replica(&db.url, dir.path(), "b");
-    a.wait_ready(&http).await;
-    b.wait_ready(&http).await;
-    a.wait_following().await;
-    b.wait_following().await;
+    let (a, b) = two_replicas(&db.url, dir.path(), &http).await;
 
     // A new playbook saved through replica A's database session (the CLI
     // import: there is no edit route yet) reaches B's index.
@@ -538,12 +545,7 @@ async fn an_incident_note_on_one_replica_streams_live_on_the_other() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let mut a = start_replica(&db.url, dir.path(), "a");
-    let mut b = start_replica(&db.url, dir.path(), "b");
-    a.wait_ready(&http).await;
-    b.wait_ready(&http).await;
-    a.wait_following().await;
-    b.wait_following().await;
+    let (a, b) = two_replicas(&db.url, dir.path(), &http).await;
 
     let alice = a.login(&http, "alice").await;
     let (status, location) = a
@@ -940,12 +942,7 @@ async fn a_postmortem_saved_anywhere_is_searchable_on_every_replica() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let mut a = start_replica(&db.url, dir.path(), "a");
-    let mut b = start_replica(&db.url, dir.path(), "b");
-    a.wait_ready(&http).await;
-    b.wait_ready(&http).await;
-    a.wait_following().await;
-    b.wait_following().await;
+    let (a, b) = two_replicas(&db.url, dir.path(), &http).await;
 
     let word = format!("zq{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let text = format!(
