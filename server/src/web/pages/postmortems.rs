@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::collectors::ago;
-use super::editor::{ErrorLine, normalize};
+use super::editor::{ConflictView, ErrorLine, normalize};
 use super::history::{Compare, VersionRow};
 use super::observation_view::ObservationView;
 use super::{render, render_with};
@@ -506,18 +506,6 @@ pub async fn view_postmortem_get(
 }
 
 // ---- Editor -----------------------------------------------------------------------------
-
-/// Someone saved a newer version while this editor was open.
-pub struct ConflictView {
-    pub version: i64,
-    pub author: String,
-    pub when: String,
-    pub source: String,
-    /// From their version to the editor's text.
-    pub diff: LineDiff,
-    /// From the version the editor started from to theirs.
-    pub their_change: Option<LineDiff>,
-}
 
 #[derive(Template)]
 #[template(path = "postmortem_editor.html")]
