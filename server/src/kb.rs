@@ -224,7 +224,11 @@ impl KnowledgeBase {
         let Some(pm) = self.store.postmortem(id).await? else {
             return Ok(false);
         };
-        let Some(text) = self.store.postmortem_version(id, pm.current_version).await? else {
+        let Some(text) = self
+            .store
+            .postmortem_version(id, pm.current_version)
+            .await?
+        else {
             return Ok(false);
         };
         let parsed = Postmortem::parse(&format!("postmortem {id}"), &text.source)?;

@@ -244,10 +244,14 @@ fn targeted_jobs(opts: &CollectOptions) -> Vec<Job<'_>> {
         jobs.push(Box::new(move || ("config_facts", config_facts::nginx(src))));
     }
     if let Some(path) = &opts.openssl_conf {
-        jobs.push(Box::new(move || ("config_facts", config_facts::openssl(path))));
+        jobs.push(Box::new(move || {
+            ("config_facts", config_facts::openssl(path))
+        }));
     }
     if !opts.fact.is_empty() {
-        jobs.push(Box::new(move || ("config_facts", config_facts::stated(&opts.fact))));
+        jobs.push(Box::new(move || {
+            ("config_facts", config_facts::stated(&opts.fact))
+        }));
     }
     jobs
 }
