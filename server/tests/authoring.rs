@@ -7,25 +7,11 @@ mod common;
 use std::collections::BTreeMap;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use common::Login;
+use axum::http::{Method, Request, StatusCode, header};
+use common::{Answer, Login, send};
 use faultline::store::Role;
 use faultline::web::AppState;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
-    }
-}
 
 /// Percent-encoding for a form field value.
 fn enc(s: &str) -> String {
@@ -54,21 +40,6 @@ fn form(fields: &[(&str, &str)]) -> String {
         .map(|(k, v)| format!("{k}={}", enc(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-async fn send(state: &AppState, req: Request<Body>) -> Answer {
-    let response = faultline::web::app(state.clone())
-        .oneshot(req)
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
 }
 
 async fn get_as(state: &AppState, uri: &str, login: Option<&Login>) -> Answer {

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
+use common::{Answer, send};
 use faultline::config::Config;
 use faultline::web::AppState;
 use http_body_util::BodyExt;
@@ -43,18 +44,8 @@ async fn collector(state: &AppState, name: &str) -> String {
     token
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
+/// Checks on what the router answered, for this file's JSON errors.
 impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
-    }
-
     /// A JSON error with this status and code; returns it.
     fn error(&self, status: StatusCode, code: &str) -> Value {
         assert_eq!(self.status, status, "{}", self.text);
@@ -73,21 +64,6 @@ impl Answer {
             "{v}"
         );
         v
-    }
-}
-
-async fn send(state: &AppState, request: Request<Body>) -> Answer {
-    let response = faultline::web::app(state.clone())
-        .oneshot(request)
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }
 
