@@ -13,7 +13,6 @@ use std::process::Command;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use common::{form, get, get_as, send};
-use faultline::search::SearchRequest;
 use faultline::store::{IncidentStatus, Role};
 use faultline::web::AppState;
 use serde_json::{Value, json};
@@ -241,27 +240,13 @@ async fn write_edit_conflict_history_export_search_and_roles() {
 
     // Search: the postmortem by a word of its root cause, marked as one; the
     // playbook still first for the design's query.
-    let hits = state
-        .kb
-        .search(&SearchRequest {
-            text: "frobnicated".into(),
-            limit: 5,
-            ..Default::default()
-        })
-        .unwrap();
+    let hits = common::search(&state.kb, "frobnicated", 5);
     assert_eq!(hits.hits[0].kind, "postmortem");
     assert_eq!(hits.hits[0].id, id.to_string());
     let page = get(state, "/search?q=frobnicated").await;
     assert!(page.text.contains(&format!("href=\"/postmortems/{id}\"")));
     assert!(page.text.contains(&format!("postmortem #{id}")));
-    let close_wait = state
-        .kb
-        .search(&SearchRequest {
-            text: "CLOSE_WAIT".into(),
-            limit: 5,
-            ..Default::default()
-        })
-        .unwrap();
+    let close_wait = common::search(&state.kb, "CLOSE_WAIT", 5);
     assert_eq!(close_wait.hits[0].id, "close-wait-leak");
 
     // The preview call renders unsaved text with its charts.
@@ -424,13 +409,7 @@ async fn postmortems_do_not_displace_playbooks_for_the_design_queries() {
         ("conntrack table full", "conntrack-table-full"),
         ("exactly 60 seconds", "idle-timeout-reset"),
     ] {
-        let r = kb
-            .search(&SearchRequest {
-                text: query.into(),
-                limit: 10,
-                ..Default::default()
-            })
-            .unwrap();
+        let r = common::search(kb, query, 10);
         assert_eq!(r.hits[0].id, expected, "{query}");
         assert_eq!(r.hits[0].kind, "playbook", "{query}");
         let copy = r.hits.iter().find(|h| h.kind == "postmortem").unwrap();

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use faultline::search::SearchRequest;
 use faultline::store::{IncidentStatus, NewIncident, Role};
 use faultline::web::AppState;
 
@@ -134,14 +133,7 @@ async fn editors_promote_a_postmortem_into_a_searchable_playbook() {
     assert!((3..=6).contains(&clauses.len()), "{clauses:?}");
     assert_eq!(saved.playbook.meta.examples[0].report, NOVEL_ID);
     assert_eq!(saved.version.author.as_deref(), Some("ed"));
-    let hits = state
-        .kb
-        .search(&SearchRequest {
-            text: "edge-gw-3 misbehaves".into(),
-            limit: 5,
-            ..Default::default()
-        })
-        .unwrap();
+    let hits = common::search(&state.kb, "edge-gw-3 misbehaves", 5);
     assert!(hits.hits.iter().any(|h| h.id == id), "{:?}", hits.hits);
     let events = state.kb.store().events(incident).await.unwrap();
     let note = events.last().unwrap();

@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use faultline::config::Config;
 use faultline::kb::KnowledgeBase;
+use faultline::search::{SearchRequest, SearchResults};
 use faultline::store::{Incident, IncidentFilter};
 use faultline::web::AppState;
 use http_body_util::BodyExt;
@@ -188,6 +189,16 @@ pub async fn post_report(state: &AppState, token: &str, mut report: Value) -> An
     report["started_at"] = json!(chrono::Utc::now().to_rfc3339());
     report["finished_at"] = json!(chrono::Utc::now().to_rfc3339());
     send_report(state, token, report.to_string()).await
+}
+
+/// The knowledge base's first `limit` hits for `text`, no filters.
+pub fn search(kb: &KnowledgeBase, text: &str, limit: usize) -> SearchResults {
+    kb.search(&SearchRequest {
+        text: text.into(),
+        limit,
+        ..Default::default()
+    })
+    .unwrap()
 }
 
 /// The newest incidents (up to 100).
