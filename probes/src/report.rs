@@ -631,6 +631,18 @@ impl Report {
             let path = name_missing_field(path, &message);
             vec![SchemaError { path, message }]
         })?;
+        // One report and nothing after it (the fuzzer found `{…} garbage`
+        // accepted here while the server's syntax check refused it).
+        de.end().map_err(|e| {
+            vec![SchemaError {
+                path: String::new(),
+                message: format!(
+                    "unexpected data after the report at line {} column {}",
+                    e.line(),
+                    e.column()
+                ),
+            }]
+        })?;
         report.validate()?;
         Ok(report)
     }

@@ -167,6 +167,20 @@ fn missing_required_field_is_an_error() {
 }
 
 #[test]
+fn data_after_the_report_is_an_error() {
+    let mut bytes = FULL.as_bytes().to_vec();
+    bytes.extend_from_slice(b" }{ trailing");
+    let errs = Report::from_json(&bytes).unwrap_err();
+    assert!(errs[0].message.contains("after the report"), "{errs:?}");
+    bytes.truncate(FULL.len());
+    bytes.extend_from_slice(b" \n");
+    assert!(
+        Report::from_json(&bytes).is_ok(),
+        "whitespace after is fine"
+    );
+}
+
+#[test]
 fn report_level_checks() {
     let mut v: Value = serde_json::from_str(FULL).unwrap();
     v["schema"] = json!("faultline.report.v2");
