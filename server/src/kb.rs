@@ -1,10 +1,13 @@
 //! The knowledge base service: playbooks in the store, parsed in memory and
 //! indexed for search. Every change goes through here so the three agree.
+//! It also keeps the report pins current: the stored reports a playbook's
+//! examples or a postmortem's `reports` cite, which retention leaves whole.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use tracing::{info, warn};
+use uuid::Uuid;
 
 use crate::builtin;
 use crate::core::playbook::{Playbook, PlaybookError};
@@ -58,7 +61,15 @@ impl KnowledgeBase {
         let sync = kb.sync_builtins().await?;
         info!(?sync, "built-in playbooks");
         kb.reload().await?;
-        kb.reload_postmortems().await?;
+        let postmortems = kb.reload_postmortems().await?;
+        // Pins are derived: recomputed here, a save whose pin write was cut
+        // short (a crash) heals at the next start.
+        for current in kb.list() {
+            kb.pin_playbook(&current.playbook).await?;
+        }
+        for postmortem in &postmortems {
+            kb.pin_postmortem(postmortem).await?;
+        }
         Ok(kb)
     }
 
@@ -192,6 +203,7 @@ impl KnowledgeBase {
                 base_version,
             })
             .await?;
+        self.pin_playbook(&playbook).await?;
         self.index.upsert(&playbook)?;
         let current = Arc::new(Current { playbook, version });
         self.current
@@ -201,8 +213,9 @@ impl KnowledgeBase {
         Ok(current)
     }
 
-    /// Re-reads every postmortem's newest text into the search index.
-    pub async fn reload_postmortems(&self) -> Result<(), KbError> {
+    /// Re-reads every postmortem's newest text into the search index, and
+    /// returns those that parse.
+    pub async fn reload_postmortems(&self) -> Result<Vec<Postmortem>, KbError> {
         let texts = self.store.current_postmortem_texts().await?;
         let parsed: Vec<Postmortem> = texts
             .iter()
@@ -214,7 +227,7 @@ impl KnowledgeBase {
             })
             .collect();
         self.index.rebuild_postmortems(parsed.iter())?;
-        Ok(())
+        Ok(parsed)
     }
 
     /// Re-reads one postmortem's newest text into the index: what another
@@ -241,7 +254,39 @@ impl KnowledgeBase {
         Ok(self.index.upsert_postmortem(postmortem)?)
     }
 
+    /// What every local postmortem save (edit, import, new draft) calls:
+    /// pins the reports it cites, then indexes it.
+    pub async fn postmortem_saved(&self, postmortem: &Postmortem) -> Result<(), KbError> {
+        self.pin_postmortem(postmortem).await?;
+        self.index_postmortem(postmortem)
+    }
+
+    /// Pins exactly the stored reports the playbook's examples name: only
+    /// example values that are UUIDs are stored reports (built-in examples
+    /// are file paths).
+    async fn pin_playbook(&self, playbook: &Playbook) -> Result<(), KbError> {
+        let cited = cited(playbook.meta.examples.iter().map(|e| e.report.as_str()));
+        let holder = format!("playbook:{}", playbook.id());
+        Ok(self.store.set_report_pins(&holder, &cited).await?)
+    }
+
+    /// Pins exactly the reports the postmortem's `reports` list names (its
+    /// charts are drawn from them).
+    async fn pin_postmortem(&self, postmortem: &Postmortem) -> Result<(), KbError> {
+        let cited = cited(postmortem.meta.reports.iter().map(String::as_str));
+        let holder = format!("postmortem:{}", postmortem.meta.id);
+        Ok(self.store.set_report_pins(&holder, &cited).await?)
+    }
+
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
         self.index.search(request)
     }
+}
+
+/// The stored-report ids among cited values, in order, each once.
+fn cited<'a>(values: impl Iterator<Item = &'a str>) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = values.filter_map(|v| Uuid::parse_str(v).ok()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }

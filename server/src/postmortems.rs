@@ -1,5 +1,6 @@
 //! Postmortems as a service: every save and import is validated, stored as
-//! a new version and put in the search index, so the three agree.
+//! a new version, put in the search index and its cited reports pinned
+//! (kept whole by retention), so store, index and pins agree.
 
 use crate::core::postmortem::{Postmortem, PostmortemError};
 use crate::kb::{KbError, KnowledgeBase};
@@ -67,7 +68,7 @@ pub async fn save(
             base_version: Some(base_version),
         })
         .await?;
-    kb.index_postmortem(&parsed)?;
+    kb.postmortem_saved(&parsed).await?;
     Ok((parsed, version))
 }
 
@@ -91,7 +92,7 @@ pub async fn import(
             who,
         })
         .await?;
-    kb.index_postmortem(&parsed)?;
+    kb.postmortem_saved(&parsed).await?;
     Ok((parsed, version))
 }
 

@@ -556,6 +556,165 @@ mod suite {
         assert_eq!((again.deleted, again.rolled_up), (0, 0));
     }
 
+    /// Stores the fixture report under a fresh id, received `days` before
+    /// `now` from collector `ret-node`; returns its id and body.
+    async fn aged_report(
+        store: &DynStore,
+        now: chrono::DateTime<Utc>,
+        days: i64,
+    ) -> (uuid::Uuid, String) {
+        let labels = std::collections::BTreeMap::new();
+        let id = uuid::Uuid::new_v4();
+        let body = include_str!("fixtures/reports/node-5.json")
+            .replace("0b6f4b3e-5f0c-4c41-9a53-3f0f5a1c2d11", &id.to_string());
+        let received = now - chrono::Duration::days(days);
+        store
+            .insert_report(store::NewReport {
+                received_at: received,
+                body: &body,
+                ..new_report(id, "ret-node", &labels, received, "{}")
+            })
+            .await
+            .unwrap();
+        (id, body)
+    }
+
+    fn pin_policy() -> faultline::retention::Policy {
+        faultline::retention::Policy {
+            roll_up_after: Some(chrono::Duration::days(30)),
+            delete_after: Some(chrono::Duration::days(90)),
+            batch: 2,
+            pause: Duration::from_millis(1),
+        }
+    }
+
+    /// Pinned reports past both ages stay whole while unpinned ones of the
+    /// same ages are deleted or rolled up; a report goes once no holder pins
+    /// it any more.
+    pub async fn retention_leaves_pinned_reports_whole(store: DynStore, _url: String) {
+        use faultline::retention::run_once;
+        let labels = std::collections::BTreeMap::new();
+        store
+            .add_collector("ret-node", &[7u8; 32], &labels)
+            .await
+            .unwrap();
+        let now = Utc::now();
+        let (old_pinned, old_body) = aged_report(&store, now, 100).await;
+        let (old_free, _) = aged_report(&store, now, 100).await;
+        let (mid_pinned, mid_body) = aged_report(&store, now, 40).await;
+        let (mid_free, mid_free_body) = aged_report(&store, now, 40).await;
+        // Two holders share one report; a repeated id is pinned once.
+        store
+            .set_report_pins("playbook:p", &[old_pinned, old_pinned])
+            .await
+            .unwrap();
+        store
+            .set_report_pins("postmortem:1", &[mid_pinned, old_pinned])
+            .await
+            .unwrap();
+        let mut both = vec![old_pinned, mid_pinned];
+        both.sort();
+        assert_eq!(store.report_pins("postmortem:1").await.unwrap(), both);
+        assert_eq!(store.report_pins("playbook:p").await.unwrap(), [old_pinned]);
+        assert!(store.report_pins("playbook:q").await.unwrap().is_empty());
+
+        let outcome = run_once(&store, &pin_policy(), now).await.unwrap();
+        assert_eq!((outcome.deleted, outcome.rolled_up), (1, 1), "{outcome:?}");
+        assert!(store.report(old_free).await.unwrap().is_none());
+        let rolled = store.report(mid_free).await.unwrap().unwrap();
+        assert_ne!(rolled.body, mid_free_body, "the unpinned one is rolled up");
+        for (id, body) in [(old_pinned, &old_body), (mid_pinned, &mid_body)] {
+            let kept = store.report(id).await.unwrap().expect("pinned: kept");
+            assert_eq!(&kept.body, body, "pinned: body unchanged");
+            assert!(store.report_signals(id).await.unwrap().is_none());
+        }
+
+        // One holder lets go: the other still pins it.
+        store.set_report_pins("playbook:p", &[]).await.unwrap();
+        assert!(store.report_pins("playbook:p").await.unwrap().is_empty());
+        let outcome = run_once(&store, &pin_policy(), now).await.unwrap();
+        assert_eq!((outcome.deleted, outcome.rolled_up), (0, 0), "{outcome:?}");
+        // The last holder lets go of both: deleted and rolled up in turn.
+        store.set_report_pins("postmortem:1", &[]).await.unwrap();
+        let outcome = run_once(&store, &pin_policy(), now).await.unwrap();
+        assert_eq!((outcome.deleted, outcome.rolled_up), (1, 1), "{outcome:?}");
+        assert!(store.report(old_pinned).await.unwrap().is_none());
+        assert!(store.report_signals(mid_pinned).await.unwrap().is_some());
+    }
+
+    /// The knowledge base keeps the pins current: a playbook's stored-report
+    /// example and a postmortem's `reports` are pinned on save, a re-save
+    /// without the example unpins it, and opening the knowledge base again
+    /// restores pins a crash lost.
+    pub async fn saves_pin_cited_reports(store: DynStore, _url: String) {
+        use faultline::kb::KnowledgeBase;
+        use faultline::retention::run_once;
+        let labels = std::collections::BTreeMap::new();
+        store
+            .add_collector("ret-node", &[7u8; 32], &labels)
+            .await
+            .unwrap();
+        let now = Utc::now();
+        let (example, example_body) = aged_report(&store, now, 100).await;
+        let (cited, cited_body) = aged_report(&store, now, 100).await;
+        let playbook = |examples: &str| {
+            faultline::authoring::BLANK.replace(
+                "says = \"why this signal points here, in one line\"\n",
+                &format!("says = \"why this signal points here, in one line\"\n{examples}"),
+            )
+        };
+        let with_example = playbook(&format!(
+            "\n[[example]]\nreport = \"{example}\"\n\n[[example]]\nreport = \"examples/close-wait-leak.json\"\n"
+        ));
+        assert!(with_example.contains(&example.to_string()));
+        let kb = KnowledgeBase::open(store.clone()).await.unwrap();
+        let saved = kb
+            .save("p.md", &with_example, Origin::Edit, Some("alice"), None)
+            .await
+            .unwrap();
+        let holder = "playbook:new-playbook";
+        assert_eq!(store.report_pins(holder).await.unwrap(), [example]);
+
+        let postmortem = format!(
+            "+++\nid = 3\nincident = 12\ntitle = \"Checkout 502s\"\n\
+             impact_start = \"2026-11-23T10:00:00Z\"\nreports = [\"{cited}\"]\n+++\n\
+             ## Summary\n\n## Impact\n\n## Symptoms\n\n## Timeline\n\n## Evidence\n\n\
+             ## Investigation\n\n## Root cause\n\n## Fix\n\n## Prevention\n"
+        );
+        faultline::postmortems::import(&kb, "3.md", &postmortem, "alice")
+            .await
+            .unwrap();
+        assert_eq!(store.report_pins("postmortem:3").await.unwrap(), [cited]);
+
+        // A crash between a save and its pin write: the next start heals it.
+        store.set_report_pins(holder, &[]).await.unwrap();
+        store.set_report_pins("postmortem:3", &[]).await.unwrap();
+        let kb = KnowledgeBase::open(store.clone()).await.unwrap();
+        assert_eq!(store.report_pins(holder).await.unwrap(), [example]);
+        assert_eq!(store.report_pins("postmortem:3").await.unwrap(), [cited]);
+        let outcome = run_once(&store, &pin_policy(), now).await.unwrap();
+        assert_eq!(outcome.deleted, 0, "{outcome:?}");
+        for (id, body) in [(example, &example_body), (cited, &cited_body)] {
+            assert_eq!(&store.report(id).await.unwrap().unwrap().body, body);
+        }
+
+        // Saved again without the example: unpinned, and retention takes it.
+        kb.save(
+            "p.md",
+            &playbook(""),
+            Origin::Edit,
+            Some("alice"),
+            Some(saved.version.version),
+        )
+        .await
+        .unwrap();
+        assert!(store.report_pins(holder).await.unwrap().is_empty());
+        let outcome = run_once(&store, &pin_policy(), now).await.unwrap();
+        assert_eq!(outcome.deleted, 1, "{outcome:?}");
+        assert!(store.report(example).await.unwrap().is_none());
+        assert!(store.report(cited).await.unwrap().is_some());
+    }
+
     pub async fn collectors_add_find_revoke(store: DynStore, _url: String) {
         let labels = std::collections::BTreeMap::from([
             ("cluster".to_owned(), "prod".to_owned()),
@@ -1767,6 +1926,8 @@ on_both_backends!(
     concurrent_report_inserts_store_once,
     accounts_users_sessions_tokens_audit,
     retention_rolls_up_then_deletes_in_batches,
+    retention_leaves_pinned_reports_whole,
+    saves_pin_cited_reports,
     incidents_timeline_status_ticks,
     alert_deliveries_deduplicate_attach_resolve,
     reopening_into_an_open_alert_group_conflicts,

@@ -1,6 +1,7 @@
 //! Retention queries: old reports rolled up (raw observations dropped,
 //! derived signals kept), then deleted, a small batch per transaction so
 //! ingest never waits long behind them. The policy lives in `crate::retention`.
+//! Pinned reports (cited by a playbook or a postmortem) are left whole.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -28,8 +29,8 @@ pub struct RolledUp {
 /// Rolling up and deleting old reports.
 #[async_trait]
 pub trait RetentionStore {
-    /// Up to `limit` reports received before `before` and not rolled up yet,
-    /// oldest first.
+    /// Up to `limit` reports received before `before`, not rolled up yet and
+    /// not pinned, oldest first.
     async fn reports_to_roll_up(
         &self,
         before: DateTime<Utc>,
@@ -38,10 +39,15 @@ pub trait RetentionStore {
     /// Stores the compact forms in one short transaction; a report rolled up
     /// meanwhile (another replica) is left alone. Returns how many changed.
     async fn roll_up_reports(&self, rolled: &[RolledUp], at: DateTime<Utc>) -> StoreResult<u64>;
-    /// Deletes up to `limit` reports received before `before`, oldest first,
-    /// in one short transaction. Returns how many went.
+    /// Deletes up to `limit` unpinned reports received before `before`,
+    /// oldest first, in one short transaction. Returns how many went.
     async fn delete_reports_before(&self, before: DateTime<Utc>, limit: i64) -> StoreResult<u64>;
     /// The kept signals of a rolled-up report (`None`: not rolled up, or no
     /// such report).
     async fn report_signals(&self, report_id: Uuid) -> StoreResult<Option<String>>;
+    /// Replaces the reports `holder` (`playbook:<id>`, `postmortem:<id>`)
+    /// pins with `reports`, in one transaction; none unpins them all.
+    async fn set_report_pins(&self, holder: &str, reports: &[Uuid]) -> StoreResult<()>;
+    /// The reports `holder` pins, ordered.
+    async fn report_pins(&self, holder: &str) -> StoreResult<Vec<Uuid>>;
 }

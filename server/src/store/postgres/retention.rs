@@ -1,4 +1,5 @@
-//! Retention queries for the postgres backend.
+//! Retention queries for the postgres backend. Pinned reports are skipped
+//! with `NOT EXISTS` over the pins' primary key.
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -18,6 +19,7 @@ impl RetentionStore for PgStore {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT report_id::text, body FROM reports \
              WHERE rolled_up_at IS NULL AND received_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM report_pins p WHERE p.report_id = reports.report_id) \
              ORDER BY received_at LIMIT $2",
         )
         .bind(before)
@@ -62,6 +64,7 @@ impl RetentionStore for PgStore {
         let deleted = sqlx::query(
             "DELETE FROM reports WHERE report_id IN ( \
                SELECT report_id FROM reports WHERE received_at < $1 \
+               AND NOT EXISTS (SELECT 1 FROM report_pins p WHERE p.report_id = reports.report_id) \
                ORDER BY received_at LIMIT $2)",
         )
         .bind(before)
@@ -81,5 +84,41 @@ impl RetentionStore for PgStore {
                 .await
                 .map_err(classify)?;
         Ok(row.and_then(|(s,)| s))
+    }
+
+    #[tracing::instrument(skip_all, fields(holder = holder, n = reports.len()))]
+    async fn set_report_pins(&self, holder: &str, reports: &[Uuid]) -> StoreResult<()> {
+        let ids: Vec<String> = reports
+            .iter()
+            .map(|id| id.hyphenated().to_string())
+            .collect();
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        sqlx::query("DELETE FROM report_pins WHERE holder = $1")
+            .bind(holder)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        sqlx::query(
+            "INSERT INTO report_pins (report_id, holder) \
+             SELECT DISTINCT id::uuid, $2 FROM unnest($1::text[]) AS id",
+        )
+        .bind(&ids)
+        .bind(holder)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        tx.commit().await.map_err(classify)
+    }
+
+    #[tracing::instrument(skip_all, fields(holder = holder))]
+    async fn report_pins(&self, holder: &str) -> StoreResult<Vec<Uuid>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT report_id::text FROM report_pins WHERE holder = $1 ORDER BY report_id",
+        )
+        .bind(holder)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        rows.iter().map(|(id,)| decode_uuid(id)).collect()
     }
 }

@@ -1,5 +1,6 @@
 //! Retention queries for the sqlite backend: each batch is one short
 //! `BEGIN IMMEDIATE` on the writer, so ingest waits at most one batch.
+//! Pinned reports are skipped with `NOT EXISTS` over the pins' primary key.
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -19,6 +20,7 @@ impl RetentionStore for SqliteStore {
         let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT report_id, body FROM reports \
              WHERE rolled_up_at IS NULL AND received_at < ? \
+             AND NOT EXISTS (SELECT 1 FROM report_pins p WHERE p.report_id = reports.report_id) \
              ORDER BY received_at LIMIT ?",
         )
         .bind(format_time(before))
@@ -68,6 +70,7 @@ impl RetentionStore for SqliteStore {
         let deleted = sqlx::query(
             "DELETE FROM reports WHERE report_id IN ( \
                SELECT report_id FROM reports WHERE received_at < ? \
+               AND NOT EXISTS (SELECT 1 FROM report_pins p WHERE p.report_id = reports.report_id) \
                ORDER BY received_at LIMIT ?)",
         )
         .bind(format_time(before))
@@ -87,5 +90,42 @@ impl RetentionStore for SqliteStore {
                 .await
                 .map_err(classify)?;
         Ok(row.and_then(|(s,)| s))
+    }
+
+    #[tracing::instrument(skip_all, fields(holder = holder, n = reports.len()))]
+    async fn set_report_pins(&self, holder: &str, reports: &[Uuid]) -> StoreResult<()> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(classify)?;
+        sqlx::query("DELETE FROM report_pins WHERE holder = ?")
+            .bind(holder)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        for id in reports {
+            sqlx::query(
+                "INSERT INTO report_pins (report_id, holder) VALUES (?, ?) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(id.hyphenated().to_string())
+            .bind(holder)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        }
+        tx.commit().await.map_err(classify)
+    }
+
+    #[tracing::instrument(skip_all, fields(holder = holder))]
+    async fn report_pins(&self, holder: &str) -> StoreResult<Vec<Uuid>> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT report_id FROM report_pins WHERE holder = ? ORDER BY report_id")
+                .bind(holder)
+                .fetch_all(&self.readers)
+                .await
+                .map_err(classify)?;
+        rows.iter().map(|(id,)| decode_uuid(id)).collect()
     }
 }

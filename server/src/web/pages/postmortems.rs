@@ -323,9 +323,9 @@ pub async fn view_incident_postmortem_post(
         .await
         .map_err(ApiError::from)?
         && let Ok(p) = Postmortem::parse(&label(created.id), &v.source)
-        && let Err(e) = state.kb.index_postmortem(&p)
+        && let Err(e) = state.kb.postmortem_saved(&p).await
     {
-        tracing::warn!(error = %e, "new postmortem not indexed");
+        tracing::warn!(error = %e, "new postmortem not pinned or indexed");
     }
     Ok(Redirect::to(&format!("/postmortems/{}", created.id)).into_response())
 }
