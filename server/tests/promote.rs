@@ -132,6 +132,21 @@ async fn editors_promote_a_postmortem_into_a_searchable_playbook() {
     let clauses = &saved.playbook.meta.clauses;
     assert!((3..=6).contains(&clauses.len()), "{clauses:?}");
     assert_eq!(saved.playbook.meta.examples[0].report, NOVEL_ID);
+    // Both the drafted postmortem and the new playbook cite the report, so
+    // retention leaves it whole.
+    let store = state.kb.store();
+    let novel = uuid::Uuid::parse_str(NOVEL_ID).unwrap();
+    let postmortem_id = postmortem.strip_prefix("/postmortems/").unwrap();
+    for holder in [
+        format!("postmortem:{postmortem_id}"),
+        format!("playbook:{id}"),
+    ] {
+        assert_eq!(
+            store.report_pins(&holder).await.unwrap(),
+            [novel],
+            "{holder}"
+        );
+    }
     assert_eq!(saved.version.author.as_deref(), Some("ed"));
     let hits = common::search(&state.kb, "edge-gw-3 misbehaves", 5);
     assert!(hits.hits.iter().any(|h| h.id == id), "{:?}", hits.hits);
