@@ -266,16 +266,25 @@ impl KnowledgeBase {
     /// are file paths).
     async fn pin_playbook(&self, playbook: &Playbook) -> Result<(), KbError> {
         let cited = cited(playbook.meta.examples.iter().map(|e| e.report.as_str()));
-        let holder = format!("playbook:{}", playbook.id());
-        Ok(self.store.set_report_pins(&holder, &cited).await?)
+        self.pin(&format!("playbook:{}", playbook.id()), &cited)
+            .await
     }
 
     /// Pins exactly the reports the postmortem's `reports` list names (its
     /// charts are drawn from them).
     async fn pin_postmortem(&self, postmortem: &Postmortem) -> Result<(), KbError> {
         let cited = cited(postmortem.meta.reports.iter().map(String::as_str));
-        let holder = format!("postmortem:{}", postmortem.meta.id);
-        Ok(self.store.set_report_pins(&holder, &cited).await?)
+        self.pin(&format!("postmortem:{}", postmortem.meta.id), &cited)
+            .await
+    }
+
+    /// Replaces `holder`'s pins with `cited` (sorted), reading first so an
+    /// unchanged set (most saves, every start) costs no write transaction.
+    async fn pin(&self, holder: &str, cited: &[Uuid]) -> Result<(), KbError> {
+        if self.store.report_pins(holder).await? != cited {
+            self.store.set_report_pins(holder, cited).await?;
+        }
+        Ok(())
     }
 
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
@@ -283,7 +292,7 @@ impl KnowledgeBase {
     }
 }
 
-/// The stored-report ids among cited values, in order, each once.
+/// The stored-report ids among cited values, sorted, each once.
 fn cited<'a>(values: impl Iterator<Item = &'a str>) -> Vec<Uuid> {
     let mut ids: Vec<Uuid> = values.filter_map(|v| Uuid::parse_str(v).ok()).collect();
     ids.sort_unstable();
