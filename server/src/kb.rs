@@ -63,12 +63,18 @@ impl KnowledgeBase {
         kb.reload().await?;
         let postmortems = kb.reload_postmortems().await?;
         // Pins are derived: recomputed here, a save whose pin write was cut
-        // short (a crash) heals at the next start.
-        for current in kb.list() {
-            kb.pin_playbook(&current.playbook).await?;
-        }
-        for postmortem in &postmortems {
-            kb.pin_postmortem(postmortem).await?;
+        // short (a crash) heals at the next start. One read for all holders;
+        // writes only where they differ.
+        let stored = kb.store.all_report_pins().await?;
+        let playbooks = kb.list();
+        let wanted = playbooks
+            .iter()
+            .map(|c| playbook_pins(&c.playbook))
+            .chain(postmortems.iter().map(postmortem_pins));
+        for (holder, cited) in wanted {
+            if stored.get(&holder).map_or(&[][..], Vec::as_slice) != cited {
+                kb.store.set_report_pins(&holder, &cited).await?;
+            }
         }
         Ok(kb)
     }
@@ -265,17 +271,15 @@ impl KnowledgeBase {
     /// example values that are UUIDs are stored reports (built-in examples
     /// are file paths).
     async fn pin_playbook(&self, playbook: &Playbook) -> Result<(), KbError> {
-        let cited = cited(playbook.meta.examples.iter().map(|e| e.report.as_str()));
-        self.pin(&format!("playbook:{}", playbook.id()), &cited)
-            .await
+        let (holder, cited) = playbook_pins(playbook);
+        self.pin(&holder, &cited).await
     }
 
     /// Pins exactly the reports the postmortem's `reports` list names (its
     /// charts are drawn from them).
     async fn pin_postmortem(&self, postmortem: &Postmortem) -> Result<(), KbError> {
-        let cited = cited(postmortem.meta.reports.iter().map(String::as_str));
-        self.pin(&format!("postmortem:{}", postmortem.meta.id), &cited)
-            .await
+        let (holder, cited) = postmortem_pins(postmortem);
+        self.pin(&holder, &cited).await
     }
 
     /// Replaces `holder`'s pins with `cited` (sorted), reading first so an
@@ -290,6 +294,18 @@ impl KnowledgeBase {
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
         self.index.search(request)
     }
+}
+
+/// A playbook's pin holder and the stored reports its examples cite.
+fn playbook_pins(playbook: &Playbook) -> (String, Vec<Uuid>) {
+    let cited = cited(playbook.meta.examples.iter().map(|e| e.report.as_str()));
+    (format!("playbook:{}", playbook.id()), cited)
+}
+
+/// A postmortem's pin holder and the reports its `reports` list cites.
+fn postmortem_pins(postmortem: &Postmortem) -> (String, Vec<Uuid>) {
+    let cited = cited(postmortem.meta.reports.iter().map(String::as_str));
+    (format!("postmortem:{}", postmortem.meta.id), cited)
 }
 
 /// The stored-report ids among cited values, sorted, each once.

@@ -617,6 +617,10 @@ mod suite {
         assert_eq!(store.report_pins("postmortem:1").await.unwrap(), both);
         assert_eq!(store.report_pins("playbook:p").await.unwrap(), [old_pinned]);
         assert!(store.report_pins("playbook:q").await.unwrap().is_empty());
+        let all = store.all_report_pins().await.unwrap();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(all["postmortem:1"], both);
+        assert_eq!(all["playbook:p"], [old_pinned]);
 
         let outcome = run_once(&store, &pin_policy(), now).await.unwrap();
         assert_eq!((outcome.deleted, outcome.rolled_up), (1, 1), "{outcome:?}");

@@ -3,6 +3,8 @@
 //! ingest never waits long behind them. The policy lives in `crate::retention`.
 //! Pinned reports (cited by a playbook or a postmortem) are left whole.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -50,4 +52,18 @@ pub trait RetentionStore {
     async fn set_report_pins(&self, holder: &str, reports: &[Uuid]) -> StoreResult<()>;
     /// The reports `holder` pins, ordered.
     async fn report_pins(&self, holder: &str) -> StoreResult<Vec<Uuid>>;
+    /// Every holder's pins, each list ordered: one query for the check at
+    /// start.
+    async fn all_report_pins(&self) -> StoreResult<BTreeMap<String, Vec<Uuid>>>;
+}
+
+/// (holder, report id) rows, ordered, grouped by holder.
+pub(crate) fn group_pins(rows: Vec<(String, String)>) -> StoreResult<BTreeMap<String, Vec<Uuid>>> {
+    let mut pins: BTreeMap<String, Vec<Uuid>> = BTreeMap::new();
+    for (holder, id) in rows {
+        pins.entry(holder)
+            .or_default()
+            .push(super::reports::decode_uuid(&id)?);
+    }
+    Ok(pins)
 }

@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use super::*;
 use crate::store::reports::decode_uuid;
-use crate::store::retention::{RetentionStore, RolledUp, Unrolled};
+use std::collections::BTreeMap;
+
+use crate::store::retention::{RetentionStore, RolledUp, Unrolled, group_pins};
 
 #[async_trait]
 impl RetentionStore for SqliteStore {
@@ -127,5 +129,14 @@ impl RetentionStore for SqliteStore {
                 .await
                 .map_err(classify)?;
         rows.iter().map(|(id,)| decode_uuid(id)).collect()
+    }
+
+    async fn all_report_pins(&self) -> StoreResult<BTreeMap<String, Vec<Uuid>>> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT holder, report_id FROM report_pins ORDER BY holder, report_id")
+                .fetch_all(&self.readers)
+                .await
+                .map_err(classify)?;
+        group_pins(rows)
     }
 }
