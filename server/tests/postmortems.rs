@@ -419,3 +419,133 @@ async fn postmortems_do_not_displace_playbooks_for_the_design_queries() {
         );
     }
 }
+
+#[tokio::test]
+async fn json_api_lists_and_gets_postmortems_and_the_incident_page_opens_one() {
+    let t = common::app().await;
+    let state = &t.state;
+    let incident = resolved_incident(state).await;
+    let alice = common::session_for(state, "alice", Role::Responder).await;
+    let vera = common::session_for(state, "vera", Role::Viewer).await;
+    let page_url = format!("/incidents/{incident}");
+
+    // Before: a responder may write one; nobody is offered one to open.
+    let before = get_as(state, &alice, &page_url).await;
+    assert!(before.text.contains(">Write postmortem</button>"));
+    assert!(!before.text.contains("Open postmortem"));
+    let listed = get_as(state, &vera, "/api/v1/postmortems").await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    assert_eq!(listed.json(), json!({ "postmortems": [] }));
+
+    let made = form(state, &alice, &format!("{page_url}/postmortem"), &[]).await;
+    let url = made.location.expect("drafting redirects to the postmortem");
+    let id: i64 = url.rsplit('/').next().unwrap().parse().unwrap();
+    let stored = state.kb.store().postmortem(id).await.unwrap().unwrap();
+
+    // After: the button opens it, for responders and viewers alike.
+    for who in [&alice, &vera] {
+        let after = get_as(state, who, &page_url).await;
+        assert!(
+            after
+                .text
+                .contains(&format!("href=\"/postmortems/{id}\">Open postmortem</a>")),
+            "{}",
+            after.text
+        );
+        assert!(!after.text.contains("Write postmortem"));
+    }
+
+    // The list, whole and filtered by incident.
+    let summary = json!({
+        "id": id,
+        "incident": incident,
+        "title": stored.title,
+        "version": 1,
+        "updated_at": stored.updated_at.to_rfc3339(),
+        "updated_by": "alice",
+    });
+    for query in ["", "?incident=", &format!("?incident={incident}")] {
+        let list = get_as(state, &vera, &format!("/api/v1/postmortems{query}")).await;
+        assert_eq!(list.status, StatusCode::OK, "{query}: {}", list.text);
+        assert_eq!(list.json(), json!({ "postmortems": [summary] }), "{query}");
+    }
+    let other = get(
+        state,
+        &format!("/api/v1/postmortems?incident={}", incident + 1),
+    )
+    .await;
+    assert_eq!(other.json(), json!({ "postmortems": [] }));
+
+    // A bad filter is a 422 naming the field.
+    for bad in ["abc", "-3", "0", "1.5"] {
+        let refused = get(state, &format!("/api/v1/postmortems?incident={bad}")).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let error = &refused.json()["error"];
+        assert_eq!(error["code"], "invalid_incident", "{bad}");
+        assert_eq!(error["field"], "incident", "{bad}");
+        assert!(error["message"].as_str().unwrap().contains(bad), "{error}");
+    }
+
+    // One postmortem: its facts and the current text, which follows a save.
+    let v1 = state
+        .kb
+        .store()
+        .postmortem_version(id, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let one = get_as(state, &vera, &format!("/api/v1/postmortems/{id}")).await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.text);
+    let body = one.json();
+    assert_eq!(body["id"], id);
+    assert_eq!(body["incident"], incident);
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["created_by"], "alice");
+    assert_eq!(body["source"], v1.source.as_str());
+    let edited = v1.source.replace(
+        "## Root cause\n\n",
+        "## Root cause\n\nThe retry loop never closed its responses.\n\n",
+    );
+    assert_ne!(edited, v1.source);
+    let saved = form(
+        state,
+        &alice,
+        &format!("{url}/edit"),
+        &[("source", &edited), ("base_version", "1")],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
+    let body = get(state, &format!("/api/v1/postmortems/{id}"))
+        .await
+        .json();
+    assert_eq!(body["version"], 2);
+    assert_eq!(body["source"], edited.as_str());
+    assert_eq!(body["created_by"], "alice");
+
+    // A postmortem that is not there: the API's 404 JSON, naming the id.
+    for missing in [(id + 1).to_string(), "abc".to_owned()] {
+        let gone = get(state, &format!("/api/v1/postmortems/{missing}")).await;
+        assert_eq!(gone.status, StatusCode::NOT_FOUND, "{missing}");
+        let error = &gone.json()["error"];
+        assert_eq!(error["code"], "not_found");
+        assert_eq!(error["field"], "id");
+        assert!(error["message"].as_str().unwrap().contains(&missing));
+    }
+}
+
+#[tokio::test]
+async fn postmortem_json_api_needs_a_login_without_anonymous_read() {
+    let t = common::app_with(faultline::config::Config::default()).await;
+    let state = &t.state;
+    for uri in ["/api/v1/postmortems", "/api/v1/postmortems/1"] {
+        let anonymous = get(state, uri).await;
+        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(anonymous.json()["error"]["code"].is_string(), "{uri}");
+    }
+    // The page beside it sends a browser to log in instead.
+    let page = get(state, "/postmortems").await;
+    assert!(page.location.is_some_and(|l| l.starts_with("/login")));
+    let vera = common::session_for(state, "vera", Role::Viewer).await;
+    let list = get_as(state, &vera, "/api/v1/postmortems").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+}

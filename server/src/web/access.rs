@@ -133,6 +133,8 @@ pub static RULES: &[Rule] = &[
     small("/postmortems/{id}/promote", POST, EDITOR),
     small("/incidents/{id}/postmortem", POST, RESPONDER),
     read("/api/v1/postmortems/preview", POST, RESPONDER),
+    rule("/api/v1/postmortems", GET, VIEWER),
+    rule("/api/v1/postmortems/{id}", GET, VIEWER),
     rule("/search", GET, VIEWER),
     rule("/lessons", GET, VIEWER),
     rule("/reports", GET, VIEWER),

@@ -141,6 +141,14 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/postmortems/preview",
             post(pages::postmortems::preview),
         )
+        .route(
+            "/api/v1/postmortems",
+            get(api::postmortems::list_postmortems),
+        )
+        .route(
+            "/api/v1/postmortems/{id}",
+            get(api::postmortems::get_postmortem),
+        )
         .route("/search", get(pages::search::view_search_get))
         .route("/lessons", get(pages::lessons::view_lessons_get))
         .route("/signals", get(pages::signals::view_signals_get))

@@ -5,5 +5,6 @@ pub mod collector_auth;
 pub mod diagnose;
 pub mod playbook_edit;
 pub mod playbooks;
+pub mod postmortems;
 pub mod reports;
 pub mod search;

@@ -362,6 +362,8 @@ struct IncidentView {
     playbooks: Vec<(String, String)>,
     chosen: String,
     flash: Option<(&'static str, String)>,
+    /// The incident's postmortem, when one is written: the page links to it.
+    postmortem: Option<i64>,
     live: Live,
 }
 
@@ -526,6 +528,13 @@ pub async fn view_incident_get(
             ),
         });
     let live = live(&state, &incident, &events, can_respond).await?;
+    let postmortem = state
+        .kb
+        .store()
+        .postmortem_for_incident(id)
+        .await
+        .map_err(ApiError::from)?
+        .map(|p| p.id);
     let mut playbooks: Vec<(String, String)> = state
         .kb
         .list()
@@ -542,6 +551,7 @@ pub async fn view_incident_get(
         chosen: incident.playbook.clone().unwrap_or_default(),
         playbooks,
         flash,
+        postmortem,
         live,
     }))
 }

@@ -53,6 +53,31 @@ fn no_postmortem(id: i64) -> PageError {
     PageError::not_found(format!("There is no postmortem {id}."))
 }
 
+/// The postmortem `id` and its current version, `None` when there is no such
+/// postmortem (the pages and the JSON API each say so their own way). A
+/// missing current version is a broken store, not a missing postmortem.
+pub(crate) async fn load_current(
+    state: &AppState,
+    id: i64,
+) -> Result<Option<(StoredPostmortem, PostmortemVersion)>, ApiError> {
+    let store = state.kb.store();
+    let Some(pm) = store.postmortem(id).await? else {
+        return Ok(None);
+    };
+    let text = store
+        .postmortem_version(id, pm.current_version)
+        .await?
+        .ok_or_else(|| {
+            tracing::error!(
+                id,
+                version = pm.current_version,
+                "current postmortem text missing"
+            );
+            ApiError::internal()
+        })?;
+    Ok(Some((pm, text)))
+}
+
 /// The postmortem `id`, or the 404 page.
 async fn find(state: &AppState, id: i64) -> Result<StoredPostmortem, PageError> {
     state
@@ -64,21 +89,14 @@ async fn find(state: &AppState, id: i64) -> Result<StoredPostmortem, PageError> 
         .ok_or_else(|| no_postmortem(id))
 }
 
-/// The postmortem `id` and its current version, or the 404 page. A missing
-/// current version is a broken store, not a missing page.
+/// The postmortem `id` and its current version, or the 404 page.
 async fn find_current(
     state: &AppState,
     id: i64,
 ) -> Result<(StoredPostmortem, PostmortemVersion), PageError> {
-    let pm = find(state, id).await?;
-    let text = state
-        .kb
-        .store()
-        .postmortem_version(id, pm.current_version)
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(PageError::internal)?;
-    Ok((pm, text))
+    load_current(state, id)
+        .await?
+        .ok_or_else(|| no_postmortem(id))
 }
 
 // ---- The draft --------------------------------------------------------------------------
