@@ -3,8 +3,9 @@
 //!
 //! - incomplete chain: the server sends the leaf alone, without the
 //!   intermediate, so a client that trusts the root cannot build a path.
-//! - version mismatch: the server speaks TLS 1.2 only; the client is
-//!   configured for TLS 1.3 only, so they share no version.
+//! - version mismatch: the server speaks TLS 1.2 only; the client runs
+//!   under an openssl.cnf whose system default is TLS 1.3 only, so they
+//!   share no version. The probe reads that same file.
 
 use std::path::Path;
 use std::process::Command;
@@ -87,29 +88,53 @@ fn server(ns: &Netns, dir: &Path, extra: &[&str]) -> Result<Proc> {
     Ok(p)
 }
 
-/// What a real client says: `openssl s_client` with `flags`, its output
-/// (stdout and stderr) appended to `log`. Returns whether the handshake
-/// and verification succeeded.
-fn client(ns: &Netns, dir: &Path, flags: &[&str], log: &Path) -> Result<bool> {
-    let o = support::run_for(
-        ns.cmd("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                "127.0.0.1:8443",
-                "-servername",
-                HOST,
-            ])
-            .arg("-CAfile")
-            .arg(dir.join("ca.pem"))
-            .args(["-verify_return_error", "-brief"])
-            .args(flags),
-        Duration::from_secs(15),
-    )?;
+/// How one `openssl s_client` run ended.
+struct ClientRun {
+    /// The handshake and verification succeeded.
+    ok: bool,
+    stderr: String,
+}
+
+/// What a real client says: `openssl s_client`, under the openssl.cnf
+/// `conf` when given (OPENSSL_CONF), its output (stdout and stderr) written
+/// to `log`.
+fn client(ns: &Netns, dir: &Path, conf: Option<&Path>, log: &Path) -> Result<ClientRun> {
+    let mut cmd = ns.cmd("openssl");
+    cmd.args([
+        "s_client",
+        "-connect",
+        "127.0.0.1:8443",
+        "-servername",
+        HOST,
+    ])
+    .arg("-CAfile")
+    .arg(dir.join("ca.pem"))
+    .args(["-verify_return_error", "-brief"]);
+    if let Some(conf) = conf {
+        cmd.env("OPENSSL_CONF", conf);
+    }
+    let o = support::run_for(&mut cmd, Duration::from_secs(15))?;
     let mut text = o.stdout.clone();
     text.extend_from_slice(&o.stderr);
     std::fs::write(log, &text)?;
-    Ok(o.status.success())
+    Ok(ClientRun {
+        ok: o.status.success(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    })
+}
+
+/// Whether OpenSSL's error output names a protocol version failure (the
+/// peer's protocol_version alert, or our side refusing its version) rather
+/// than, say, a verification or connection error.
+fn version_failure(stderr: &str) -> bool {
+    let s = stderr.to_ascii_lowercase();
+    [
+        "protocol version",
+        "unsupported protocol",
+        "wrong version number",
+    ]
+    .iter()
+    .any(|m| s.contains(m))
 }
 
 fn collect(lab: &Lab, ns: &Netns, dir: &Path, log: Option<&Path>) -> Result<std::path::PathBuf> {
@@ -139,7 +164,7 @@ fn run_chain(lab: &Lab) -> Result<Run> {
     // The renewal went out without the intermediate: leaf only.
     let _server = server(&ns, dir.path(), &[])?;
     let log = dir.path().join("client.log");
-    if client(&ns, dir.path(), &[], &log)? {
+    if client(&ns, dir.path(), None, &log)?.ok {
         bail!("a client trusting the lab root verified a leaf-only chain");
     }
     let report = collect(lab, &ns, dir.path(), Some(&log))?;
@@ -159,23 +184,35 @@ fn run_version(lab: &Lab) -> Result<Run> {
     // A full chain, but TLS 1.2 only.
     let int = dir.path().join("int.pem").display().to_string();
     let _server = server(&ns, dir.path(), &["-cert_chain", &int, "-tls1_2"])?;
-    let log = dir.path().join("client.log");
-    if !client(&ns, dir.path(), &["-tls1_2"], &log)? {
-        bail!("a TLS 1.2 client failed against the TLS 1.2 server: the lab is broken");
-    }
-    if client(&ns, dir.path(), &["-tls1_3"], &log)? {
-        bail!("a TLS 1.3-only client completed a handshake with a TLS 1.2-only server");
-    }
-    let report = collect(lab, &ns, dir.path(), None)?;
-    // The probe measures the server; what the failing client offers is
-    // configuration: the client's policy (TLS 1.3 only) as an openssl.cnf
-    // system default, read by the probe's config_facts collector.
+    // The client's policy (TLS 1.3 only) is an openssl.cnf system default:
+    // the failing client runs under it and the probe's config_facts
+    // collector reads it, so the fact reported is the one that governed it.
     let cnf = dir.path().join("openssl.cnf");
     std::fs::write(
         &cnf,
         "openssl_conf = openssl_init\n[openssl_init]\nssl_conf = ssl_sect\n[ssl_sect]\n\
          system_default = system_default_sect\n[system_default_sect]\nMinProtocol = TLSv1.3\n",
     )?;
+    let log = dir.path().join("client.log");
+    // The same client without the lab openssl.cnf: the file is what breaks it.
+    if !client(&ns, dir.path(), None, &log)?.ok {
+        bail!(
+            "s_client without the lab openssl.cnf failed against the TLS 1.2 server: the lab is broken"
+        );
+    }
+    let failing = client(&ns, dir.path(), Some(&cnf), &log)?;
+    if failing.ok {
+        bail!(
+            "s_client under the lab openssl.cnf (TLS 1.3 only) completed a handshake with a TLS 1.2-only server"
+        );
+    }
+    if !version_failure(&failing.stderr) {
+        bail!(
+            "s_client under the lab openssl.cnf failed, but not on the protocol version: {}",
+            failing.stderr.trim()
+        );
+    }
+    let report = collect(lab, &ns, dir.path(), None)?;
     let facts = probe_collect(
         Some(&ns),
         &[
@@ -203,6 +240,6 @@ fn run_version(lab: &Lab) -> Result<Run> {
         verdict,
         report,
         _dir: dir,
-        note: "client.tls_versions read by the probe's config_facts collector from a lab openssl.cnf (MinProtocol = TLSv1.3); the failing client the lab ran was openssl s_client -tls1_3, the same policy given as a flag, not that file".into(),
+        note: "client.tls_versions read by the probe's config_facts collector from a lab openssl.cnf (MinProtocol = TLSv1.3); the failing client, openssl s_client with no version flag, ran under that same file (OPENSSL_CONF) and failed on the protocol version, while the same client without it connected; the probe reads the file and does not see the client's process".into(),
     })
 }
