@@ -591,31 +591,6 @@ async fn sigterm_under_ingest_load_keeps_every_acknowledged_report() {
 
 // ---- X-Forwarded-For -----------------------------------------------------------
 
-/// An in-process server on a loopback port; stopped when `stop` is sent.
-async fn start_in_process(
-    config: Config,
-) -> (
-    SocketAddr,
-    common::TestApp,
-    tokio::sync::oneshot::Sender<Stop>,
-    tokio::task::JoinHandle<()>,
-) {
-    let t = common::app_with(config).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let state = t.state.clone();
-    let handle = tokio::spawn(async move {
-        let app = web::app(state.clone());
-        web::serve(listener, app, state, async {
-            rx.await.unwrap_or(Stop::Interrupt)
-        })
-        .await
-        .unwrap();
-    });
-    (addr, t, tx, handle)
-}
-
 /// Two attempts per address, plenty per account: the address limit is the
 /// one under test.
 fn login_limited_config(trusted: &str) -> Config {
@@ -645,7 +620,7 @@ async fn login_from(addr: SocketAddr, forwarded_for: &str) -> StatusCode {
 /// address for every attempt still runs out of its own budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoofed_forwarded_for_does_not_dodge_the_login_limit() {
-    let (addr, _t, stop, handle) = start_in_process(login_limited_config("")).await;
+    let (addr, _t, stop, handle) = common::serve_in_process(login_limited_config("")).await;
     let answers = [
         login_from(addr, "198.51.100.1").await,
         login_from(addr, "198.51.100.2").await,
@@ -668,7 +643,7 @@ async fn a_spoofed_forwarded_for_does_not_dodge_the_login_limit() {
 /// wrote left of it changes nothing. The audit log names the client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
-    let (addr, t, stop, handle) = start_in_process(login_limited_config("127.0.0.1")).await;
+    let (addr, t, stop, handle) = common::serve_in_process(login_limited_config("127.0.0.1")).await;
     assert_eq!(
         login_from(addr, "198.51.100.1").await,
         StatusCode::UNAUTHORIZED

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -527,37 +526,13 @@ async fn user_and_token_commands_store_hashes_and_print_the_token_once() {
 
 // ---- a real server ---------------------------------------------------------
 
-async fn start(
-    config: Config,
-) -> (
-    SocketAddr,
-    common::TestApp,
-    tokio::sync::oneshot::Sender<Stop>,
-    tokio::task::JoinHandle<()>,
-) {
-    let t = common::app_with(config).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let state = t.state.clone();
-    let handle = tokio::spawn(async move {
-        let app = web::app(state.clone());
-        web::serve(listener, app, state, async {
-            rx.await.unwrap_or(Stop::Interrupt)
-        })
-        .await
-        .unwrap();
-    });
-    (addr, t, tx, handle)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_is_answered_503_at_once() {
     let mut config = common::anonymous_read_config();
     config.security.max_concurrent_requests = 1;
     config.security.login_address_burst = 1000;
     config.security.login_account_burst = 1000;
-    let (addr, _t, stop, handle) = start(config).await;
+    let (addr, _t, stop, handle) = common::serve_in_process(config).await;
     let client = reqwest::Client::new();
     // Logins hash a password (tens of milliseconds): a burst overlaps.
     let mut tasks = Vec::new();
@@ -601,7 +576,7 @@ async fn sigterm_during_writes_keeps_every_acknowledged_one() {
         shutdown_grace_s: 5,
         ..Config::default()
     };
-    let (addr, t, stop, handle) = start(config.clone()).await;
+    let (addr, t, stop, handle) = common::serve_in_process(config.clone()).await;
     let admin = common::session_for(&t.state, "root", Role::Admin).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -842,7 +817,7 @@ async fn sigterm_to_the_process_drains_and_keeps_acknowledged_writes() {
 async fn connections_past_the_cap_wait_for_a_free_slot() {
     let mut config = common::anonymous_read_config();
     config.security.max_connections = 1;
-    let (addr, _t, stop, handle) = start(config).await;
+    let (addr, _t, stop, handle) = common::serve_in_process(config).await;
     let result = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let ask = |conn: &mut std::net::TcpStream| -> std::io::Result<String> {

@@ -239,3 +239,29 @@ pub fn real_ss_tan() -> String {
     assert!(out.status.success());
     format!("$ ss -tan\n{}", String::from_utf8(out.stdout).unwrap())
 }
+
+/// The whole app on a loopback port, served as `faultline serve` serves it
+/// (keep-alive, drain), in this process; stopped when the sender fires.
+pub async fn serve_in_process(
+    config: Config,
+) -> (
+    std::net::SocketAddr,
+    TestApp,
+    tokio::sync::oneshot::Sender<faultline::web::Stop>,
+    tokio::task::JoinHandle<()>,
+) {
+    let t = app_with(config).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let state = t.state.clone();
+    let handle = tokio::spawn(async move {
+        let app = faultline::web::app(state.clone());
+        faultline::web::serve(listener, app, state, async {
+            rx.await.unwrap_or(faultline::web::Stop::Interrupt)
+        })
+        .await
+        .unwrap();
+    });
+    (addr, t, tx, handle)
+}
