@@ -62,9 +62,11 @@ impl KnowledgeBase {
         info!(?sync, "built-in playbooks");
         kb.reload().await?;
         let postmortems = kb.reload_postmortems().await?;
-        // Pins are derived: recomputed here, a save whose pin write was cut
-        // short (a crash) heals at the next start. One read for all holders;
-        // writes only where they differ.
+        // Pins are derived: a save whose pin write was cut short (a crash)
+        // heals here at the next start. One read for all holders; only
+        // missing pins are added, never any taken away, so a replica that
+        // starts from an older snapshot cannot undo a pin another replica's
+        // save just wrote (a stale extra pin goes at that holder's next save).
         let stored = kb.store.all_report_pins().await?;
         let playbooks = kb.list();
         let wanted = playbooks
@@ -72,8 +74,10 @@ impl KnowledgeBase {
             .map(|c| playbook_pins(&c.playbook))
             .chain(postmortems.iter().map(postmortem_pins));
         for (holder, cited) in wanted {
-            if stored.get(&holder).map_or(&[][..], Vec::as_slice) != cited {
-                kb.store.set_report_pins(&holder, &cited).await?;
+            let have = stored.get(&holder).map_or(&[][..], Vec::as_slice);
+            let missing: Vec<Uuid> = cited.into_iter().filter(|id| !have.contains(id)).collect();
+            if !missing.is_empty() {
+                kb.store.add_report_pins(&holder, &missing).await?;
             }
         }
         Ok(kb)

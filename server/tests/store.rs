@@ -696,6 +696,15 @@ mod suite {
         let kb = KnowledgeBase::open(store.clone()).await.unwrap();
         assert_eq!(store.report_pins(holder).await.unwrap(), [example]);
         assert_eq!(store.report_pins("postmortem:3").await.unwrap(), [cited]);
+        // A start only adds: a pin another replica's save wrote for a
+        // report this replica's snapshot does not cite stays.
+        store.add_report_pins(holder, &[cited]).await.unwrap();
+        store.add_report_pins(holder, &[cited]).await.unwrap();
+        let mut both = vec![example, cited];
+        both.sort();
+        KnowledgeBase::open(store.clone()).await.unwrap();
+        assert_eq!(store.report_pins(holder).await.unwrap(), both);
+        store.set_report_pins(holder, &[example]).await.unwrap();
         let outcome = run_once(&store, &pin_policy(), now).await.unwrap();
         assert_eq!(outcome.deleted, 0, "{outcome:?}");
         for (id, body) in [(example, &example_body), (cited, &cited_body)] {

@@ -50,6 +50,9 @@ pub trait RetentionStore {
     /// Replaces the reports `holder` (`playbook:<id>`, `postmortem:<id>`)
     /// pins with `reports`, in one transaction; none unpins them all.
     async fn set_report_pins(&self, holder: &str, reports: &[Uuid]) -> StoreResult<()>;
+    /// Adds pins for `holder`, keeping those it has: what the check at start
+    /// uses, so it cannot take away a pin another replica's save just wrote.
+    async fn add_report_pins(&self, holder: &str, reports: &[Uuid]) -> StoreResult<()>;
     /// The reports `holder` pins, ordered.
     async fn report_pins(&self, holder: &str) -> StoreResult<Vec<Uuid>>;
     /// Every holder's pins, each list ordered: one query for the check at

@@ -10,6 +10,11 @@ use std::collections::BTreeMap;
 
 use crate::store::retention::{RetentionStore, RolledUp, Unrolled, group_pins};
 
+/// Pins the ids in `$1` for holder `$2`; those already pinned stay.
+const INSERT_PINS: &str = "INSERT INTO report_pins (report_id, holder) \
+     SELECT DISTINCT id::uuid, $2 FROM unnest($1::text[]) AS id \
+     ON CONFLICT DO NOTHING";
+
 #[async_trait]
 impl RetentionStore for PgStore {
     #[tracing::instrument(skip_all, fields(limit = limit))]
@@ -100,16 +105,27 @@ impl RetentionStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        sqlx::query(
-            "INSERT INTO report_pins (report_id, holder) \
-             SELECT DISTINCT id::uuid, $2 FROM unnest($1::text[]) AS id",
-        )
-        .bind(&ids)
-        .bind(holder)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
+        sqlx::query(INSERT_PINS)
+            .bind(&ids)
+            .bind(holder)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
         tx.commit().await.map_err(classify)
+    }
+
+    async fn add_report_pins(&self, holder: &str, reports: &[Uuid]) -> StoreResult<()> {
+        let ids: Vec<String> = reports
+            .iter()
+            .map(|id| id.hyphenated().to_string())
+            .collect();
+        sqlx::query(INSERT_PINS)
+            .bind(&ids)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(holder = holder))]

@@ -106,17 +106,17 @@ impl RetentionStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        for id in reports {
-            sqlx::query(
-                "INSERT INTO report_pins (report_id, holder) VALUES (?, ?) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(id.hyphenated().to_string())
-            .bind(holder)
-            .execute(&mut *tx)
+        insert_pins(&mut tx, holder, reports).await?;
+        tx.commit().await.map_err(classify)
+    }
+
+    async fn add_report_pins(&self, holder: &str, reports: &[Uuid]) -> StoreResult<()> {
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(classify)?;
-        }
+        insert_pins(&mut tx, holder, reports).await?;
         tx.commit().await.map_err(classify)
     }
 
@@ -139,4 +139,24 @@ impl RetentionStore for SqliteStore {
                 .map_err(classify)?;
         group_pins(rows)
     }
+}
+
+/// Pins `reports` for `holder`; those already pinned stay as they are.
+async fn insert_pins(
+    tx: &mut sqlx::SqliteConnection,
+    holder: &str,
+    reports: &[Uuid],
+) -> StoreResult<()> {
+    for id in reports {
+        sqlx::query(
+            "INSERT INTO report_pins (report_id, holder) VALUES (?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(id.hyphenated().to_string())
+        .bind(holder)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+    }
+    Ok(())
 }
