@@ -29,11 +29,22 @@ fn tool(name: &str) -> &str {
     name
 }
 
-/// Kills the child when the test ends, however it ends.
+/// Stops the child when the test ends, however it ends: SIGTERM first, so
+/// nginx's master takes its worker down with it (SIGKILL to the master
+/// leaves the worker running), then SIGKILL if it has not gone in 5 s.
 struct Kill(Child);
 
 impl Drop for Kill {
     fn drop(&mut self) {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
