@@ -203,7 +203,11 @@ async fn two_editors_edit_a_playbook_with_preview_history_and_a_conflict() {
 
     // Save: version 2, on the playbook page.
     click(&erin, "button[value=save]").await;
-    erin.wait().for_element(Locator::Css("#fix")).await.unwrap();
+    // The playbook page's header: the editor's live preview has a `#fix` too.
+    erin.wait()
+        .for_element(Locator::Css(".pb-head"))
+        .await
+        .unwrap();
     assert_eq!(path(&erin).await, format!("/playbooks/{ID}"));
     assert!(text_of(&erin, "#fix").await.contains("Live preview marker"));
     assert!(text_of(&erin, ".pb-head").await.contains("Version 2"));
@@ -293,7 +297,11 @@ async fn two_editors_edit_a_playbook_with_preview_history_and_a_conflict() {
     )
     .await;
     click(&bob, "button[value=save]").await;
-    bob.wait().for_element(Locator::Css("#fix")).await.unwrap();
+    // The playbook page's header: the editor's live preview has a `#fix` too.
+    bob.wait()
+        .for_element(Locator::Css(".pb-head"))
+        .await
+        .unwrap();
     assert!(text_of(&bob, ".pb-head").await.contains("Version 3"));
     assert!(text_of(&bob, "#fix").await.contains("Live preview marker"));
     assert!(text_of(&bob, "#prevention").await.contains("Bob: alert"));
