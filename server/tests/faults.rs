@@ -177,35 +177,7 @@ fn client() -> reqwest::Client {
 
 /// A logged-in admin: the session cookie and the page's CSRF token.
 async fn login(server: &Server, client: &reqwest::Client) -> (String, String) {
-    let login = client
-        .post(server.url("/login"))
-        .header("origin", &server.base)
-        .form(&[("name", "root"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::SEE_OTHER);
-    let cookie = login.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let page = client
-        .get(server.url("/admin"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let at = page
-        .find("name=\"csrf-token\" content=\"")
-        .expect("csrf meta")
-        + 27;
-    (cookie, page[at..at + 64].to_owned())
+    common::http_login(client, &server.base, "root", PASSWORD, "/admin").await
 }
 
 async fn post_report(

@@ -660,15 +660,6 @@ async fn sigterm_during_writes_keeps_every_acknowledged_one() {
 
 // ---- the real binary -------------------------------------------------------
 
-/// The CSRF token a page carries for its scripts.
-fn csrf_meta(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf-token\" content=\"")
-        .expect("csrf meta")
-        + 27;
-    html[at..at + 64].to_owned()
-}
-
 /// `faultline serve` gets a real SIGTERM while account writes are in
 /// flight: it exits 0 within drain delay + grace, and every write that was
 /// acknowledged is in the database when it is opened again.
@@ -711,31 +702,7 @@ async fn sigterm_to_the_process_drains_and_keeps_acknowledged_writes() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let login = client
-        .post(format!("{base}/login"))
-        .header("origin", &base)
-        .form(&[("name", "root"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::SEE_OTHER);
-    let cookie = login.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let page = client
-        .get(format!("{base}/admin"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = csrf_meta(&page);
+    let (cookie, csrf) = common::http_login(&client, &base, "root", PASSWORD, "/admin").await;
 
     let mut tasks = Vec::new();
     for i in 0..40u64 {

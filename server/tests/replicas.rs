@@ -7,6 +7,8 @@
 //! PostgreSQL: `postgres://postgres@127.0.0.1:5432/postgres`, or the URL in
 //! `FAULTLINE_TEST_POSTGRES`; never skipped.
 
+mod common;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -393,15 +395,6 @@ async fn an_edit_on_one_replica_reaches_the_other_within_a_second() {
     db.drop_database().await;
 }
 
-/// The CSRF token a page carries for its scripts.
-fn csrf_meta(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf-token\" content=\"")
-        .unwrap_or_else(|| panic!("no csrf meta in {html}"))
-        + 27;
-    html[at..at + 64].to_owned()
-}
-
 /// A logged-in session on a replica: cookie and CSRF token.
 struct Session {
     cookie: String,
@@ -436,34 +429,9 @@ const RESPONDER_PASSWORD: &str = "correct horse battery staple 42";
 impl Replica {
     async fn login(&self, http: &reqwest::Client, name: &str) -> Session {
         let base = self.url("");
-        let login = http
-            .post(self.url("/login"))
-            .header("origin", &base)
-            .form(&[("name", name), ("password", RESPONDER_PASSWORD)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(login.status(), 303, "login on {}", self.addr);
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let page = http
-            .get(self.url("/incidents/new"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        Session {
-            csrf: csrf_meta(&page),
-            cookie,
-        }
+        let (cookie, csrf) =
+            common::http_login(http, &base, name, RESPONDER_PASSWORD, "/incidents/new").await;
+        Session { csrf, cookie }
     }
 
     /// POSTs a form as `session`; returns the status and `Location`.

@@ -265,3 +265,48 @@ pub async fn serve_in_process(
     });
     (addr, t, tx, handle)
 }
+
+/// Logs in over real HTTP (a server on a port) and reads the CSRF token off
+/// `page`: the session cookie and the token, as a browser would hold them.
+pub async fn http_login(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    password: &str,
+    page: &str,
+) -> (String, String) {
+    let login = client
+        .post(format!("{base}/login"))
+        .header("origin", base)
+        .form(&[("name", name), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303, "login as {name} on {base}");
+    let cookie = login.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = client
+        .get(format!("{base}{page}"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (cookie, csrf_meta(&html))
+}
+
+/// The CSRF token a page carries in its `csrf-token` meta tag.
+pub fn csrf_meta(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf-token\" content=\"")
+        .unwrap_or_else(|| panic!("no csrf meta in {html}"))
+        + 27;
+    html[at..at + 64].to_owned()
+}
