@@ -6,6 +6,8 @@
 
 pub mod alertmanager;
 pub mod bus;
+pub mod candidates;
+pub mod filter;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -140,7 +142,8 @@ pub fn diagnose(kb: &KnowledgeBase, merged: &Report) -> Diagnosis {
 }
 
 /// The playbook whose steps are the checklist: the engineer's choice, else
-/// the top likely candidate.
+/// the top likely candidate. (The incident page also falls back to the
+/// alert text's suggestion: see [`candidates::checklist`].)
 pub fn chosen_playbook(incident: &Incident, diagnosis: &Diagnosis) -> Option<String> {
     incident
         .playbook
@@ -286,10 +289,49 @@ pub async fn open_by_hand(
     let body = json!({"text": format!("Opened by {}", new.opened_by)});
     let (incident, event) = kb
         .store()
-        .open_incident(new, (EventKind::Note, &body))
+        .open_incident(new.clone(), (EventKind::Note, &body))
         .await?;
     bus.publish(&event);
+    // A title that starts with a mapped alert name ("KubeDNSLatencyHigh on
+    // node-3") gets that alert's checklist, as the webhook would.
+    if let Some(name) = title_alertname(new.title)
+        && let Err(e) = apply_alert_route(kb, bus, incident.id, name, new.opened_by).await
+    {
+        tracing::warn!(error = %e, incident_id = incident.id, "alert route not applied");
+    }
     Ok(incident)
+}
+
+/// The first word of a title, where an alert name would be.
+fn title_alertname(title: &str) -> Option<&str> {
+    title
+        .split(|c: char| c == ':' || c.is_whitespace())
+        .find(|w| !w.is_empty())
+}
+
+/// When an incident opens from an alert (or a title naming one): the
+/// playbook the alert name is mapped to on `/alert-routes` becomes the
+/// checklist at once. Returns that playbook; `None` when the name is not
+/// mapped (or mapped to a playbook that no longer exists).
+pub async fn apply_alert_route(
+    kb: &KnowledgeBase,
+    bus: &bus::Bus,
+    incident_id: i64,
+    alertname: &str,
+    who: &str,
+) -> StoreResult<Option<String>> {
+    let Some(route) = kb.store().alert_route(alertname).await? else {
+        return Ok(None);
+    };
+    if kb.get(&route.playbook).is_none() {
+        return Ok(None);
+    }
+    let event = kb
+        .store()
+        .set_playbook(incident_id, Some(&route.playbook), who, Some(alertname))
+        .await?;
+    bus.publish(&event);
+    Ok(Some(route.playbook))
 }
 
 /// Changes the status (appending a `status` event when it changed).
@@ -515,9 +557,12 @@ pub fn describe(event: &IncidentEvent) -> String {
             b["step"],
             s("playbook")
         ),
-        EventKind::Step => match b["playbook"].as_str() {
-            Some(p) => format!("Checklist playbook set to {p}"),
-            None => "Checklist follows the top likely candidate".to_owned(),
+        EventKind::Step => match (b["playbook"].as_str(), b["route"].as_str()) {
+            (Some(p), Some(alert)) => format!(
+                "Checklist playbook set to {p}: alert {alert} is mapped to it on /alert-routes"
+            ),
+            (Some(p), None) => format!("Checklist playbook set to {p}"),
+            (None, _) => "Checklist follows the top likely candidate".to_owned(),
         },
         EventKind::Paste => {
             let formats: Vec<&str> = b["formats"]

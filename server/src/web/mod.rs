@@ -250,9 +250,10 @@ pub fn app(state: AppState) -> Router {
             "/incidents/{id}/events",
             get(pages::incidents::view_incident_events_get),
         )
+        .route("/api/v1/incidents", get(api::incidents::list_incidents))
         .route(
             "/api/v1/incidents/{id}",
-            get(pages::incidents::get_incident_json),
+            get(api::incidents::get_incident),
         )
         .route(
             "/api/v1/alertmanager",

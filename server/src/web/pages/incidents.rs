@@ -15,18 +15,21 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, Json};
+use axum::Form;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::collectors::ago;
+use super::assessment::{Assessment, assess};
 use super::diagnosis::DiagnosisView;
 use super::observation_view::ObservationView;
 use super::{render, render_with};
 use crate::core::markdown::to_safe_html;
-use crate::incidents::{self, Evidence, PasteOutcome};
+use crate::incidents::candidates::{Choice, Source};
+use crate::incidents::filter::{self, FilterText};
+use crate::incidents::{self, PasteOutcome};
 use crate::store::{
     EventKind, Incident, IncidentEvent, IncidentFilter, IncidentStatus, NewIncident, Role,
 };
@@ -95,7 +98,8 @@ pub struct ListParams {
     /// `key=value`.
     #[serde(default)]
     label: String,
-    /// `1h`, `24h`, `7d`, `30d` or empty (any time).
+    /// `1h`, `24h`, `7d`, `30d` (the windows offered; any `incidents::filter`
+    /// reads) or empty (any time).
     #[serde(default)]
     since: String,
 }
@@ -121,55 +125,25 @@ struct IncidentsView {
     rows: Vec<IncidentRow>,
 }
 
-fn bad_filter(field: &str, message: String) -> PageError {
-    PageError::from(
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_filter", message).with_field(field),
-    )
-}
-
 pub async fn view_incidents_get(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Response, PageError> {
-    let status = match params.status.as_str() {
-        "" | "any" => None,
-        s => Some(IncidentStatus::parse(s).ok_or_else(|| {
-            bad_filter(
-                "status",
-                format!("unknown status {s:?}; use open, mitigated or resolved"),
-            )
-        })?),
+    let text = FilterText {
+        status: &params.status,
+        label: &params.label,
+        since: &params.since,
+        limit: "",
     };
-    let label = match params.label.trim() {
-        "" => None,
-        l => match l.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => {
-                Some((k.trim().to_owned(), v.trim().to_owned()))
-            }
-            _ => return Err(bad_filter("label", format!("{l:?} is not key=value"))),
-        },
-    };
-    let since = match params.since.as_str() {
-        "" | "any" => None,
-        s => {
-            let (_, _, secs) = WINDOWS.iter().find(|w| w.0 == s).ok_or_else(|| {
-                bad_filter(
-                    "since",
-                    format!("unknown window {s:?}; use 1h, 24h, 7d or 30d"),
-                )
-            })?;
-            Some(Utc::now() - chrono::Duration::seconds(*secs))
-        }
-    };
+    let filter = filter::parse(&text, LIST_LIMIT, Utc::now()).map_err(|e| {
+        PageError::from(
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_filter", e.message).with_field(e.field),
+        )
+    })?;
     let list = state
         .kb
         .store()
-        .incidents(&IncidentFilter {
-            status,
-            label,
-            since,
-            limit: LIST_LIMIT,
-        })
+        .incidents(&filter)
         .await
         .map_err(ApiError::from)?;
     let now = Utc::now();
@@ -187,12 +161,16 @@ pub async fn view_incidents_get(
 
 // ---- Open by hand ------------------------------------------------------------------------
 
+/// The severities an incident opened by hand takes (alerts bring their own).
+const SEVERITIES: [&str; 3] = ["critical", "warning", "info"];
+
 #[derive(Template)]
 #[template(path = "incident_new.html")]
 struct NewIncidentView {
     title: &'static str,
     query: String,
     error: Option<String>,
+    severities: [&'static str; 3],
     form: NewIncidentForm,
 }
 
@@ -212,6 +190,7 @@ pub async fn view_incident_new_get() -> Response {
         title: "Open an incident",
         query: String::new(),
         error: None,
+        severities: SEVERITIES,
         form: NewIncidentForm {
             severity: "warning".into(),
             ..Default::default()
@@ -249,6 +228,7 @@ pub async fn view_incidents_post(
                 title: "Open an incident",
                 query: String::new(),
                 error: Some(message),
+                severities: SEVERITIES,
                 form,
             },
         )
@@ -262,12 +242,10 @@ pub async fn view_incidents_post(
     }
     let severity = match form.severity.trim() {
         "" => "warning".to_owned(),
-        s if s.len() <= 40 => s.to_owned(),
-        _ => {
-            return Ok(invalid(
-                form,
-                "The severity is longer than 40 characters.".into(),
-            ));
+        s if SEVERITIES.contains(&s) => s.to_owned(),
+        s => {
+            let message = format!("Severity {s:?} is not one of critical, warning or info.");
+            return Ok(invalid(form, message));
         }
     };
     let labels = match parse_labels(&form.labels) {
@@ -328,10 +306,95 @@ pub struct StepRow {
 pub struct Checklist {
     pub playbook: String,
     pub title: String,
-    /// Chosen by the engineer rather than the top likely candidate.
-    pub chosen: bool,
+    /// Why these steps: "chosen by alice", "the top likely candidate", …
+    pub basis: String,
+    /// Only the alert text points here: nothing measured confirms it yet.
+    pub unconfirmed: bool,
     pub steps: Vec<StepRow>,
     pub done: usize,
+}
+
+/// One ranked candidate as the page lists it.
+pub struct CandidateRow {
+    pub playbook: String,
+    pub title: String,
+    /// `evidence`, `route`, `responder` or `alert`: also the CSS modifier.
+    pub source: &'static str,
+    pub label: &'static str,
+    pub likely: bool,
+    pub score_text: String,
+    pub confidence_text: String,
+}
+
+/// The ranked candidates and, in sentences, why each kind is there.
+pub struct CandidatesView {
+    pub rows: Vec<CandidateRow>,
+    pub notes: Vec<String>,
+}
+
+impl CandidatesView {
+    fn new(a: &Assessment) -> CandidatesView {
+        let rows = a
+            .candidates
+            .iter()
+            .map(|c| CandidateRow {
+                playbook: c.playbook.clone(),
+                title: c.title.clone(),
+                source: c.source.as_str(),
+                label: c.source.label(),
+                likely: c.likely,
+                score_text: format!("{:.0}%", c.score * 100.0),
+                confidence_text: format!("{:.0}%", c.confidence * 100.0),
+            })
+            .collect();
+        CandidatesView {
+            rows,
+            notes: notes(a),
+        }
+    }
+}
+
+/// Why the candidates are what they are, one sentence per reason.
+fn notes(a: &Assessment) -> Vec<String> {
+    let title = |id: &str| {
+        a.candidates
+            .iter()
+            .find(|c| c.playbook == id)
+            .map_or_else(|| id.to_owned(), |c| c.title.clone())
+    };
+    let mut notes = Vec::new();
+    match &a.choice {
+        Some(Choice {
+            playbook,
+            alertname: Some(alert),
+            ..
+        }) => notes.push(format!(
+            "Alert {alert} is mapped to “{}” on /alert-routes, so its checklist is ready.",
+            title(playbook)
+        )),
+        Some(c) => notes.push(format!(
+            "{} chose “{}” as the checklist.",
+            if c.who.is_empty() { "A responder" } else { &c.who },
+            title(&c.playbook)
+        )),
+        None => {}
+    }
+    if a.suggested() {
+        let searched = match a.alertnames.as_slice() {
+            [] => "The incident's title was searched".to_owned(),
+            names => format!(
+                "No playbook is mapped to alert {} (map one on /alert-routes), so the \
+                 alert's words were searched",
+                names.join(", ")
+            ),
+        };
+        notes.push(format!(
+            "{searched}: “{}”. The best hits are suggested by the alert text; only measured \
+             evidence makes a candidate likely.",
+            a.searched
+        ));
+    }
+    notes
 }
 
 /// The part of the incident page that changes as evidence arrives.
@@ -342,6 +405,7 @@ pub struct Live {
     pub can_respond: bool,
     pub status: &'static str,
     pub diagnosis: DiagnosisView,
+    pub candidates: CandidatesView,
     pub feedback: super::feedback::FeedbackView,
     pub checklist: Option<Checklist>,
     pub reports: Vec<ReportLink>,
@@ -413,11 +477,7 @@ async fn live(
     events: &[IncidentEvent],
     can_respond: bool,
 ) -> Result<Live, PageError> {
-    let evidence: Evidence = incidents::evidence(&state.kb, events)
-        .await
-        .map_err(ApiError::from)?;
-    let merged = evidence.merged(incident);
-    let diagnosis = incidents::diagnose(&state.kb, &merged);
+    let assessment = assess(&state.kb, incident, events).await?;
     let ticks = state
         .kb
         .store()
@@ -430,8 +490,9 @@ async fn live(
         .verdicts(incident.id)
         .await
         .map_err(ApiError::from)?;
-    let checklist = incidents::chosen_playbook(incident, &diagnosis).and_then(|id| {
-        let current = state.kb.get(&id)?;
+    let checklist = assessment.checklist().and_then(|ranked| {
+        let id = &ranked.playbook;
+        let current = state.kb.get(id)?;
         let steps: Vec<StepRow> = current
             .playbook
             .steps()
@@ -442,18 +503,20 @@ async fn live(
                 html: to_safe_html(&incidents::fill_command(&s.markdown, &incident.labels)),
                 ticked_by: ticks
                     .iter()
-                    .find(|t| t.playbook == id && t.step == s.number as i64)
+                    .find(|t| t.playbook == *id && t.step == s.number as i64)
                     .map(|t| format!("{}, {}", t.ticked_by, when(t.ticked_at))),
             })
             .collect();
         Some(Checklist {
             title: current.playbook.meta.title.clone(),
-            chosen: incident.playbook.is_some(),
+            basis: checklist_basis(&assessment, ranked.source),
+            unconfirmed: ranked.source == Source::Alert,
             done: steps.iter().filter(|s| s.ticked_by.is_some()).count(),
-            playbook: id,
+            playbook: id.clone(),
             steps,
         })
     });
+    let evidence = &assessment.evidence;
     let now = Utc::now();
     let mut timeline: Vec<EventRow> = events.iter().map(|e| event_row(e, now)).collect();
     timeline.reverse();
@@ -461,8 +524,9 @@ async fn live(
         id: incident.id,
         can_respond,
         status: incident.status.as_str(),
-        diagnosis: DiagnosisView::new(&diagnosis),
-        feedback: super::feedback::FeedbackView::new(&state.kb, &diagnosis, &verdicts),
+        diagnosis: DiagnosisView::new(&assessment.diagnosis),
+        candidates: CandidatesView::new(&assessment),
+        feedback: super::feedback::FeedbackView::new(&state.kb, &assessment.candidates, &verdicts),
         checklist,
         reports: evidence
             .reports
@@ -494,6 +558,22 @@ async fn live(
         last_event: events.last().map_or(0, |e| e.id),
         timeline,
     })
+}
+
+/// Why the checklist shows these steps.
+fn checklist_basis(a: &Assessment, source: Source) -> String {
+    match (&a.choice, source) {
+        (Some(c), Source::Route) => format!(
+            "alert {} is mapped to it",
+            c.alertname.as_deref().unwrap_or_default()
+        ),
+        (Some(c), Source::Responder) if !c.who.is_empty() => format!("chosen by {}", c.who),
+        (_, Source::Responder) => "chosen by a responder".to_owned(),
+        (_, Source::Alert) => {
+            "suggested by the alert text; nothing measured confirms it yet".to_owned()
+        }
+        _ => "the top likely candidate".to_owned(),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -666,7 +746,7 @@ pub async fn view_incident_post(
             };
             let event = kb
                 .store()
-                .set_playbook(id, choice, &who)
+                .set_playbook(id, choice, &who, None)
                 .await
                 .map_err(ApiError::from)?;
             bus.publish(&event);
@@ -754,18 +834,4 @@ fn incident_stream(
             }
         },
     )
-}
-
-/// `GET /api/v1/incidents/{id}`: the incident and its timeline as JSON.
-pub async fn get_incident_json(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-) -> Result<Response, ApiError> {
-    let store = state.kb.store();
-    let incident = store
-        .incident(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("there is no incident {id}")))?;
-    let events = store.events(id).await?;
-    Ok(Json(serde_json::json!({"incident": incident, "timeline": events})).into_response())
 }
