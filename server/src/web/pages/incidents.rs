@@ -5,7 +5,6 @@
 //! changes, re-rendered for `static/incident.js`) and `/incidents/{id}/events`
 //! (Server-Sent Events: one per timeline append).
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::ops::Deref;
 use std::time::Duration;
@@ -161,9 +160,6 @@ pub async fn view_incidents_get(
 
 // ---- Open by hand ------------------------------------------------------------------------
 
-/// The severities an incident opened by hand takes (alerts bring their own).
-const SEVERITIES: [&str; 3] = ["critical", "warning", "info"];
-
 #[derive(Template)]
 #[template(path = "incident_new.html")]
 struct NewIncidentView {
@@ -190,30 +186,12 @@ pub async fn view_incident_new_get() -> Response {
         title: "Open an incident",
         query: String::new(),
         error: None,
-        severities: SEVERITIES,
+        severities: incidents::SEVERITIES,
         form: NewIncidentForm {
             severity: "warning".into(),
             ..Default::default()
         },
     })
-}
-
-/// `key=value` pairs, one per line or comma separated.
-fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut labels = BTreeMap::new();
-    for part in text
-        .split(['\n', ','])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        match part.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => {
-                labels.insert(k.trim().to_owned(), v.trim().to_owned());
-            }
-            _ => return Err(format!("label {part:?} is not key=value")),
-        }
-    }
-    Ok(labels)
 }
 
 pub async fn view_incidents_post(
@@ -228,27 +206,16 @@ pub async fn view_incidents_post(
                 title: "Open an incident",
                 query: String::new(),
                 error: Some(message),
-                severities: SEVERITIES,
+                severities: incidents::SEVERITIES,
                 form,
             },
         )
     };
-    let title = form.title.trim().to_owned();
-    if title.is_empty() || title.chars().count() > 200 {
-        return Ok(invalid(
-            form,
-            "A title of 1 to 200 characters is needed.".into(),
-        ));
-    }
-    let severity = match form.severity.trim() {
-        "" => "warning".to_owned(),
-        s if SEVERITIES.contains(&s) => s.to_owned(),
-        s => {
-            let message = format!("Severity {s:?} is not one of critical, warning or info.");
-            return Ok(invalid(form, message));
-        }
+    let (title, severity) = match incidents::check_new(&form.title, &form.severity) {
+        Ok(checked) => checked,
+        Err(message) => return Ok(invalid(form, message)),
     };
-    let labels = match parse_labels(&form.labels) {
+    let labels = match crate::core::labels::parse(&form.labels) {
         Ok(l) => l,
         Err(e) => return Ok(invalid(form, e)),
     };
@@ -581,6 +548,9 @@ pub struct PageParams {
     /// The event a paste just made, to say what became of it.
     #[serde(default)]
     pasted: Option<i64>,
+    /// The report event an attach just made, to say it did.
+    #[serde(default)]
+    attached: Option<i64>,
 }
 
 pub async fn view_incident_get(
@@ -591,6 +561,16 @@ pub async fn view_incident_get(
 ) -> Result<Response, PageError> {
     let (incident, events) = load(&state, id).await?;
     let can_respond = user.is_some_and(|u| u.can(Role::Responder));
+    let attached = params
+        .attached
+        .and_then(|aid| events.iter().find(|e| e.id == aid && e.kind == EventKind::Report))
+        .map(|e| {
+            let text = format!(
+                "{} is attached as evidence; the diagnosis below includes it.",
+                incidents::describe(e)
+            );
+            ("ok", text)
+        });
     let flash = params
         .pasted
         .and_then(|pid| events.iter().find(|e| e.id == pid))
@@ -606,7 +586,8 @@ pub async fn view_incident_get(
                     e.body["unrecognised"].as_str().unwrap_or_default()
                 ),
             ),
-        });
+        })
+        .or(attached);
     let live = live(&state, &incident, &events, can_respond).await?;
     let postmortem = state
         .kb
@@ -760,13 +741,13 @@ pub async fn view_incident_post(
                 .next()
                 .and_then(|r| uuid::Uuid::parse_str(r).ok())
                 .ok_or_else(|| invalid("report", "Give a report id or its page's address."))?;
-            match incidents::link_report(kb, bus, id, &who, report).await {
+            let event = match incidents::link_report(kb, bus, id, &who, report).await {
                 Err(crate::store::StoreError::NotFound) => {
                     return Err(invalid("report", "There is no stored report with that id."));
                 }
                 other => other.map_err(ApiError::from)?,
             };
-            format!("{back}#timeline")
+            format!("{back}?attached={}#evidence", event.id)
         }
         other => {
             return Err(invalid(
