@@ -1,9 +1,14 @@
 //! Incidents through the router: the Alertmanager webhook (replays, HA
 //! double delivery, malformed payloads, a closed store), reports opening
 //! incidents with a cool-down, the incident page's actions, and the live
-//! event stream.
+//! event stream. `triage` (alert text, routes, verdicts, the JSON API) and
+//! `reports` (collector labels, reports opening incidents, /admin) add to it.
 
 mod common;
+#[path = "incidents/reports.rs"]
+mod reports;
+#[path = "incidents/triage.rs"]
+mod triage;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
