@@ -12,7 +12,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::core::matcher::{Candidate, Diagnosis};
-use crate::store::{EventKind, Incident, IncidentEvent};
+use crate::store::{
+    EventKind, Incident, IncidentEvent, Verdict, VerdictRecord, current_verdicts,
+};
 
 /// Why a playbook is a candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,7 +51,9 @@ impl Source {
     }
 }
 
-/// Who set the incident's checklist playbook, read from its timeline.
+/// A playbook people decided on: the checklist a responder chose or an
+/// alert route set (read from the timeline), or the diagnosis a responder
+/// confirmed with a verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choice {
     pub playbook: String,
@@ -59,6 +63,41 @@ pub struct Choice {
     pub who: String,
     /// The alert name whose route set it.
     pub alertname: Option<String>,
+    /// Confirmed by a verdict rather than chosen as the checklist.
+    pub confirmed: bool,
+}
+
+/// What people decided, first first: the checklist choice, then the
+/// confirmed diagnosis (the playbook whose current verdict is right) when
+/// it is another playbook.
+pub fn decided(
+    incident: &Incident,
+    events: &[IncidentEvent],
+    verdicts: &[VerdictRecord],
+) -> Vec<Choice> {
+    let mut out: Vec<Choice> = choice(incident, events).into_iter().collect();
+    let confirmed = current_verdicts(verdicts)
+        .into_iter()
+        .find(|v| v.verdict == Verdict::Right);
+    if let Some(v) = confirmed.filter(|v| out.iter().all(|c| c.playbook != v.playbook)) {
+        out.push(Choice {
+            playbook: v.playbook.clone(),
+            source: Source::Responder,
+            who: v.who.clone(),
+            alertname: None,
+            confirmed: true,
+        });
+    }
+    out
+}
+
+/// The playbooks whose current verdict is wrong.
+pub fn judged_wrong(verdicts: &[VerdictRecord]) -> Vec<String> {
+    current_verdicts(verdicts)
+        .into_iter()
+        .filter(|v| v.verdict == Verdict::Wrong)
+        .map(|v| v.playbook.clone())
+        .collect()
 }
 
 /// The incident's checklist choice: its `playbook` column, explained by the
@@ -80,6 +119,7 @@ pub fn choice(incident: &Incident, events: &[IncidentEvent]) -> Option<Choice> {
         who: set.map(|e| e.who.clone()).unwrap_or_default(),
         alertname,
         playbook,
+        confirmed: false,
     })
 }
 
@@ -108,10 +148,10 @@ pub struct Ranked {
     pub relevance: Option<f64>,
 }
 
-/// Likely evidence matches first (best first), then the checklist choice,
-/// then the alert-text suggestions; each playbook once, under its first
-/// reason.
-pub fn rank(diagnosis: &Diagnosis, choice: Option<&Choice>, suggested: &[Suggestion]) -> Vec<Ranked> {
+/// Likely evidence matches first (best first), then what people decided
+/// (see [`decided`]), then the alert-text suggestions; each playbook once,
+/// under its first reason.
+pub fn rank(diagnosis: &Diagnosis, decided: &[Choice], suggested: &[Suggestion]) -> Vec<Ranked> {
     let scored = |id: &str| diagnosis.candidates.iter().find(|c| c.playbook == id);
     let mut out: Vec<Ranked> = diagnosis
         .likely()
@@ -134,7 +174,7 @@ pub fn rank(diagnosis: &Diagnosis, choice: Option<&Choice>, suggested: &[Suggest
             },
         });
     };
-    if let Some(c) = choice {
+    for c in decided {
         push(&mut out, &c.playbook, &c.playbook, c.source, None);
     }
     for s in suggested {
@@ -155,12 +195,14 @@ fn ranked(c: &Candidate, source: Source, relevance: Option<f64>) -> Ranked {
     }
 }
 
-/// The checklist playbook and why: the choice, else the top likely match,
+/// The checklist playbook: what people decided first (even when it is
+/// also likely, so listed under the evidence), else the top likely match,
 /// else the top suggestion.
-pub fn checklist(ranked: &[Ranked]) -> Option<&Ranked> {
-    ranked
-        .iter()
-        .find(|r| matches!(r.source, Source::Route | Source::Responder))
+pub fn checklist<'a>(ranked: &'a [Ranked], decided: &[Choice]) -> Option<&'a Ranked> {
+    let first_decided = decided
+        .first()
+        .and_then(|c| ranked.iter().find(|r| r.playbook == c.playbook));
+    first_decided
         .or_else(|| ranked.iter().find(|r| r.source == Source::Evidence))
         .or_else(|| ranked.iter().find(|r| r.source == Source::Alert))
 }
@@ -356,17 +398,66 @@ mod tests {
         assert_eq!(choice(&incident("x", None), &events), None);
     }
 
+    fn verdict(playbook: &str, who: &str, verdict: Verdict) -> VerdictRecord {
+        VerdictRecord {
+            incident_id: 7,
+            playbook: playbook.into(),
+            who: who.into(),
+            verdict,
+            comment: None,
+            at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_confirmed_diagnosis_counts_as_decided_and_a_wrong_one_is_named() {
+        let i = incident("x", Some("mtu-blackhole"));
+        let events = [event(1, EventKind::Step, "alice", json!({"playbook": "mtu-blackhole"}))];
+        // Newest first, as the store gives them.
+        let verdicts = [
+            verdict("keepalive-race-502", "bob", Verdict::Right),
+            verdict("close-wait-leak", "bob", Verdict::Wrong),
+            verdict("keepalive-race-502", "carol", Verdict::Wrong),
+        ];
+        let d = decided(&i, &events, &verdicts);
+        let who: Vec<(&str, bool)> = d.iter().map(|c| (c.playbook.as_str(), c.confirmed)).collect();
+        assert_eq!(who, [("mtu-blackhole", false), ("keepalive-race-502", true)]);
+        assert_eq!(d[1].who, "bob");
+        assert_eq!(judged_wrong(&verdicts), ["close-wait-leak"]);
+        // Confirming the chosen playbook adds nothing.
+        let same = [verdict("mtu-blackhole", "bob", Verdict::Right)];
+        assert_eq!(decided(&i, &events, &same).len(), 1);
+    }
+
+    /// Two examples' evidence in one report (the second's kinds the first
+    /// lacks): two likely candidates.
+    fn two_causes() -> Diagnosis {
+        let read = |name: &str| {
+            let text = crate::builtin::example(name).unwrap();
+            faultline_probe::report::Report::from_json(text.as_bytes()).unwrap()
+        };
+        let mut report = read("examples/conntrack-table-full-2.json");
+        let other = read("examples/close-wait-leak-1.json");
+        for o in other.observations {
+            if report.observations.iter().all(|m| m.kind() != o.kind()) {
+                report.observations.push(o);
+            }
+        }
+        let d = diagnose(&builtin_matcher(), &report);
+        assert_eq!(d.likely().count(), 2, "{:?}", d.summary().matches);
+        d
+    }
+
     #[test]
     fn evidence_ranks_first_then_the_choice_then_the_alert_text() {
-        let text = crate::builtin::example("examples/conntrack-table-full-2.json").unwrap();
-        let report = faultline_probe::report::Report::from_json(text.as_bytes()).unwrap();
-        let d = diagnose(&builtin_matcher(), &report);
+        let d = two_causes();
         let top = d.likely().next().unwrap().playbook.clone();
         let chosen = Choice {
             playbook: "mtu-blackhole".into(),
             source: Source::Responder,
             who: "alice".into(),
             alertname: None,
+            confirmed: false,
         };
         let suggested = [
             Suggestion {
@@ -380,7 +471,7 @@ mod tests {
                 relevance: 0.6,
             },
         ];
-        let ranked = rank(&d, Some(&chosen), &suggested);
+        let ranked = rank(&d, std::slice::from_ref(&chosen), &suggested);
         let order: Vec<(&str, Source)> = ranked
             .iter()
             .map(|r| (r.playbook.as_str(), r.source))
@@ -392,15 +483,28 @@ mod tests {
         assert!(at("mtu-blackhole") < at("keepalive-race-502"));
         assert_eq!(order.iter().filter(|o| o.0 == top).count(), 1, "listed once");
         assert!(!ranked[at("keepalive-race-502")].likely, "text never makes it likely");
-        assert_eq!(checklist(&ranked).unwrap().playbook, "mtu-blackhole");
+        assert_eq!(checklist(&ranked, &[chosen]).unwrap().playbook, "mtu-blackhole");
+        // A chosen playbook that is likely too: listed under the evidence,
+        // still the checklist.
+        let second = d.likely().nth(1).unwrap().playbook.clone();
+        let likely_choice = Choice {
+            playbook: second.clone(),
+            source: Source::Responder,
+            who: "alice".into(),
+            alertname: None,
+            confirmed: false,
+        };
+        let ranked = rank(&d, std::slice::from_ref(&likely_choice), &[]);
+        assert_eq!(ranked.iter().find(|r| r.playbook == second).unwrap().source, Source::Evidence);
+        assert_eq!(checklist(&ranked, &[likely_choice]).unwrap().playbook, second);
         // Without a choice: the top likely; without evidence: the text.
-        assert_eq!(checklist(&rank(&d, None, &suggested)).unwrap().playbook, top);
+        assert_eq!(checklist(&rank(&d, &[], &suggested), &[]).unwrap().playbook, top);
         let nothing = Diagnosis {
             candidates: vec![],
             next_steps: vec![],
         };
-        let ranked = rank(&nothing, None, &suggested[1..]);
-        assert_eq!(checklist(&ranked).unwrap().source, Source::Alert);
+        let ranked = rank(&nothing, &[], &suggested[1..]);
+        assert_eq!(checklist(&ranked, &[]).unwrap().source, Source::Alert);
         assert_eq!((ranked[0].score, ranked[0].confidence), (0.0, 0.0));
     }
 }

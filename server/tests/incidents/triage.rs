@@ -177,6 +177,8 @@ async fn a_mapped_alert_opens_with_its_checklist_ready() {
     assert_eq!(d["checklist"]["source"], "route");
     let page = get(&t.state, &format!("/incidents/{id}")).await;
     assert!(page.text.contains("alert EdgeGatewayDrops is mapped to it"), "{}", page.text);
+    assert!(page.text.contains("words were searched too"), "{}", page.text);
+    assert!(!page.text.contains("No playbook is mapped"));
     assert!(page.text.contains("id=\"step-1\""), "the checklist's steps are there");
 
     // A responder's choice replaces it, and says so.
@@ -228,6 +230,9 @@ async fn responders_judge_a_candidate_below_the_threshold() {
     assert_eq!(judged.status, StatusCode::SEE_OTHER, "{}", judged.text);
     let page = get(&t.state, &format!("/incidents/{id}")).await;
     assert!(page.text.contains("Confirmed diagnosis"), "{}", page.text);
+    assert!(page.text.contains("confirmed by rita"), "the checklist says who decided");
+    let d = diagnosis(&t.state, id).await;
+    assert_eq!(first(&d), ("keepalive-race-502".into(), "responder".into()));
     assert_eq!(
         faultline::feedback::confirmed_playbook(t.state.kb.store(), id)
             .await
@@ -235,6 +240,21 @@ async fn responders_judge_a_candidate_below_the_threshold() {
             .as_deref(),
         Some("keepalive-race-502")
     );
+
+    // Marked wrong instead: no longer offered as a suggestion or checklist.
+    form(
+        &t.state,
+        &rita,
+        &format!("/incidents/{id}/verdict"),
+        &[("playbook", "keepalive-race-502"), ("verdict", "wrong")],
+    )
+    .await;
+    let d = diagnosis(&t.state, id).await;
+    let listed = d["candidates"].as_array().unwrap();
+    assert!(listed.iter().all(|c| c["playbook"] != "keepalive-race-502"), "{d}");
+    assert_ne!(d["checklist"]["playbook"], "keepalive-race-502");
+    let confirmed = faultline::feedback::confirmed_playbook(t.state.kb.store(), id).await;
+    assert_eq!(confirmed.unwrap(), None);
 }
 
 #[tokio::test]

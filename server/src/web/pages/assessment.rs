@@ -8,7 +8,7 @@ use crate::incidents::candidates::{self, Choice, Ranked, Source, Suggestion};
 use crate::incidents::{self, Evidence};
 use crate::kb::KnowledgeBase;
 use crate::search::SearchRequest;
-use crate::store::{Incident, IncidentEvent};
+use crate::store::{Incident, IncidentEvent, VerdictRecord};
 use crate::web::ApiError;
 use crate::web::pages::alert_routes::alert_words;
 
@@ -23,7 +23,11 @@ const HITS_READ: usize = 10;
 pub struct Assessment {
     pub evidence: Evidence,
     pub diagnosis: Diagnosis,
-    pub choice: Option<Choice>,
+    /// The incident's verdicts, newest first.
+    pub verdicts: Vec<VerdictRecord>,
+    /// The checklist choice and the confirmed diagnosis (see
+    /// [`candidates::decided`]).
+    pub decided: Vec<Choice>,
     /// The firing alerts' names.
     pub alertnames: Vec<String>,
     /// The words searched for suggestions ("" when there were none).
@@ -35,7 +39,7 @@ impl Assessment {
     /// The checklist playbook and why it is the one (see
     /// [`candidates::checklist`]).
     pub fn checklist(&self) -> Option<&Ranked> {
-        candidates::checklist(&self.candidates)
+        candidates::checklist(&self.candidates, &self.decided)
     }
 
     pub fn suggested(&self) -> bool {
@@ -50,11 +54,16 @@ pub async fn assess(
 ) -> Result<Assessment, ApiError> {
     let evidence = incidents::evidence(kb, events).await?;
     let diagnosis = incidents::diagnose(kb, &evidence.merged(incident));
-    let choice = candidates::choice(incident, events);
+    let verdicts = kb.store().verdicts(incident.id).await?;
+    let decided = candidates::decided(incident, events, &verdicts);
     let text = candidates::alert_text(incident, events);
     let searched = text.query(alert_words);
-    let suggested = suggest(kb, &searched);
-    let mut ranked = candidates::rank(&diagnosis, choice.as_ref(), &suggested);
+    // A suggestion a responder marked wrong is not offered again (the
+    // verdict box still lists it, with its verdict).
+    let wrong = candidates::judged_wrong(&verdicts);
+    let mut suggested = suggest(kb, &searched);
+    suggested.retain(|s| !wrong.contains(&s.playbook));
+    let mut ranked = candidates::rank(&diagnosis, &decided, &suggested);
     for r in &mut ranked {
         if let Some(current) = kb.get(&r.playbook) {
             r.title = current.playbook.meta.title.clone();
@@ -63,7 +72,8 @@ pub async fn assess(
     Ok(Assessment {
         evidence,
         diagnosis,
-        choice,
+        verdicts,
+        decided,
         alertnames: text.alertnames,
         searched,
         candidates: ranked,

@@ -26,7 +26,7 @@ use super::diagnosis::DiagnosisView;
 use super::observation_view::ObservationView;
 use super::{render, render_with};
 use crate::core::markdown::to_safe_html;
-use crate::incidents::candidates::{Choice, Source};
+use crate::incidents::candidates::{Choice, Ranked, Source};
 use crate::incidents::filter::{self, FilterText};
 use crate::incidents::{self, PasteOutcome};
 use crate::store::{
@@ -291,7 +291,13 @@ pub struct CandidateRow {
     pub likely: bool,
     pub score_text: String,
     pub confidence_text: String,
+    /// What to measure to settle it (its unknown clauses' probes), when it
+    /// is not likely yet.
+    pub collect: Vec<String>,
 }
+
+/// Commands offered per candidate to confirm or rule it out.
+const COLLECT_SHOWN: usize = 2;
 
 /// The ranked candidates and, in sentences, why each kind is there.
 pub struct CandidatesView {
@@ -312,12 +318,40 @@ impl CandidatesView {
                 likely: c.likely,
                 score_text: format!("{:.0}%", c.score * 100.0),
                 confidence_text: format!("{:.0}%", c.confidence * 100.0),
+                collect: to_collect(a, &c.playbook),
             })
             .collect();
         CandidatesView {
             rows,
             notes: notes(a),
         }
+    }
+}
+
+/// The probes or commands that settle a candidate's unknown clauses,
+/// heaviest first, each once.
+fn to_collect(a: &Assessment, playbook: &str) -> Vec<String> {
+    let Some(c) = a.diagnosis.candidates.iter().find(|c| c.playbook == playbook) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for e in &c.evidence_to_collect {
+        if out.len() < COLLECT_SHOWN && !out.contains(&e.collect) {
+            out.push(e.collect.clone());
+        }
+    }
+    out
+}
+
+/// Who decided on a playbook, in a sentence.
+fn decided_note(c: &Choice, title: &str) -> String {
+    let who = if c.who.is_empty() { "A responder" } else { &c.who };
+    match (&c.alertname, c.confirmed) {
+        (Some(alert), _) => {
+            format!("Alert {alert} is mapped to “{title}” on /alert-routes, so its checklist is ready.")
+        }
+        (None, true) => format!("{who} confirmed “{title}” as the diagnosis."),
+        (None, false) => format!("{who} chose “{title}” as the checklist."),
     }
 }
 
@@ -329,27 +363,19 @@ fn notes(a: &Assessment) -> Vec<String> {
             .find(|c| c.playbook == id)
             .map_or_else(|| id.to_owned(), |c| c.title.clone())
     };
-    let mut notes = Vec::new();
-    match &a.choice {
-        Some(Choice {
-            playbook,
-            alertname: Some(alert),
-            ..
-        }) => notes.push(format!(
-            "Alert {alert} is mapped to “{}” on /alert-routes, so its checklist is ready.",
-            title(playbook)
-        )),
-        Some(c) => notes.push(format!(
-            "{} chose “{}” as the checklist.",
-            if c.who.is_empty() { "A responder" } else { &c.who },
-            title(&c.playbook)
-        )),
-        None => {}
-    }
+    let mut notes: Vec<String> = a.decided.iter().map(|c| decided_note(c, &title(&c.playbook))).collect();
     if a.suggested() {
-        let searched = match a.alertnames.as_slice() {
-            [] => "The incident's title was searched".to_owned(),
-            names => format!(
+        let routed: Vec<&str> = a.decided.iter().filter_map(|c| c.alertname.as_deref()).collect();
+        let unmapped: Vec<&str> = a
+            .alertnames
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !routed.contains(n))
+            .collect();
+        let searched = match (unmapped.as_slice(), a.alertnames.is_empty()) {
+            (_, true) => "The incident's title was searched".to_owned(),
+            ([], false) => "The alert's words were searched too".to_owned(),
+            (names, false) => format!(
                 "No playbook is mapped to alert {} (map one on /alert-routes), so the \
                  alert's words were searched",
                 names.join(", ")
@@ -451,12 +477,6 @@ async fn live(
         .ticks(incident.id)
         .await
         .map_err(ApiError::from)?;
-    let verdicts = state
-        .kb
-        .store()
-        .verdicts(incident.id)
-        .await
-        .map_err(ApiError::from)?;
     let checklist = assessment.checklist().and_then(|ranked| {
         let id = &ranked.playbook;
         let current = state.kb.get(id)?;
@@ -476,7 +496,7 @@ async fn live(
             .collect();
         Some(Checklist {
             title: current.playbook.meta.title.clone(),
-            basis: checklist_basis(&assessment, ranked.source),
+            basis: checklist_basis(&assessment, ranked),
             unconfirmed: ranked.source == Source::Alert,
             done: steps.iter().filter(|s| s.ticked_by.is_some()).count(),
             playbook: id.clone(),
@@ -493,7 +513,11 @@ async fn live(
         status: incident.status.as_str(),
         diagnosis: DiagnosisView::new(&assessment.diagnosis),
         candidates: CandidatesView::new(&assessment),
-        feedback: super::feedback::FeedbackView::new(&state.kb, &assessment.candidates, &verdicts),
+        feedback: super::feedback::FeedbackView::new(
+            &state.kb,
+            &assessment.candidates,
+            &assessment.verdicts,
+        ),
         checklist,
         reports: evidence
             .reports
@@ -528,15 +552,19 @@ async fn live(
 }
 
 /// Why the checklist shows these steps.
-fn checklist_basis(a: &Assessment, source: Source) -> String {
-    match (&a.choice, source) {
-        (Some(c), Source::Route) => format!(
+fn checklist_basis(a: &Assessment, ranked: &Ranked) -> String {
+    let decided = a.decided.iter().find(|c| c.playbook == ranked.playbook);
+    let who = |c: &Choice| {
+        if c.who.is_empty() { "a responder".to_owned() } else { c.who.clone() }
+    };
+    match (decided, ranked.source) {
+        (Some(c), _) if c.alertname.is_some() => format!(
             "alert {} is mapped to it",
             c.alertname.as_deref().unwrap_or_default()
         ),
-        (Some(c), Source::Responder) if !c.who.is_empty() => format!("chosen by {}", c.who),
-        (_, Source::Responder) => "chosen by a responder".to_owned(),
-        (_, Source::Alert) => {
+        (Some(c), _) if c.confirmed => format!("confirmed by {}", who(c)),
+        (Some(c), _) => format!("chosen by {}", who(c)),
+        (None, Source::Alert) => {
             "suggested by the alert text; nothing measured confirms it yet".to_owned()
         }
         _ => "the top likely candidate".to_owned(),
