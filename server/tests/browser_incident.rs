@@ -309,7 +309,10 @@ async fn the_alert_points_at_the_playbook_and_a_responder_decides() {
         .unwrap();
     assert_eq!(playbook.as_deref(), Some("keepalive-race-502"));
     let candidate = text_of(&client, first).await;
-    assert!(candidate.contains("suggested by the alert text"), "{candidate}");
+    assert!(
+        candidate.contains("suggested by the alert text"),
+        "{candidate}"
+    );
     let why = text_of(&client, "#candidates").await;
     assert!(
         why.contains("No playbook is mapped to alert NginxUpstreamResets"),
@@ -321,7 +324,10 @@ async fn the_alert_points_at_the_playbook_and_a_responder_decides() {
             .contains("No likely root cause")
     );
     let checklist = text_of(&client, "#checklist h2").await;
-    assert!(checklist.contains("suggested by the alert text"), "{checklist}");
+    assert!(
+        checklist.contains("suggested by the alert text"),
+        "{checklist}"
+    );
     scroll_to(&client, "#candidates").await;
     shot(&client, "incident-alert-suggested").await;
 

@@ -12,9 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::core::matcher::{Candidate, Diagnosis};
-use crate::store::{
-    EventKind, Incident, IncidentEvent, Verdict, VerdictRecord, current_verdicts,
-};
+use crate::store::{EventKind, Incident, IncidentEvent, Verdict, VerdictRecord, current_verdicts};
 
 /// Why a playbook is a candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -178,7 +176,13 @@ pub fn rank(diagnosis: &Diagnosis, decided: &[Choice], suggested: &[Suggestion])
         push(&mut out, &c.playbook, &c.playbook, c.source, None);
     }
     for s in suggested {
-        push(&mut out, &s.playbook, &s.title, Source::Alert, Some(s.relevance));
+        push(
+            &mut out,
+            &s.playbook,
+            &s.title,
+            Source::Alert,
+            Some(s.relevance),
+        );
     }
     out
 }
@@ -251,7 +255,9 @@ pub fn alert_text(incident: &Incident, events: &[IncidentEvent]) -> AlertText {
     // An alert's incident is titled "Name: summary"; only what is new counts.
     let mut title = incident.title.as_str();
     for name in &out.alertnames {
-        title = title.strip_prefix(name.as_str()).map_or(title, |t| t.trim_start_matches(':'));
+        title = title
+            .strip_prefix(name.as_str())
+            .map_or(title, |t| t.trim_start_matches(':'));
     }
     add(&mut out.texts, title);
     for l in labels {
@@ -275,13 +281,14 @@ impl AlertText {
     /// One search query: the alert names as `words` splits them, then the
     /// texts, cut at a word to [`ALERT_TEXT_CHARS`].
     pub fn query(&self, words: impl Fn(&str) -> String) -> String {
-        let parts = self.alertnames.iter().map(|n| words(n)).chain(self.texts.iter().cloned());
+        let parts = self
+            .alertnames
+            .iter()
+            .map(|n| words(n))
+            .chain(self.texts.iter().cloned());
         let mut out = String::new();
-        for word in parts.flat_map(|p| {
-            p.split_whitespace()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        }) {
+        for word in parts.flat_map(|p| p.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        {
             if out.chars().count() + word.chars().count() + 1 > ALERT_TEXT_CHARS {
                 break;
             }
@@ -379,14 +386,24 @@ mod tests {
     fn the_choice_says_who_or_which_route_set_it() {
         let i = incident("x", Some("mtu-blackhole"));
         let events = [
-            event(1, EventKind::Step, "alice", json!({"playbook": "close-wait-leak"})),
+            event(
+                1,
+                EventKind::Step,
+                "alice",
+                json!({"playbook": "close-wait-leak"}),
+            ),
             event(
                 2,
                 EventKind::Step,
                 "token:am",
                 json!({"playbook": "mtu-blackhole", "route": "VpnStalls"}),
             ),
-            event(3, EventKind::Step, "bob", json!({"playbook": "mtu-blackhole", "step": 1})),
+            event(
+                3,
+                EventKind::Step,
+                "bob",
+                json!({"playbook": "mtu-blackhole", "step": 1}),
+            ),
         ];
         let c = choice(&i, &events).unwrap();
         assert_eq!(c.source, Source::Route);
@@ -412,7 +429,12 @@ mod tests {
     #[test]
     fn a_confirmed_diagnosis_counts_as_decided_and_a_wrong_one_is_named() {
         let i = incident("x", Some("mtu-blackhole"));
-        let events = [event(1, EventKind::Step, "alice", json!({"playbook": "mtu-blackhole"}))];
+        let events = [event(
+            1,
+            EventKind::Step,
+            "alice",
+            json!({"playbook": "mtu-blackhole"}),
+        )];
         // Newest first, as the store gives them.
         let verdicts = [
             verdict("keepalive-race-502", "bob", Verdict::Right),
@@ -420,8 +442,14 @@ mod tests {
             verdict("keepalive-race-502", "carol", Verdict::Wrong),
         ];
         let d = decided(&i, &events, &verdicts);
-        let who: Vec<(&str, bool)> = d.iter().map(|c| (c.playbook.as_str(), c.confirmed)).collect();
-        assert_eq!(who, [("mtu-blackhole", false), ("keepalive-race-502", true)]);
+        let who: Vec<(&str, bool)> = d
+            .iter()
+            .map(|c| (c.playbook.as_str(), c.confirmed))
+            .collect();
+        assert_eq!(
+            who,
+            [("mtu-blackhole", false), ("keepalive-race-502", true)]
+        );
         assert_eq!(d[1].who, "bob");
         assert_eq!(judged_wrong(&verdicts), ["close-wait-leak"]);
         // Confirming the chosen playbook adds nothing.
@@ -481,9 +509,19 @@ mod tests {
         assert_eq!(order[at("mtu-blackhole")].1, Source::Responder);
         assert_eq!(order[at("keepalive-race-502")].1, Source::Alert);
         assert!(at("mtu-blackhole") < at("keepalive-race-502"));
-        assert_eq!(order.iter().filter(|o| o.0 == top).count(), 1, "listed once");
-        assert!(!ranked[at("keepalive-race-502")].likely, "text never makes it likely");
-        assert_eq!(checklist(&ranked, &[chosen]).unwrap().playbook, "mtu-blackhole");
+        assert_eq!(
+            order.iter().filter(|o| o.0 == top).count(),
+            1,
+            "listed once"
+        );
+        assert!(
+            !ranked[at("keepalive-race-502")].likely,
+            "text never makes it likely"
+        );
+        assert_eq!(
+            checklist(&ranked, &[chosen]).unwrap().playbook,
+            "mtu-blackhole"
+        );
         // A chosen playbook that is likely too: listed under the evidence,
         // still the checklist.
         let second = d.likely().nth(1).unwrap().playbook.clone();
@@ -495,10 +533,19 @@ mod tests {
             confirmed: false,
         };
         let ranked = rank(&d, std::slice::from_ref(&likely_choice), &[]);
-        assert_eq!(ranked.iter().find(|r| r.playbook == second).unwrap().source, Source::Evidence);
-        assert_eq!(checklist(&ranked, &[likely_choice]).unwrap().playbook, second);
+        assert_eq!(
+            ranked.iter().find(|r| r.playbook == second).unwrap().source,
+            Source::Evidence
+        );
+        assert_eq!(
+            checklist(&ranked, &[likely_choice]).unwrap().playbook,
+            second
+        );
         // Without a choice: the top likely; without evidence: the text.
-        assert_eq!(checklist(&rank(&d, &[], &suggested), &[]).unwrap().playbook, top);
+        assert_eq!(
+            checklist(&rank(&d, &[], &suggested), &[]).unwrap().playbook,
+            top
+        );
         let nothing = Diagnosis {
             candidates: vec![],
             next_steps: vec![],

@@ -86,13 +86,19 @@ pub fn since(s: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, Filte
             ),
         )
     })?;
-    Ok(Some(now.checked_sub_signed(window).unwrap_or(DateTime::<Utc>::MIN_UTC)))
+    Ok(Some(
+        now.checked_sub_signed(window)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+    ))
 }
 
 /// `<n>s`, `<n>m`, `<n>h`, `<n>d` with n a whole number from 1.
 fn window(s: &str) -> Option<Duration> {
     let unit = s.chars().last()?;
-    let n: i64 = s[..s.len() - unit.len_utf8()].parse().ok().filter(|n| *n > 0)?;
+    let n: i64 = s[..s.len() - unit.len_utf8()]
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)?;
     let seconds = match unit {
         's' => 1,
         'm' => 60,
@@ -141,7 +147,15 @@ mod tests {
         );
         assert_eq!(at(""), None);
         assert_eq!(at("any"), None);
-        for wrong in ["forever", "0h", "-1d", "5w", "h", "1.5h", "99999999999999999d"] {
+        for wrong in [
+            "forever",
+            "0h",
+            "-1d",
+            "5w",
+            "h",
+            "1.5h",
+            "99999999999999999d",
+        ] {
             assert_eq!(since(wrong, now()).unwrap_err().field, "since", "{wrong}");
         }
     }
@@ -150,12 +164,42 @@ mod tests {
     fn every_field_names_itself_when_wrong() {
         let field = |text: FilterText| parse(&text, 50, now()).unwrap_err().field;
         let t = FilterText::default;
-        assert_eq!(field(FilterText { status: "closed", ..t() }), "status");
-        assert_eq!(field(FilterText { label: "service", ..t() }), "label");
-        assert_eq!(field(FilterText { label: "=api", ..t() }), "label");
+        assert_eq!(
+            field(FilterText {
+                status: "closed",
+                ..t()
+            }),
+            "status"
+        );
+        assert_eq!(
+            field(FilterText {
+                label: "service",
+                ..t()
+            }),
+            "label"
+        );
+        assert_eq!(
+            field(FilterText {
+                label: "=api",
+                ..t()
+            }),
+            "label"
+        );
         assert_eq!(field(FilterText { limit: "0", ..t() }), "limit");
-        assert_eq!(field(FilterText { limit: "1001", ..t() }), "limit");
-        assert_eq!(field(FilterText { limit: "ten", ..t() }), "limit");
+        assert_eq!(
+            field(FilterText {
+                limit: "1001",
+                ..t()
+            }),
+            "limit"
+        );
+        assert_eq!(
+            field(FilterText {
+                limit: "ten",
+                ..t()
+            }),
+            "limit"
+        );
         let ok = parse(
             &FilterText {
                 status: "open",

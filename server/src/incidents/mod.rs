@@ -310,7 +310,11 @@ pub fn check_new(title: &str, severity: &str) -> Result<(String, String), String
     let severity = match severity.trim() {
         "" => "warning",
         s if SEVERITIES.contains(&s) => s,
-        s => return Err(format!("Severity {s:?} is not one of critical, warning or info.")),
+        s => {
+            return Err(format!(
+                "Severity {s:?} is not one of critical, warning or info."
+            ));
+        }
     };
     Ok((title.to_owned(), severity.to_owned()))
 }

@@ -259,10 +259,7 @@ pub fn app(state: AppState) -> Router {
             get(pages::incidents::view_incident_events_get),
         )
         .route("/api/v1/incidents", get(api::incidents::list_incidents))
-        .route(
-            "/api/v1/incidents/{id}",
-            get(api::incidents::get_incident),
-        )
+        .route("/api/v1/incidents/{id}", get(api::incidents::get_incident))
         .route(
             "/api/v1/alertmanager",
             post(api::alertmanager::post_alertmanager),

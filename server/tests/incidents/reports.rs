@@ -11,7 +11,10 @@ use super::{alertmanager, edited, token, webhook};
 use crate::common::{self, example, form, get, get_as, incidents, post_report};
 
 fn report_events(events: &[faultline::store::IncidentEvent]) -> usize {
-    events.iter().filter(|e| e.kind == EventKind::Report).count()
+    events
+        .iter()
+        .filter(|e| e.kind == EventKind::Report)
+        .count()
 }
 
 /// A report that names itself after the machine, not the host label.
@@ -51,9 +54,15 @@ async fn a_labelled_collectors_reports_join_its_hosts_incident_without_a_hand_at
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.summary.host, "web-1", "the collector's host label wins");
+    assert_eq!(
+        stored.summary.host, "web-1",
+        "the collector's host label wins"
+    );
     assert_eq!(stored.summary.labels["cluster"], "eu");
-    assert!(stored.body.contains("ip-10-0-3-17"), "the body is kept as sent");
+    assert!(
+        stored.body.contains("ip-10-0-3-17"),
+        "the body is kept as sent"
+    );
 
     // The same again says nothing new: not added.
     post_report(&t.state, &probe, from_machine("healthy/quiet-host")).await;
@@ -85,15 +94,29 @@ async fn a_report_page_opens_an_incident_and_attaching_says_it_did() {
     let report = sent.json()["report_id"].as_str().unwrap().to_owned();
     let rita = common::session_for(&t.state, "rita", Role::Responder).await;
     let page = get_as(&t.state, &rita, &format!("/reports/{report}")).await;
-    assert!(page.text.contains("Open an incident from this report"), "{}", page.text);
+    assert!(
+        page.text.contains("Open an incident from this report"),
+        "{}",
+        page.text
+    );
     let viewer = common::session_for(&t.state, "vic", Role::Viewer).await;
     let page = get_as(&t.state, &viewer, &format!("/reports/{report}")).await;
     assert!(!page.text.contains("Open an incident from this report"));
 
     let uri = format!("/reports/{report}/incident");
-    let refused = form(&t.state, &rita, &uri, &[("title", "x"), ("severity", "sev1")]).await;
+    let refused = form(
+        &t.state,
+        &rita,
+        &uri,
+        &[("title", "x"), ("severity", "sev1")],
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(refused.text.contains("critical, warning or info"), "{}", refused.text);
+    assert!(
+        refused.text.contains("critical, warning or info"),
+        "{}",
+        refused.text
+    );
     let denied = form(&t.state, &viewer, &uri, &[("title", "x")]).await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
 
@@ -101,7 +124,10 @@ async fn a_report_page_opens_an_incident_and_attaching_says_it_did() {
         &t.state,
         &rita,
         &uri,
-        &[("title", "Checkout slow on busy host"), ("severity", "critical")],
+        &[
+            ("title", "Checkout slow on busy host"),
+            ("severity", "critical"),
+        ],
     )
     .await;
     assert_eq!(opened.status, StatusCode::SEE_OTHER, "{}", opened.text);
@@ -113,7 +139,9 @@ async fn a_report_page_opens_an_incident_and_attaching_says_it_did() {
     assert!(!incident.labels["host"].is_empty());
     let shown = get(&t.state, &to).await;
     assert!(
-        shown.text.contains("Report from probe-c is attached as evidence"),
+        shown
+            .text
+            .contains("Report from probe-c is attached as evidence"),
         "{}",
         shown.text
     );
@@ -131,7 +159,11 @@ async fn a_report_page_opens_an_incident_and_attaching_says_it_did() {
     let to = attached.location.unwrap();
     assert!(to.contains("?attached="), "{to}");
     let shown = get(&t.state, &to).await;
-    assert!(shown.text.contains("is attached as evidence"), "{}", shown.text);
+    assert!(
+        shown.text.contains("is attached as evidence"),
+        "{}",
+        shown.text
+    );
     let missing = form(
         &t.state,
         &rita,
@@ -159,17 +191,29 @@ async fn admins_add_a_collector_on_the_admin_page_and_see_its_token_once() {
     assert!(!again.text.contains(&token), "shown once");
     assert!(again.text.contains("host=web-1"), "labels listed");
     let audit = t.state.kb.store().recent_audit(5).await.unwrap();
-    assert!(audit.iter().any(|a| a.action == "collector.add" && a.target == "web-1"));
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "collector.add" && a.target == "web-1")
+    );
 
     // The token works, and its labels reach the report.
     let sent = post_report(&t.state, &token, from_machine("healthy/quiet-host")).await;
     assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
     let listed = get(&t.state, "/api/v1/reports?collector=web-1").await;
-    assert_eq!(listed.json()["reports"][0]["host"], "web-1", "{}", listed.text);
+    assert_eq!(
+        listed.json()["reports"][0]["host"],
+        "web-1",
+        "{}",
+        listed.text
+    );
 
     let twice = form(&t.state, &admin, "/admin/collectors", &fields).await;
     assert_eq!(twice.status, StatusCode::CONFLICT);
-    for bad in [[("name", "web 1"), ("labels", "")], [("name", "web-3"), ("labels", "host")]] {
+    for bad in [
+        [("name", "web 1"), ("labels", "")],
+        [("name", "web-3"), ("labels", "host")],
+    ] {
         let answer = form(&t.state, &admin, "/admin/collectors", &bad).await;
         assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
     }
@@ -183,9 +227,16 @@ async fn the_new_incident_form_offers_severities_and_refuses_others() {
     let t = common::app().await;
     let rita = common::session_for(&t.state, "rita", Role::Responder).await;
     let page = get_as(&t.state, &rita, "/incidents/new").await;
-    assert!(page.text.contains("<select name=\"severity\">"), "{}", page.text);
+    assert!(
+        page.text.contains("<select name=\"severity\">"),
+        "{}",
+        page.text
+    );
     assert!(page.text.contains("<option value=\"warning\" selected>"));
-    assert!(!page.text.contains("name=\"severity\" value="), "no pre-filled text");
+    assert!(
+        !page.text.contains("name=\"severity\" value="),
+        "no pre-filled text"
+    );
     let refused = form(
         &t.state,
         &rita,
@@ -194,8 +245,20 @@ async fn the_new_incident_form_offers_severities_and_refuses_others() {
     )
     .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(refused.text.contains("not one of critical, warning or info"), "{}", refused.text);
-    let ok = form(&t.state, &rita, "/incidents", &[("title", "t"), ("severity", "info")]).await;
+    assert!(
+        refused
+            .text
+            .contains("not one of critical, warning or info"),
+        "{}",
+        refused.text
+    );
+    let ok = form(
+        &t.state,
+        &rita,
+        "/incidents",
+        &[("title", "t"), ("severity", "info")],
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     assert_eq!(incidents(&t.state).await[0].severity, "info");
 }

@@ -66,13 +66,25 @@ async fn an_unmapped_alert_suggests_from_its_words_and_evidence_still_decides_li
         ("keepalive-race-502".into(), "alert".into()),
         "{d}"
     );
-    assert_eq!(d["candidates"][0]["likely"], false, "text alone is never likely");
+    assert_eq!(
+        d["candidates"][0]["likely"], false,
+        "text alone is never likely"
+    );
     assert_eq!(d["matches"], json!([]), "nothing measured, nothing likely");
     assert_eq!(d["checklist"]["source"], "alert");
-    assert!(d["alert_text"].as_str().unwrap().starts_with("Edge Proxy Errors upstream"));
+    assert!(
+        d["alert_text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Edge Proxy Errors upstream")
+    );
     // The page says which and why.
     let page = get(&t.state, &format!("/incidents/{id}")).await;
-    assert!(page.text.contains("suggested by the alert text"), "{}", page.text);
+    assert!(
+        page.text.contains("suggested by the alert text"),
+        "{}",
+        page.text
+    );
     assert!(
         page.text
             .contains("No playbook is mapped to alert EdgeProxyErrors"),
@@ -97,11 +109,19 @@ async fn an_unmapped_alert_suggests_from_its_words_and_evidence_still_decides_li
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["playbook"].as_str().unwrap(), c["source"].as_str().unwrap()))
+        .map(|c| {
+            (
+                c["playbook"].as_str().unwrap(),
+                c["source"].as_str().unwrap(),
+            )
+        })
         .collect();
     let at = |p: &str| sources.iter().position(|s| s.0 == p).unwrap();
     assert_eq!(sources[at("keepalive-race-502")].1, "alert");
-    assert!(at("close-wait-leak") < at("keepalive-race-502"), "{sources:?}");
+    assert!(
+        at("close-wait-leak") < at("keepalive-race-502"),
+        "{sources:?}"
+    );
     assert_eq!(d["checklist"]["playbook"], "close-wait-leak");
     assert_eq!(d["checklist"]["source"], "evidence");
 }
@@ -126,7 +146,11 @@ async fn grafana_alerts_and_titles_typed_by_hand_are_searched_too() {
     .to_string();
     let id = opened(&t.state, &am, &grafana).await;
     let d = diagnosis(&t.state, id).await;
-    assert_eq!(first(&d), ("dns-ndots-search-delay".into(), "alert".into()), "{d}");
+    assert_eq!(
+        first(&d),
+        ("dns-ndots-search-delay".into(), "alert".into()),
+        "{d}"
+    );
 
     // By hand: the title is the alert text.
     let alice = common::session_for(&t.state, "alice", Role::Responder).await;
@@ -134,13 +158,20 @@ async fn grafana_alerts_and_titles_typed_by_hand_are_searched_too() {
         &t.state,
         &alice,
         "/incidents",
-        &[("title", "nf_conntrack: table full, dropping packet"), ("severity", "critical")],
+        &[
+            ("title", "nf_conntrack: table full, dropping packet"),
+            ("severity", "critical"),
+        ],
     )
     .await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
     let id = incidents(&t.state).await[0].id;
     let d = diagnosis(&t.state, id).await;
-    assert_eq!(first(&d), ("conntrack-table-full".into(), "alert".into()), "{d}");
+    assert_eq!(
+        first(&d),
+        ("conntrack-table-full".into(), "alert".into()),
+        "{d}"
+    );
     let page = get(&t.state, &format!("/incidents/{id}")).await;
     assert!(page.text.contains("title was searched"), "{}", page.text);
 }
@@ -154,7 +185,10 @@ async fn a_mapped_alert_opens_with_its_checklist_ready() {
         &t.state,
         &editor,
         "/alert-routes",
-        &[("alertname", "EdgeGatewayDrops"), ("playbook", "mtu-blackhole")],
+        &[
+            ("alertname", "EdgeGatewayDrops"),
+            ("playbook", "mtu-blackhole"),
+        ],
     )
     .await;
     assert_eq!(mapped.status, StatusCode::SEE_OTHER, "{}", mapped.text);
@@ -176,10 +210,21 @@ async fn a_mapped_alert_opens_with_its_checklist_ready() {
     assert_eq!(first(&d), ("mtu-blackhole".into(), "route".into()));
     assert_eq!(d["checklist"]["source"], "route");
     let page = get(&t.state, &format!("/incidents/{id}")).await;
-    assert!(page.text.contains("alert EdgeGatewayDrops is mapped to it"), "{}", page.text);
-    assert!(page.text.contains("words were searched too"), "{}", page.text);
+    assert!(
+        page.text.contains("alert EdgeGatewayDrops is mapped to it"),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("words were searched too"),
+        "{}",
+        page.text
+    );
     assert!(!page.text.contains("No playbook is mapped"));
-    assert!(page.text.contains("id=\"step-1\""), "the checklist's steps are there");
+    assert!(
+        page.text.contains("id=\"step-1\""),
+        "the checklist's steps are there"
+    );
 
     // A responder's choice replaces it, and says so.
     let rita = common::session_for(&t.state, "rita", Role::Responder).await;
@@ -210,7 +255,12 @@ async fn a_mapped_alert_opens_with_its_checklist_ready() {
 async fn responders_judge_a_candidate_below_the_threshold() {
     let t = common::app().await;
     let am = token(&t.state, "alertmanager", Role::Responder).await;
-    let id = opened(&t.state, &am, &alert("EdgeProxyErrors", "edge-7", NGINX_502, "c3")).await;
+    let id = opened(
+        &t.state,
+        &am,
+        &alert("EdgeProxyErrors", "edge-7", NGINX_502, "c3"),
+    )
+    .await;
     let rita = common::session_for(&t.state, "rita", Role::Responder).await;
     let page = common::get_as(&t.state, &rita, &format!("/incidents/{id}")).await;
     assert!(
@@ -230,7 +280,10 @@ async fn responders_judge_a_candidate_below_the_threshold() {
     assert_eq!(judged.status, StatusCode::SEE_OTHER, "{}", judged.text);
     let page = get(&t.state, &format!("/incidents/{id}")).await;
     assert!(page.text.contains("Confirmed diagnosis"), "{}", page.text);
-    assert!(page.text.contains("confirmed by rita"), "the checklist says who decided");
+    assert!(
+        page.text.contains("confirmed by rita"),
+        "the checklist says who decided"
+    );
     let d = diagnosis(&t.state, id).await;
     assert_eq!(first(&d), ("keepalive-race-502".into(), "responder".into()));
     assert_eq!(
@@ -251,7 +304,10 @@ async fn responders_judge_a_candidate_below_the_threshold() {
     .await;
     let d = diagnosis(&t.state, id).await;
     let listed = d["candidates"].as_array().unwrap();
-    assert!(listed.iter().all(|c| c["playbook"] != "keepalive-race-502"), "{d}");
+    assert!(
+        listed.iter().all(|c| c["playbook"] != "keepalive-race-502"),
+        "{d}"
+    );
     assert_ne!(d["checklist"]["playbook"], "keepalive-race-502");
     let confirmed = faultline::feedback::confirmed_playbook(t.state.kb.store(), id).await;
     assert_eq!(confirmed.unwrap(), None);
@@ -284,7 +340,10 @@ async fn the_api_lists_incidents_newest_first_and_names_a_bad_filter() {
     assert_eq!(ids("/api/v1/incidents?label=service%3Dapi").await, [api]);
     assert_eq!(ids("/api/v1/incidents?limit=1").await, [db]);
     assert_eq!(ids("/api/v1/incidents?since=1h").await, [db, api]);
-    assert_eq!(ids("/api/v1/incidents?since=2999-01-01T00:00:00Z").await, Vec::<i64>::new());
+    assert_eq!(
+        ids("/api/v1/incidents?since=2999-01-01T00:00:00Z").await,
+        Vec::<i64>::new()
+    );
     for (query, field) in [
         ("status=closed", "status"),
         ("label=service", "label"),
@@ -307,7 +366,12 @@ async fn the_api_lists_incidents_newest_first_and_names_a_bad_filter() {
 #[tokio::test]
 async fn unknown_api_paths_answer_json_never_the_html_page() {
     let t = common::app().await;
-    for path in ["/api/v1/nothing-here", "/api/v2/incidents", "/api", "/api/v1/incidents/1/x"] {
+    for path in [
+        "/api/v1/nothing-here",
+        "/api/v2/incidents",
+        "/api",
+        "/api/v1/incidents/1/x",
+    ] {
         let answer = get(&t.state, path).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
         assert!(
@@ -319,7 +383,12 @@ async fn unknown_api_paths_answer_json_never_the_html_page() {
             answer.text
         );
         assert_eq!(answer.json()["error"]["code"], "not_found", "{path}");
-        assert!(answer.json()["error"]["message"].as_str().unwrap().contains(path));
+        assert!(
+            answer.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(path)
+        );
     }
     let page = get(&t.state, "/no-such-page").await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);

@@ -41,8 +41,12 @@ pub async fn list_incidents(
         limit: &params.limit,
     };
     let filter = filter::parse(&text, DEFAULT_LIST, Utc::now()).map_err(|e| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_filter", e.message)
-            .with_field(e.field)
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_filter",
+            e.message,
+        )
+        .with_field(e.field)
     })?;
     let incidents = state.kb.store().incidents(&filter).await?;
     Ok(Json(json!({ "incidents": incidents })))
@@ -63,9 +67,9 @@ pub async fn get_incident(
     let events = store.events(number).await?;
     let a = assess(&state.kb, &incident, &events).await?;
     let summary = a.diagnosis.summary();
-    let checklist = a.checklist().map(|c| {
-        json!({"playbook": c.playbook, "title": c.title, "source": c.source})
-    });
+    let checklist = a
+        .checklist()
+        .map(|c| json!({"playbook": c.playbook, "title": c.title, "source": c.source}));
     Ok(Json(json!({
         "incident": incident,
         "timeline": events,

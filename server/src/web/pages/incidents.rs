@@ -10,18 +10,18 @@ use std::ops::Deref;
 use std::time::Duration;
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::collectors::ago;
 use super::assessment::{Assessment, assess};
+use super::collectors::ago;
 use super::diagnosis::DiagnosisView;
 use super::observation_view::ObservationView;
 use super::{render, render_with};
@@ -331,7 +331,12 @@ impl CandidatesView {
 /// The probes or commands that settle a candidate's unknown clauses,
 /// heaviest first, each once.
 fn to_collect(a: &Assessment, playbook: &str) -> Vec<String> {
-    let Some(c) = a.diagnosis.candidates.iter().find(|c| c.playbook == playbook) else {
+    let Some(c) = a
+        .diagnosis
+        .candidates
+        .iter()
+        .find(|c| c.playbook == playbook)
+    else {
         return Vec::new();
     };
     let mut out: Vec<String> = Vec::new();
@@ -345,10 +350,16 @@ fn to_collect(a: &Assessment, playbook: &str) -> Vec<String> {
 
 /// Who decided on a playbook, in a sentence.
 fn decided_note(c: &Choice, title: &str) -> String {
-    let who = if c.who.is_empty() { "A responder" } else { &c.who };
+    let who = if c.who.is_empty() {
+        "A responder"
+    } else {
+        &c.who
+    };
     match (&c.alertname, c.confirmed) {
         (Some(alert), _) => {
-            format!("Alert {alert} is mapped to “{title}” on /alert-routes, so its checklist is ready.")
+            format!(
+                "Alert {alert} is mapped to “{title}” on /alert-routes, so its checklist is ready."
+            )
         }
         (None, true) => format!("{who} confirmed “{title}” as the diagnosis."),
         (None, false) => format!("{who} chose “{title}” as the checklist."),
@@ -363,9 +374,17 @@ fn notes(a: &Assessment) -> Vec<String> {
             .find(|c| c.playbook == id)
             .map_or_else(|| id.to_owned(), |c| c.title.clone())
     };
-    let mut notes: Vec<String> = a.decided.iter().map(|c| decided_note(c, &title(&c.playbook))).collect();
+    let mut notes: Vec<String> = a
+        .decided
+        .iter()
+        .map(|c| decided_note(c, &title(&c.playbook)))
+        .collect();
     if a.suggested() {
-        let routed: Vec<&str> = a.decided.iter().filter_map(|c| c.alertname.as_deref()).collect();
+        let routed: Vec<&str> = a
+            .decided
+            .iter()
+            .filter_map(|c| c.alertname.as_deref())
+            .collect();
         let unmapped: Vec<&str> = a
             .alertnames
             .iter()
@@ -555,7 +574,11 @@ async fn live(
 fn checklist_basis(a: &Assessment, ranked: &Ranked) -> String {
     let decided = a.decided.iter().find(|c| c.playbook == ranked.playbook);
     let who = |c: &Choice| {
-        if c.who.is_empty() { "a responder".to_owned() } else { c.who.clone() }
+        if c.who.is_empty() {
+            "a responder".to_owned()
+        } else {
+            c.who.clone()
+        }
     };
     match (decided, ranked.source) {
         (Some(c), _) if c.alertname.is_some() => format!(
@@ -591,7 +614,11 @@ pub async fn view_incident_get(
     let can_respond = user.is_some_and(|u| u.can(Role::Responder));
     let attached = params
         .attached
-        .and_then(|aid| events.iter().find(|e| e.id == aid && e.kind == EventKind::Report))
+        .and_then(|aid| {
+            events
+                .iter()
+                .find(|e| e.id == aid && e.kind == EventKind::Report)
+        })
         .map(|e| {
             let text = format!(
                 "{} is attached as evidence; the diagnosis below includes it.",

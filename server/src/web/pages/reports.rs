@@ -223,14 +223,13 @@ pub async fn view_report_incident_post(
 ) -> Result<Response, PageError> {
     let missing = || PageError::not_found(format!("There is no report with id {id}."));
     let uuid = Uuid::parse_str(&id).map_err(|_| missing())?;
-    let (title, severity) = crate::incidents::check_new(&form.title, &form.severity).map_err(
-        |message| {
+    let (title, severity) =
+        crate::incidents::check_new(&form.title, &form.severity).map_err(|message| {
             PageError::from(
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
                     .with_field("title"),
             )
-        },
-    )?;
+        })?;
     let opened = crate::incidents::open_from_report(
         &state.kb,
         &state.incident_bus,
