@@ -238,6 +238,15 @@ fn firing(name: &str, host: &str, summary: &str, fingerprint: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_alert_points_at_the_playbook_and_a_responder_decides() {
+    within(
+        "the_alert_points_at_the_playbook_and_a_responder_decides",
+        TEST_LIMIT,
+        the_alert_points_at_the_playbook_and_a_responder_decides_body(),
+    )
+    .await
+}
+
+async fn the_alert_points_at_the_playbook_and_a_responder_decides_body() {
     let (addr, app) = start_server().await;
     let store = app.state.kb.store().clone();
     faultline::accounts::add_user(&store, "oncall", "pager-duty-3am", Role::Responder, "test")
