@@ -349,10 +349,10 @@ async fn a_hung_page_fails_its_test_within_the_limit_with_a_screenshot() {
     let (addr, _app) = start_server().await;
     let base = format!("http://{addr}");
     let limit = std::time::Duration::from_secs(6);
+    let profile = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
     let overrun = try_within("hung-page", limit, async {
         let (_driver, port) = start_driver();
-        let profile = tempfile::tempdir().unwrap();
         let client = browser(port, profile.path()).await;
         client.goto(&format!("{base}/lessons")).await.unwrap();
         client
@@ -387,4 +387,27 @@ async fn a_hung_page_fails_its_test_within_the_limit_with_a_screenshot() {
         overrun.notes.iter().any(|n| n.contains("/lessons")),
         "{overrun}"
     );
+    // The failed test leaves no browser behind (the busy tab would spin on).
+    let profile = profile.path().to_string_lossy().into_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !processes_mentioning(&profile).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left running: {:?}",
+            processes_mentioning(&profile)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Live processes whose command line contains `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .collect()
 }

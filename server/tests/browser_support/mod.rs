@@ -11,6 +11,7 @@
 mod watchdog;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,11 +34,19 @@ const PAGE_LOAD_TIMEOUT: Duration = Duration::from_secs(20);
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// Kills chromedriver (and with it the browser) when the test ends.
+/// Kills chromedriver and every browser process it started when the test
+/// ends, passed or failed: they share a process group of their own. Killing
+/// chromedriver alone leaves a Chromium behind whenever a test fails before
+/// closing its session, and a tab stuck in a loop then burns a core for good.
 pub struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -58,6 +67,7 @@ pub fn start_driver() -> (Driver, u16) {
     );
     let port = free_port();
     let child = Command::new(CHROMEDRIVER)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
