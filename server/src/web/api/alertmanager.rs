@@ -1,9 +1,10 @@
 //! `POST /api/v1/alertmanager`: Alertmanager's webhook (payload version 4)
 //! and Grafana's variant. A firing alert opens an incident or attaches to the
 //! open incident of its alert name and labels; a resolved alert resolves the
-//! incident its firing alert went to. Each alert is recorded once per
-//! (fingerprint, startsAt, status), so replays and the second Alertmanager of
-//! an HA pair change nothing.
+//! incident its firing alert went to, and the same alert firing again after
+//! that (same fingerprint and startsAt) reopens it. Each alert keeps the
+//! status its last delivery left it in, so a replay and the second
+//! Alertmanager of an HA pair change nothing.
 //!
 //! Alertmanager retries only on 5xx and drops a notification on any 4xx
 //! (429 included): a busy or unreachable store answers 503 with
@@ -63,7 +64,8 @@ async fn deliver(
         .with_field(e.field)
     })?;
     let who = user.actor();
-    let (mut opened, mut attached, mut duplicates, mut unmatched) = (vec![], vec![], 0, 0);
+    let (mut opened, mut reopened, mut attached) = (vec![], vec![], vec![]);
+    let (mut duplicates, mut unmatched) = (0, 0);
     for alert in &alerts {
         let labels = &alert.labels;
         let key = group_key(labels);
@@ -89,6 +91,7 @@ async fn deliver(
         }
         match outcome {
             AlertOutcome::Opened(id) => opened.push(id),
+            AlertOutcome::Reopened(id) => reopened.push(id),
             AlertOutcome::Attached(id) => attached.push(id),
             AlertOutcome::Duplicate => duplicates += 1,
             AlertOutcome::NoIncident => unmatched += 1,
@@ -98,6 +101,7 @@ async fn deliver(
     Ok(Json(json!({
         "alerts": alerts.len(),
         "opened": opened,
+        "reopened": reopened,
         "attached": attached,
         "duplicates": duplicates,
         "resolved_without_incident": unmatched,
