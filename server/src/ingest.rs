@@ -142,6 +142,22 @@ pub fn parse_report(body: &[u8]) -> Result<Report, ParseError> {
     Report::from_json(body).map_err(ParseError::Invalid)
 }
 
+/// Applies the labels the collector was registered with (`faultline
+/// collector add web-1 --label host=web-1`, or the admin page) to its
+/// report: they override what the report says of itself, and a `host`
+/// label is the report's host. So an operator decides which host a probe's
+/// evidence is about, and reports join the incidents labelled with it. The
+/// body is stored as sent; the stored summary and the incident routing use
+/// these labels.
+pub fn apply_collector_labels(collector: &CollectorRecord, report: &mut Report) {
+    for (k, v) in &collector.labels {
+        report.collector.labels.insert(k.clone(), v.clone());
+    }
+    if let Some(host) = collector.labels.get("host").filter(|h| !h.is_empty()) {
+        report.collector.host = host.clone();
+    }
+}
+
 // ---- Storing and answering -------------------------------------------------------
 
 /// The outcome of a send.

@@ -10,6 +10,15 @@ use fantoccini::Locator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engineer_searches_and_reads_a_playbook() {
+    within(
+        "an_engineer_searches_and_reads_a_playbook",
+        TEST_LIMIT,
+        an_engineer_searches_and_reads_a_playbook_body(),
+    )
+    .await
+}
+
+async fn an_engineer_searches_and_reads_a_playbook_body() {
     let (addr, _app) = start_server().await;
     let (_driver, port) = start_driver();
     let profile = tempfile::tempdir().unwrap();
@@ -192,6 +201,15 @@ async fn an_engineer_searches_and_reads_a_playbook() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engineer_logs_in_sees_who_they_are_and_logs_out() {
+    within(
+        "an_engineer_logs_in_sees_who_they_are_and_logs_out",
+        TEST_LIMIT,
+        an_engineer_logs_in_sees_who_they_are_and_logs_out_body(),
+    )
+    .await
+}
+
+async fn an_engineer_logs_in_sees_who_they_are_and_logs_out_body() {
     let (addr, app) = start_server_with_login().await;
     faultline::accounts::add_user(
         app.state.kb.store(),
@@ -321,4 +339,52 @@ async fn an_engineer_logs_in_sees_who_they_are_and_logs_out() {
     shot(&client, "logged-out").await;
 
     client.close().await.unwrap();
+}
+
+/// The watchdog itself: a page whose script never yields blocks every
+/// WebDriver call on its tab; the test fails soon after its limit, with a
+/// screenshot of the page drawn in a fresh session with scripts off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_page_fails_its_test_within_the_limit_with_a_screenshot() {
+    let (addr, _app) = start_server().await;
+    let base = format!("http://{addr}");
+    let limit = std::time::Duration::from_secs(6);
+    let started = std::time::Instant::now();
+    let overrun = try_within("hung-page", limit, async {
+        let (_driver, port) = start_driver();
+        let profile = tempfile::tempdir().unwrap();
+        let client = browser(port, profile.path()).await;
+        client.goto(&format!("{base}/lessons")).await.unwrap();
+        client
+            .execute(
+                "setTimeout(function () { for (;;) {} }, 50); return true;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        // Every call now waits on the busy tab, and the test never ends.
+        loop {
+            let _ = client.find(Locator::Css("h1")).await;
+        }
+    })
+    .await
+    .expect_err("a page that never yields cannot pass");
+    let took = started.elapsed();
+    println!("{overrun}\nfailed after {took:?}");
+    // The limit, then at most one screenshot try and one fallback view.
+    assert!(
+        took < limit + std::time::Duration::from_secs(25),
+        "{took:?}"
+    );
+    let shot = overrun
+        .screenshots
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with("noscript.png"))
+        .unwrap_or_else(|| panic!("no fallback screenshot: {overrun}"));
+    let png = std::fs::read(shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 1000, "{shot:?}");
+    assert!(
+        overrun.notes.iter().any(|n| n.contains("/lessons")),
+        "{overrun}"
+    );
 }

@@ -36,6 +36,15 @@ async fn path(client: &Client) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_editors_edit_a_playbook_with_preview_history_and_a_conflict() {
+    within(
+        "two_editors_edit_a_playbook_with_preview_history_and_a_conflict",
+        TEST_LIMIT,
+        two_editors_edit_a_playbook_with_preview_history_and_a_conflict_body(),
+    )
+    .await
+}
+
+async fn two_editors_edit_a_playbook_with_preview_history_and_a_conflict_body() {
     let (addr, app) = start_server_with_login().await;
     for name in ["erin", "bob"] {
         faultline::accounts::add_user(

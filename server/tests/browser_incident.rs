@@ -2,7 +2,10 @@
 //! chromedriver) against a real server: an Alertmanager webhook opens it, a
 //! probe report arrives and the open page's diagnosis updates live (SSE, no
 //! reload), the engineer pastes real `ss -tan` output, ticks steps and
-//! resolves it. Screenshots land in `target/screenshots/incident-*.png`.
+//! resolves it. And the alert as evidence: an unmapped alert's words
+//! suggest the playbook, a responder confirms it below the threshold, a
+//! mapped alert opens with its checklist. Screenshots land in
+//! `target/screenshots/incident-*.png`.
 
 mod browser_support;
 mod common;
@@ -16,6 +19,15 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engineer_walks_an_incident_from_alert_to_resolved() {
+    within(
+        "an_engineer_walks_an_incident_from_alert_to_resolved",
+        TEST_LIMIT,
+        an_engineer_walks_an_incident_from_alert_to_resolved_body(),
+    )
+    .await
+}
+
+async fn an_engineer_walks_an_incident_from_alert_to_resolved_body() {
     let (addr, app) = start_server().await;
     let store = app.state.kb.store().clone();
     faultline::accounts::add_user(&store, "oncall", "pager-duty-3am", Role::Responder, "test")
@@ -135,14 +147,8 @@ async fn an_engineer_walks_an_incident_from_alert_to_resolved() {
     println!("report to live diagnosis on the open page: {live_ms} ms");
     shot(&client, "incident-live-diagnosis").await;
 
-    // Paste real `ss -tan` output.
-    client
-        .find(Locator::Css("#paste textarea"))
-        .await
-        .unwrap()
-        .send_keys(&common::real_ss_tan())
-        .await
-        .unwrap();
+    // Paste real `ss -tan` output (this host's, so any size).
+    paste_into(&client, "#paste textarea", &common::real_ss_tan()).await;
     click(&client, "#paste button[type=submit]").await;
     if client
         .wait()
@@ -201,5 +207,187 @@ async fn an_engineer_walks_an_incident_from_alert_to_resolved() {
             .contains("Status open → resolved")
     );
     shot(&client, "incident-resolved").await;
+    client.close().await.unwrap();
+}
+
+/// Scrolls an element to the top of the window, for a screenshot of it.
+async fn scroll_to(client: &fantoccini::Client, css: &str) {
+    let script = format!(
+        "const top = document.querySelector({css:?}).getBoundingClientRect().top; \
+         window.scrollTo(0, top + window.scrollY - 70); return true;"
+    );
+    client.execute(&script, vec![]).await.unwrap();
+}
+
+/// An Alertmanager v4 delivery of one firing alert.
+fn firing(name: &str, host: &str, summary: &str, fingerprint: &str) -> Value {
+    json!({
+        "version": "4", "groupKey": format!("{{}}:{{alertname=\"{name}\"}}"), "truncatedAlerts": 0,
+        "status": "firing", "receiver": "faultline",
+        "groupLabels": {"alertname": name}, "commonLabels": {"alertname": name},
+        "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": name, "host": host, "severity": "critical"},
+            "annotations": {"summary": summary},
+            "startsAt": "2026-11-24T03:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph", "fingerprint": fingerprint
+        }]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alert_points_at_the_playbook_and_a_responder_decides() {
+    within(
+        "the_alert_points_at_the_playbook_and_a_responder_decides",
+        TEST_LIMIT,
+        the_alert_points_at_the_playbook_and_a_responder_decides_body(),
+    )
+    .await
+}
+
+async fn the_alert_points_at_the_playbook_and_a_responder_decides_body() {
+    let (addr, app) = start_server().await;
+    let store = app.state.kb.store().clone();
+    faultline::accounts::add_user(&store, "oncall", "pager-duty-3am", Role::Responder, "test")
+        .await
+        .unwrap();
+    let (am_token, _) =
+        faultline::accounts::add_api_token(&store, "alertmanager", Role::Responder, "test")
+            .await
+            .unwrap();
+    store
+        .set_alert_route("EdgeGatewayDrops", Some("mtu-blackhole"), "editor")
+        .await
+        .unwrap();
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    let deliver = |payload: Value| {
+        let (http, url, token) = (
+            http.clone(),
+            format!("{base}/api/v1/alertmanager"),
+            am_token.clone(),
+        );
+        async move {
+            let answer = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&payload)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200);
+            answer.json::<Value>().await.unwrap()["opened"][0]
+                .as_i64()
+                .expect("an incident opened")
+        }
+    };
+
+    // An alert nobody mapped, with nginx's own error line in its summary.
+    let unmapped = deliver(firing(
+        "NginxUpstreamResets",
+        "edge-4",
+        "nginx on edge-4: upstream prematurely closed connection while reading response \
+         header from upstream, client: 10.2.0.7, server: shop",
+        "7a1c0de5",
+    ))
+    .await;
+    let mapped = deliver(firing(
+        "EdgeGatewayDrops",
+        "gw-2",
+        "large responses stall through the gateway",
+        "7a1c0de6",
+    ))
+    .await;
+
+    let (_driver, port) = start_driver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(port, profile.path()).await;
+    log_in(&client, &base, "oncall", "pager-duty-3am").await;
+
+    // The first candidate is the keep-alive race, suggested by the alert
+    // text and not (yet) likely: nothing was measured.
+    client
+        .goto(&format!("{base}/incidents/{unmapped}"))
+        .await
+        .unwrap();
+    let first = "#candidates .inc-cand:first-child";
+    let playbook = client
+        .find(Locator::Css(first))
+        .await
+        .unwrap()
+        .attr("data-playbook")
+        .await
+        .unwrap();
+    assert_eq!(playbook.as_deref(), Some("keepalive-race-502"));
+    let candidate = text_of(&client, first).await;
+    assert!(
+        candidate.contains("suggested by the alert text"),
+        "{candidate}"
+    );
+    let why = text_of(&client, "#candidates").await;
+    assert!(
+        why.contains("No playbook is mapped to alert NginxUpstreamResets"),
+        "{why}"
+    );
+    assert!(
+        text_of(&client, ".diagnosis")
+            .await
+            .contains("No likely root cause")
+    );
+    let checklist = text_of(&client, "#checklist h2").await;
+    assert!(
+        checklist.contains("suggested by the alert text"),
+        "{checklist}"
+    );
+    scroll_to(&client, "#candidates").await;
+    shot(&client, "incident-alert-suggested").await;
+
+    // The responder decides: the suggestion, below the threshold, is right.
+    let target = "#verdict li[data-playbook='keepalive-race-502']";
+    click(&client, &format!("{target} button.fb-right")).await;
+    wait_until(
+        &client,
+        "return !!document.querySelector('.fb-confirmed')",
+        10,
+        "the confirmed diagnosis",
+    )
+    .await;
+    let confirmed = text_of(&client, ".fb-confirmed").await;
+    assert!(confirmed.contains("502"), "{confirmed}");
+    let verdict = text_of(&client, &format!("{target} .fb-verdict")).await;
+    assert!(verdict.eq_ignore_ascii_case("right"), "{verdict}");
+    scroll_to(&client, "#verdict").await;
+    shot(&client, "incident-verdict-below-threshold").await;
+
+    // The mapped alert opened with its playbook's checklist ready.
+    client
+        .goto(&format!("{base}/incidents/{mapped}"))
+        .await
+        .unwrap();
+    let checklist = text_of(&client, "#checklist h2").await;
+    assert!(
+        checklist.contains("alert EdgeGatewayDrops is mapped to it"),
+        "{checklist}"
+    );
+    client
+        .find(Locator::Css("#checklist #step-1 .inc-tickbox"))
+        .await
+        .expect("steps to tick");
+    assert_eq!(
+        client
+            .find(Locator::Css(first))
+            .await
+            .unwrap()
+            .attr("data-source")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("route")
+    );
+    let why = text_of(&client, "#candidates").await;
+    assert!(!why.contains("No playbook is mapped"), "{why}");
+    scroll_to(&client, "#candidates").await;
+    shot(&client, "incident-mapped-checklist").await;
     client.close().await.unwrap();
 }

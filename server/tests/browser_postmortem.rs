@@ -121,6 +121,15 @@ async fn write_section(client: &Client, heading: &str, body: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postmortem_becomes_the_playbook_that_explains_its_incident() {
+    within(
+        "a_postmortem_becomes_the_playbook_that_explains_its_incident",
+        TEST_LIMIT,
+        a_postmortem_becomes_the_playbook_that_explains_its_incident_body(),
+    )
+    .await
+}
+
+async fn a_postmortem_becomes_the_playbook_that_explains_its_incident_body() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let report_file = PathBuf::from(REPORT);

@@ -3,9 +3,11 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const REFERENCE: &str = concat!(
+/// Our own scenario document: thirteen cases, one of them titled
+/// "CLOSE_WAIT Leak" (the id of a built-in playbook).
+const CASEBOOK: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/reference/network-failure-scenarios.md"
+    "/tests/fixtures/import/scenarios/network-scenarios.md"
 );
 
 fn faultline(data: &Path, args: &[&str]) -> Output {
@@ -49,11 +51,11 @@ fn read_dir_sorted(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 #[test]
-fn reference_document_imports_as_thirteen_playbooks_and_round_trips() {
+fn scenario_document_imports_as_thirteen_playbooks_and_round_trips() {
     let a = tempfile::tempdir().unwrap();
     let dry = ok(
         a.path(),
-        &["import", REFERENCE, "--dry-run", "--format", "json"],
+        &["import", CASEBOOK, "--dry-run", "--format", "json"],
     );
     let json: serde_json::Value = serde_json::from_str(&dry).unwrap();
     let playbooks = json["playbooks"].as_array().unwrap();
@@ -73,7 +75,7 @@ fn reference_document_imports_as_thirteen_playbooks_and_round_trips() {
     ok(a.path(), &["export", export_dry.to_str().unwrap()]);
     assert_eq!(read_dir_sorted(&export_dry).len(), 13);
 
-    ok(a.path(), &["import", REFERENCE]);
+    ok(a.path(), &["import", CASEBOOK]);
     let first = a.path().join("export-1");
     ok(a.path(), &["export", first.to_str().unwrap()]);
     let exported = read_dir_sorted(&first);

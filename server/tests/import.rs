@@ -1,5 +1,6 @@
-//! Import and export against readable fixture files and the shared
-//! reference document of network failure scenarios.
+//! Import and export against readable fixture files, among them a long
+//! scenario document (our own casebook of thirteen network failures, laid out
+//! the way such documents usually are).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,19 +11,17 @@ use faultline::import::{
     import_text,
 };
 
-const REFERENCE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/reference/network-failure-scenarios.md"
-);
-
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/import")
         .join(rel)
 }
 
-fn reference() -> Vec<Imported> {
-    import_path(Path::new(REFERENCE)).expect("the reference document imports")
+/// The casebook: thirteen `## Scenario:` sections covering the faults of
+/// the built-in playbooks, some without Symptoms, Investigation, Root cause,
+/// Fix or Prevention subsections.
+fn casebook() -> Vec<Imported> {
+    import_path(&fixture("scenarios/network-scenarios.md")).expect("the casebook imports")
 }
 
 fn by_id<'a>(all: &'a [Imported], id: &str) -> &'a Playbook {
@@ -33,25 +32,25 @@ fn by_id<'a>(all: &'a [Imported], id: &str) -> &'a Playbook {
 }
 
 #[test]
-fn reference_document_imports_as_thirteen_complete_playbooks() {
-    let all = reference();
+fn scenario_document_imports_as_thirteen_complete_playbooks() {
+    let all = casebook();
     let ids: Vec<&str> = all.iter().map(|i| i.playbook.id()).collect();
     assert_eq!(
         ids,
         [
-            "the-mystery-502s",
-            "dns-resolution-takes-5-seconds",
-            "connection-resets-after-60-seconds",
-            "the-deployment-that-broke-everything",
-            "intermittent-connection-failures-between-services",
+            "bad-gateway-bursts-after-scaling-out",
+            "slow-first-lookups-from-pods",
+            "streams-cut-at-the-one-minute-mark",
+            "release-breaks-calls-to-the-payment-provider",
+            "refused-connections-between-two-services",
             "close-wait-leak",
-            "tls-handshake-failure-after-certificate-rotation",
-            "pod-can-t-reach-external-api",
-            "the-99th-percentile-latency-spike",
-            "syn-flood-from-your-own-infrastructure",
-            "mtu-black-hole-in-vpn-tunnel",
-            "load-balancer-draining-gone-wrong",
-            "the-conntrack-table-is-full",
+            "certificate-verify-failures-after-renewal",
+            "fresh-nodes-cannot-reach-the-internet",
+            "tail-latency-jumps-twice-a-minute",
+            "database-swamped-by-its-own-clients",
+            "large-transfers-hang-over-the-vpn",
+            "errors-during-every-rollout",
+            "packets-dropped-once-the-tracking-table-fills",
         ]
     );
     // Scenarios that have a Symptoms subsection in the document.
@@ -102,105 +101,145 @@ fn reference_document_imports_as_thirteen_complete_playbooks() {
 }
 
 #[test]
-fn reference_content_spot_checks() {
-    let all = reference();
+fn scenario_document_content_spot_checks() {
+    let all = casebook();
 
-    let dns = by_id(&all, "dns-resolution-takes-5-seconds");
+    let dns = by_id(&all, "slow-first-lookups-from-pods");
     assert_eq!(dns.meta.layer, Layer::Dns);
     assert!(
         dns.section_markdown(SectionKind::Investigation)
             .contains("ndots")
     );
     let steps = dns.steps();
-    assert!(steps.len() >= 4, "{steps:?}");
-    assert_eq!(steps[2].title, "Check resolv.conf.");
+    assert_eq!(steps.len(), 5, "{steps:?}");
+    assert_eq!(steps[2].title, "Read the resolver configuration.");
     assert_eq!(steps[2].commands, ["cat /etc/resolv.conf"]);
+    assert_eq!(steps[1].commands, ["time getent hosts partner.example.net"]);
 
+    // No Fix subsection: the fix written inside Root cause moves to Fix.
     let leak = by_id(&all, "close-wait-leak");
     assert_eq!(
         leak.meta.alert,
-        "Service running out of file descriptors. 'Too many open files' errors."
+        "Report workers keep hitting 'Too many open files' and refuse new work."
     );
     assert!(
         leak.section_markdown(SectionKind::Fix)
-            .contains("defer resp.Body.Close()")
+            .contains("defer res.Body.Close()")
     );
     assert!(
         !leak
             .section_markdown(SectionKind::RootCause)
-            .contains("defer resp.Body.Close()")
+            .contains("defer res.Body.Close()")
     );
     assert!(
         leak.section_markdown(SectionKind::RootCause)
-            .contains("never closed resp.Body")
+            .contains("the body stays open")
     );
     assert!(
         leak.section_markdown(SectionKind::Prevention)
-            .contains("CLOSE_WAIT leaks mean")
+            .contains("never calls close()")
     );
 
-    let cni = by_id(&all, "pod-can-t-reach-external-api");
+    // A `# Prevention:` comment inside the fix's code block.
+    let nat = by_id(&all, "fresh-nodes-cannot-reach-the-internet");
+    assert_eq!(
+        nat.section_markdown(SectionKind::Prevention),
+        "- make node admission wait for the plugin's NAT rules and fail the bootstrap when they are absent."
+    );
+    // A `// Long-term:` comment inside a Java fix.
     assert!(
-        cni.section_markdown(SectionKind::Prevention)
-            .contains("node bootstrap validation")
+        by_id(&all, "release-breaks-calls-to-the-payment-provider")
+            .section_markdown(SectionKind::Prevention)
+            .starts_with("- **Long-term:** agree a date with the processor")
     );
 
-    let bad_gateway = by_id(&all, "the-mystery-502s");
+    // A `Rule:` with continuation lines, then the takeaway about it.
+    let bad_gateway = by_id(&all, "bad-gateway-bursts-after-scaling-out");
     let prevention = bad_gateway.section_markdown(SectionKind::Prevention);
     assert!(
-        prevention.contains("MUST be longer than the downstream proxy's keepalive timeout"),
+        prevention.starts_with(
+            "- **Rule:** every hop must hold an idle connection open longer than the hop that sends requests to it. client \\< proxy \\< backend."
+        ),
         "{prevention}"
     );
     assert!(prevention.contains("keepalive mismatch"), "{prevention}");
     assert_eq!(
         bad_gateway.meta.alert,
-        "API error rate spiked to 15%. Users seeing intermittent 502 Bad Gateway errors."
+        "Checkout API returns 502 Bad Gateway on roughly one request in eight."
     );
 
     // Takeaways go to the scenario they talk about, not by position.
-    let conntrack = by_id(&all, "the-conntrack-table-is-full");
+    let conntrack = by_id(&all, "packets-dropped-once-the-tracking-table-fills");
     assert_eq!(conntrack.meta.layer, Layer::Network);
     assert!(
         conntrack
             .section_markdown(SectionKind::Prevention)
             .contains("nf_conntrack_max")
     );
+    // No Root cause subsection: the findings marked with `←` stand in.
+    let cause = conntrack.section_markdown(SectionKind::RootCause);
     assert!(
-        conntrack
-            .section_markdown(SectionKind::RootCause)
-            .contains("99.9% full")
+        cause.contains("Compare the entry count with the limit: the table is 99.9% full"),
+        "{cause}"
     );
+    assert!(cause.contains("two minutes per closed flow"), "{cause}");
     assert!(
-        by_id(&all, "load-balancer-draining-gone-wrong")
+        by_id(&all, "errors-during-every-rollout")
             .section_markdown(SectionKind::Prevention)
             .contains("preStop")
     );
     assert!(
-        by_id(&all, "mtu-black-hole-in-vpn-tunnel")
+        by_id(&all, "large-transfers-hang-over-the-vpn")
             .section_markdown(SectionKind::Prevention)
             .contains("ICMP")
     );
+    assert!(
+        by_id(&all, "database-swamped-by-its-own-clients")
+            .section_markdown(SectionKind::Prevention)
+            .contains("backoff with jitter")
+    );
     let everywhere = all
         .iter()
-        .filter(|i| i.playbook.source().contains("The question isn't IF"))
+        .filter(|i| i.playbook.source().contains("sooner or later"))
         .count();
     assert_eq!(
         everywhere, 0,
         "the general closing takeaway belongs to no scenario"
     );
+    // No rule, takeaway or Prevention: the closest recurring pattern.
+    let tail = by_id(&all, "tail-latency-jumps-twice-a-minute");
+    assert!(
+        tail.section_markdown(SectionKind::Prevention)
+            .starts_with("- **Bursts on the clock.** Cron jobs"),
+        "{}",
+        tail.section_markdown(SectionKind::Prevention)
+    );
+    // A Prevention subsection of its own is kept as written.
+    assert!(
+        by_id(&all, "refused-connections-between-two-services")
+            .section_markdown(SectionKind::Prevention)
+            .starts_with("Alert on restart counts")
+    );
 
     assert_eq!(
-        by_id(&all, "tls-handshake-failure-after-certificate-rotation")
+        by_id(&all, "certificate-verify-failures-after-renewal")
             .meta
             .layer,
         Layer::Tls
     );
     assert!(
-        by_id(&all, "the-deployment-that-broke-everything")
+        by_id(&all, "release-breaks-calls-to-the-payment-provider")
             .section_markdown(SectionKind::Fix)
             .contains("```java")
     );
-    let drain = by_id(&all, "load-balancer-draining-gone-wrong");
+    // A multi-line quoted alert becomes one line without its quotes.
+    assert_eq!(
+        by_id(&all, "release-breaks-calls-to-the-payment-provider")
+            .meta
+            .alert,
+        "Since release 3.8.0 every charge request to the card processor fails with 'connection reset'."
+    );
+    let drain = by_id(&all, "errors-during-every-rollout");
     assert!(
         drain
             .section_markdown(SectionKind::Investigation)
@@ -208,7 +247,7 @@ fn reference_content_spot_checks() {
     );
     let warnings = &all
         .iter()
-        .find(|i| i.playbook.id() == "load-balancer-draining-gone-wrong")
+        .find(|i| i.playbook.id() == "errors-during-every-rollout")
         .unwrap()
         .warnings;
     assert!(
@@ -399,11 +438,12 @@ fn own_format_imports_byte_exact() {
 
 #[test]
 fn export_import_export_is_byte_identical() {
-    let mut all = reference();
+    // The scenarios folder holds the casebook and a smaller document.
+    let mut all = import_path(&fixture("scenarios")).unwrap();
+    assert_eq!(all.len(), 15);
     all.extend(import_path(&fixture("runbooks")).unwrap());
-    all.extend(import_path(&fixture("scenarios")).unwrap());
     round_trip(&all);
-    // Our own file shares its id with a reference scenario: a round of its own.
+    // Our own file shares its id with a casebook scenario: a round of its own.
     round_trip(&import_path(&fixture("own")).unwrap());
 }
 
@@ -441,7 +481,7 @@ fn round_trip(all: &[Imported]) {
 
 #[test]
 fn composed_playbooks_reparse_to_the_same_thing() {
-    let mut all = reference();
+    let mut all = casebook();
     all.extend(import_path(&fixture("runbooks")).unwrap());
     for i in &all {
         let p = &i.playbook;
@@ -517,7 +557,7 @@ fn missing_path_names_it() {
 
 #[test]
 fn dry_run_json_lists_every_playbook_with_sections() {
-    let all = reference();
+    let all = casebook();
     let v = dry_run_json(&all);
     let list = v["playbooks"].as_array().unwrap();
     assert_eq!(list.len(), 13);
@@ -539,7 +579,7 @@ fn dry_run_json_lists_every_playbook_with_sections() {
         leak["sections"]["fix"]
             .as_str()
             .unwrap()
-            .contains("defer resp.Body.Close()")
+            .contains("defer res.Body.Close()")
     );
     assert_eq!(leak["format"], "scenario_document");
 }

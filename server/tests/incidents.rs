@@ -1,12 +1,18 @@
 //! Incidents through the router: the Alertmanager webhook (replays, HA
 //! double delivery, an alert firing again after it resolved, malformed
 //! payloads, a closed store), reports opening incidents with a cool-down,
-//! the incident page's actions, the live event stream, and the alert links
-//! (`alert_links`).
+//! the incident page's actions, and the live event stream. `triage` (alert
+//! text, routes, verdicts, the JSON API), `reports` (collector labels,
+//! reports opening incidents, /admin) and `alert_links` (`/r/{alertname}`)
+//! add to it.
 
 #[path = "incidents/alert_links.rs"]
 mod alert_links;
 mod common;
+#[path = "incidents/reports.rs"]
+mod reports;
+#[path = "incidents/triage.rs"]
+mod triage;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

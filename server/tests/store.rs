@@ -1178,7 +1178,7 @@ mod suite {
         assert_eq!((ticks[0].step, ticks[0].ticked_by.as_str()), (2, "bob"));
 
         let chose = store
-            .set_playbook(second.id, Some("close-wait-leak"), "bob")
+            .set_playbook(second.id, Some("close-wait-leak"), "bob", None)
             .await
             .unwrap();
         assert_eq!(chose.body["playbook"], "close-wait-leak");

@@ -38,6 +38,15 @@ async fn choose_and_answer(client: &Client, id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_account_studies_three_exercises() {
+    within(
+        "a_new_account_studies_three_exercises",
+        TEST_LIMIT,
+        a_new_account_studies_three_exercises_body(),
+    )
+    .await
+}
+
+async fn a_new_account_studies_three_exercises_body() {
     let (addr, app) = start_server_with_login().await;
     faultline::accounts::add_user(
         app.state.kb.store(),

@@ -17,7 +17,9 @@ pub enum CollectorCommand {
     Add {
         /// The collector's name, usually its host name.
         name: String,
-        /// A label shown with its reports, e.g. `--label cluster=prod` (repeatable).
+        /// A label applied to its reports, e.g. `--label host=web-1` (repeatable):
+        /// it overrides the report's own, and `host` names the host its reports
+        /// are about (they join the open incident labelled with it).
         #[arg(long = "label", value_name = "KEY=VALUE")]
         labels: Vec<String>,
     },
@@ -38,17 +40,7 @@ async fn open_store(config: &Config) -> Result<DynStore> {
 }
 
 fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>> {
-    let mut map = BTreeMap::new();
-    for l in labels {
-        let Some((k, v)) = l.split_once('=') else {
-            bail!("label {l:?}: write it as KEY=VALUE");
-        };
-        if k.trim().is_empty() {
-            bail!("label {l:?}: the key is empty");
-        }
-        map.insert(k.trim().to_owned(), v.trim().to_owned());
-    }
-    Ok(map)
+    crate::core::labels::parse_each(labels.iter().map(String::as_str)).map_err(anyhow::Error::msg)
 }
 
 pub async fn run(config: &Config, command: CollectorCommand) -> Result<()> {

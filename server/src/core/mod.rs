@@ -3,6 +3,7 @@
 
 pub mod clause;
 pub mod diff;
+pub mod labels;
 pub mod markdown;
 pub mod matcher;
 pub mod paste;

@@ -6,6 +6,8 @@
 
 pub mod alertmanager;
 pub mod bus;
+pub mod candidates;
+pub mod filter;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -140,7 +142,8 @@ pub fn diagnose(kb: &KnowledgeBase, merged: &Report) -> Diagnosis {
 }
 
 /// The playbook whose steps are the checklist: the engineer's choice, else
-/// the top likely candidate.
+/// the top likely candidate. (The incident page also falls back to the
+/// alert text's suggestion: see [`candidates::checklist`].)
 pub fn chosen_playbook(incident: &Incident, diagnosis: &Diagnosis) -> Option<String> {
     incident
         .playbook
@@ -283,13 +286,125 @@ pub async fn open_by_hand(
     bus: &bus::Bus,
     new: NewIncident<'_>,
 ) -> StoreResult<Incident> {
-    let body = json!({"text": format!("Opened by {}", new.opened_by)});
+    let who = new.opened_by;
+    let body = json!({"text": format!("Opened by {who}")});
     let (incident, event) = kb
         .store()
         .open_incident(new, (EventKind::Note, &body))
         .await?;
     bus.publish(&event);
+    route_by_title(kb, bus, &incident, who).await;
     Ok(incident)
+}
+
+/// Severities an incident opened by hand takes (alerts bring their own).
+pub const SEVERITIES: [&str; 3] = ["critical", "warning", "info"];
+
+/// Checks a title and severity given by hand: the trimmed title (1 to 200
+/// characters) and the severity (`warning` when empty), or why not.
+pub fn check_new(title: &str, severity: &str) -> Result<(String, String), String> {
+    let title = title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err("A title of 1 to 200 characters is needed.".into());
+    }
+    let severity = match severity.trim() {
+        "" => "warning",
+        s if SEVERITIES.contains(&s) => s,
+        s => {
+            return Err(format!(
+                "Severity {s:?} is not one of critical, warning or info."
+            ));
+        }
+    };
+    Ok((title.to_owned(), severity.to_owned()))
+}
+
+/// A title that starts with a mapped alert name ("KubeDNSLatencyHigh on
+/// node-3") gets that alert's checklist, as the webhook would. A failure is
+/// logged: the incident is open either way.
+async fn route_by_title(kb: &KnowledgeBase, bus: &bus::Bus, incident: &Incident, who: &str) {
+    let Some(name) = incident
+        .title
+        .split(|c: char| c == ':' || c.is_whitespace())
+        .find(|w| !w.is_empty())
+    else {
+        return;
+    };
+    if let Err(e) = apply_alert_route(kb, bus, incident.id, name, who).await {
+        tracing::warn!(error = %e, incident_id = incident.id, "alert route not applied");
+    }
+}
+
+/// Opens an incident by hand from a stored report: the report's labels and
+/// host become the incident's, and the report its first evidence. Returns
+/// the incident and that report event. `NotFound` when there is no such
+/// report.
+pub async fn open_from_report(
+    kb: &KnowledgeBase,
+    bus: &bus::Bus,
+    report_id: Uuid,
+    title: &str,
+    severity: &str,
+    who: &str,
+) -> StoreResult<(Incident, IncidentEvent)> {
+    let stored = kb
+        .store()
+        .report(report_id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let summary = &stored.summary;
+    let mut labels = summary.labels.clone();
+    if !summary.host.is_empty() {
+        labels
+            .entry("host".to_owned())
+            .or_insert_with(|| summary.host.clone());
+    }
+    let body = json!({
+        "report_id": report_id.hyphenated().to_string(),
+        "collector": summary.collector,
+    });
+    let (incident, event) = kb
+        .store()
+        .open_incident(
+            NewIncident {
+                title,
+                severity,
+                labels: &labels,
+                opened_by: who,
+                group_key: None,
+            },
+            (EventKind::Report, &body),
+        )
+        .await?;
+    bus.publish(&event);
+    route_by_title(kb, bus, &incident, who).await;
+    crate::feedback::record_incident_diagnosis(kb, incident.id).await;
+    Ok((incident, event))
+}
+
+/// When an incident opens from an alert (or a title naming one): the
+/// playbook the alert name is mapped to on `/alert-routes` becomes the
+/// checklist at once. Returns that playbook; `None` when the name is not
+/// mapped (or mapped to a playbook that no longer exists).
+pub async fn apply_alert_route(
+    kb: &KnowledgeBase,
+    bus: &bus::Bus,
+    incident_id: i64,
+    alertname: &str,
+    who: &str,
+) -> StoreResult<Option<String>> {
+    let Some(route) = kb.store().alert_route(alertname).await? else {
+        return Ok(None);
+    };
+    if kb.get(&route.playbook).is_none() {
+        return Ok(None);
+    }
+    let event = kb
+        .store()
+        .set_playbook(incident_id, Some(&route.playbook), who, Some(alertname))
+        .await?;
+    bus.publish(&event);
+    Ok(Some(route.playbook))
 }
 
 /// Changes the status (appending a `status` event when it changed).
@@ -338,8 +453,10 @@ fn report_group(collector: &str, playbook: &str) -> String {
 /// After a new report is stored: when its diagnosis is likely, attach it to
 /// the newest open incident labelled with its host, else to the open
 /// incident of its collector and top candidate, else open one (at most one
-/// per collector per cool-down). Returns the incident it went to, whose
-/// matches then include the report's likely playbooks.
+/// per collector per cool-down). When nothing is likely it only joins the
+/// open incident of its host, and only with something new (see
+/// [`join_host_incident`]). Returns the incident it went to, whose matches
+/// then include the report's likely playbooks.
 pub async fn report_arrived(
     kb: &KnowledgeBase,
     bus: &bus::Bus,
@@ -364,15 +481,15 @@ async fn attach_report(
     report: &Report,
     diagnosis: &Diagnosis,
 ) -> StoreResult<Option<i64>> {
-    let Some(top) = diagnosis.likely().next() else {
-        return Ok(None);
-    };
-    let key = report_group(collector, &top.playbook);
     let body = json!({
         "report_id": report.report_id.hyphenated().to_string(),
         "collector": collector,
         "likely": diagnosis.likely().map(|c| c.playbook.clone()).collect::<Vec<_>>(),
     });
+    let Some(top) = diagnosis.likely().next() else {
+        return join_host_incident(kb, bus, &report.collector.host, collector, &body).await;
+    };
+    let key = report_group(collector, &top.playbook);
     let store = kb.store();
     if let Some(open) = open_for_report(kb, &report.collector.host, &key).await? {
         return append_report(kb, bus, open.id, collector, &body).await;
@@ -429,8 +546,46 @@ async fn open_for_report(
     host: &str,
     key: &str,
 ) -> StoreResult<Option<Incident>> {
-    let store = kb.store();
-    let about_host = store
+    match open_about_host(kb, host).await? {
+        Some(i) => Ok(Some(i)),
+        None => kb.store().open_incident_for_group(key).await,
+    }
+}
+
+/// A report with nothing likely is still evidence for the incident open
+/// about its host (an alert's, say): it joins when it says something new
+/// there, that is when it is the first from its collector or its likely
+/// playbooks differ from that collector's last report on the incident (a
+/// healthy report after a sick one shows the recovery). A probe reporting
+/// every minute so adds one report, not sixty an hour.
+async fn join_host_incident(
+    kb: &KnowledgeBase,
+    bus: &bus::Bus,
+    host: &str,
+    collector: &str,
+    body: &Value,
+) -> StoreResult<Option<i64>> {
+    if host.is_empty() {
+        return Ok(None);
+    }
+    let Some(open) = open_about_host(kb, host).await? else {
+        return Ok(None);
+    };
+    let events = kb.store().events(open.id).await?;
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == EventKind::Report && e.body["collector"] == body["collector"]);
+    if last.is_some_and(|e| e.body.get("likely") == body.get("likely")) {
+        return Ok(None);
+    }
+    append_report(kb, bus, open.id, collector, body).await
+}
+
+/// The newest open incident labelled with this host.
+async fn open_about_host(kb: &KnowledgeBase, host: &str) -> StoreResult<Option<Incident>> {
+    Ok(kb
+        .store()
         .incidents(&IncidentFilter {
             status: Some(IncidentStatus::Open),
             label: Some(("host".to_owned(), host.to_owned())),
@@ -439,11 +594,7 @@ async fn open_for_report(
         })
         .await?
         .into_iter()
-        .next();
-    match about_host {
-        Some(i) => Ok(Some(i)),
-        None => store.open_incident_for_group(key).await,
-    }
+        .next())
 }
 
 /// Appends a report event to an incident's timeline.
@@ -515,9 +666,12 @@ pub fn describe(event: &IncidentEvent) -> String {
             b["step"],
             s("playbook")
         ),
-        EventKind::Step => match b["playbook"].as_str() {
-            Some(p) => format!("Checklist playbook set to {p}"),
-            None => "Checklist follows the top likely candidate".to_owned(),
+        EventKind::Step => match (b["playbook"].as_str(), b["route"].as_str()) {
+            (Some(p), Some(alert)) => format!(
+                "Checklist playbook set to {p}: alert {alert} is mapped to it on /alert-routes"
+            ),
+            (Some(p), None) => format!("Checklist playbook set to {p}"),
+            (None, _) => "Checklist follows the top likely candidate".to_owned(),
         },
         EventKind::Paste => {
             let formats: Vec<&str> = b["formats"]

@@ -239,12 +239,14 @@ pub trait IncidentStore {
         who: &str,
     ) -> StoreResult<Option<IncidentEvent>>;
     /// Chooses the playbook whose steps are the checklist (`None`: the top
-    /// likely candidate) and appends a `step` event.
+    /// likely candidate) and appends a `step` event (`{"playbook"}`, with
+    /// `"route"`: the alert name whose `/alert-routes` mapping chose it).
     async fn set_playbook(
         &self,
         incident_id: i64,
         playbook: Option<&str>,
         who: &str,
+        route: Option<&str>,
     ) -> StoreResult<IncidentEvent>;
     /// Ticks or unticks a step and appends a `step` event; `None` when the
     /// step already was in that state.
@@ -441,6 +443,14 @@ pub(crate) fn alert_status_change(
 /// How a delivery's status is stored.
 pub(crate) fn delivery_status(resolved: bool) -> &'static str {
     if resolved { "resolved" } else { "firing" }
+}
+
+/// Body of the `step` event a checklist choice appends.
+pub(crate) fn choice_body(playbook: Option<&str>, route: Option<&str>) -> Value {
+    match route {
+        Some(alertname) => serde_json::json!({"playbook": playbook, "route": alertname}),
+        None => serde_json::json!({"playbook": playbook}),
+    }
 }
 
 /// Body of the `status` event an incident's status change appends.

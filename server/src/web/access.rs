@@ -139,6 +139,7 @@ pub static RULES: &[Rule] = &[
     rule("/lessons", GET, VIEWER),
     rule("/reports", GET, VIEWER),
     rule("/reports/{id}", GET, VIEWER),
+    small("/reports/{id}/incident", POST, RESPONDER),
     rule("/collectors", GET, VIEWER),
     rule("/signals", GET, VIEWER),
     rule("/study", GET, VIEWER),
@@ -170,6 +171,7 @@ pub static RULES: &[Rule] = &[
     small("/admin/users/{name}", POST, ADMIN),
     small("/admin/tokens", POST, ADMIN),
     small("/admin/tokens/{id}/revoke", POST, ADMIN),
+    small("/admin/collectors", POST, ADMIN),
     small("/admin/collectors/{name}/revoke", POST, ADMIN),
     // JSON API
     rule("/api/v1/playbooks", GET, VIEWER),

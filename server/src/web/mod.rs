@@ -191,12 +191,20 @@ pub fn app(state: AppState) -> Router {
             post(pages::admin::view_admin_token_revoke_post),
         )
         .route(
+            "/admin/collectors",
+            post(pages::admin::view_admin_collectors_post),
+        )
+        .route(
             "/admin/collectors/{name}/revoke",
             post(pages::admin::view_admin_collector_revoke_post),
         )
         .route("/collectors", get(pages::collectors::view_collectors_get))
         .route("/reports", get(pages::reports::view_reports_get))
         .route("/reports/{id}", get(pages::reports::view_report_get))
+        .route(
+            "/reports/{id}/incident",
+            post(pages::reports::view_report_incident_post),
+        )
         .route("/study", get(pages::study::view_study_get))
         .route("/study/team", get(pages::study::view_study_team_get))
         .route(
@@ -250,10 +258,8 @@ pub fn app(state: AppState) -> Router {
             "/incidents/{id}/events",
             get(pages::incidents::view_incident_events_get),
         )
-        .route(
-            "/api/v1/incidents/{id}",
-            get(pages::incidents::get_incident_json),
-        )
+        .route("/api/v1/incidents", get(api::incidents::list_incidents))
+        .route("/api/v1/incidents/{id}", get(api::incidents::get_incident))
         .route(
             "/api/v1/alertmanager",
             post(api::alertmanager::post_alertmanager),

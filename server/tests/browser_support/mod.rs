@@ -1,16 +1,34 @@
 //! What the browser tests share: chromedriver and a headless Chromium, a
 //! real server on a loopback port, screenshots and small page helpers. Each
 //! test file that uses it also declares `mod common;`.
-#![allow(dead_code)]
+//!
+//! Nothing here may wait without end: every session gets WebDriver timeouts
+//! (script, page load), element waits are bounded, and each test runs its
+//! body under [`within`], which on overrun saves what the browser showed and
+//! fails the test, instead of stalling CI until its own limit.
+#![allow(dead_code, unused_imports)]
+
+mod watchdog;
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
+
+pub use watchdog::{try_within, within};
+
+/// The longest a whole browser test may take; the slowest one takes about
+/// 20 s on a quiet machine.
+pub const TEST_LIMIT: Duration = Duration::from_secs(120);
+/// A script run with `execute` is interrupted after this long.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A navigation (and chromedriver's wait for a busy page) ends after this long.
+const PAGE_LOAD_TIMEOUT: Duration = Duration::from_secs(20);
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -57,25 +75,84 @@ pub fn start_driver() -> (Driver, u16) {
     (driver, port)
 }
 
+/// A headless Chromium session with bounded WebDriver timeouts, known to
+/// the [`within`] watchdog around the running test.
 pub async fn browser(driver_port: u16, profile: &std::path::Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.display()),
-            ]
-        }),
-    );
-    ClientBuilder::new(HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
+    let client = session(driver_port, Some(profile), true)
         .await
-        .expect("start a Chromium session")
+        .unwrap_or_else(|e| panic!("start a Chromium session: {e}"));
+    watchdog::register(&client, driver_port);
+    client
+}
+
+/// A new Chromium session; `script` false turns JavaScript off (the
+/// watchdog's fallback view of a page whose own tab hangs).
+async fn session(
+    driver_port: u16,
+    profile: Option<&std::path::Path>,
+    script: bool,
+) -> Result<Client, String> {
+    let mut args = vec![
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    if let Some(profile) = profile {
+        args.push(format!("--user-data-dir={}", profile.display()));
+    }
+    let mut options = json!({ "binary": CHROMIUM, "args": args });
+    if !script {
+        options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    let client = tokio::time::timeout(
+        PAGE_LOAD_TIMEOUT,
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{driver_port}")),
+    )
+    .await
+    .map_err(|_| format!("no session within {PAGE_LOAD_TIMEOUT:?}"))?
+    .map_err(|e| e.to_string())?;
+    client
+        .update_timeouts(TimeoutConfiguration::new(
+            Some(SCRIPT_TIMEOUT),
+            Some(PAGE_LOAD_TIMEOUT),
+            Some(Duration::ZERO),
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(client)
+}
+
+/// Puts `text` into a form field the way a paste does: at once, not one key
+/// event per character (typing a busy host's `ss -tan` through WebDriver
+/// takes minutes and keeps the page busy all that time).
+pub async fn paste_into(client: &Client, css: &str, text: &str) {
+    let element = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    client
+        .execute(
+            "arguments[0].value = arguments[1];\
+             arguments[0].dispatchEvent(new Event('input', {bubbles: true}));\
+             return true;",
+            vec![serde_json::to_value(&element).unwrap(), json!(text)],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("paste into {css}: {e}"));
 }
 
 pub fn screenshots_dir() -> PathBuf {
@@ -188,6 +265,7 @@ pub async fn log_in(client: &Client, base: &str, name: &str, password: &str) {
         .for_element(Locator::Css(".user-indicator"))
         .await
         .unwrap();
+    watchdog::remember_cookies(client).await;
 }
 
 /// Polls a script until it returns true, or fails the test after `secs`.

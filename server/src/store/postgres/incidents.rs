@@ -412,6 +412,7 @@ impl IncidentStore for PgStore {
         incident_id: i64,
         playbook: Option<&str>,
         who: &str,
+        route: Option<&str>,
     ) -> StoreResult<IncidentEvent> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
         let updated = sqlx::query("UPDATE incidents SET playbook = $1 WHERE id = $2")
@@ -423,7 +424,7 @@ impl IncidentStore for PgStore {
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let body = serde_json::json!({"playbook": playbook});
+        let body = crate::store::incidents::choice_body(playbook, route);
         let event = insert_event(&mut tx, incident_id, who, EventKind::Step, &body).await?;
         tx.commit().await.map_err(classify)?;
         Ok(event)

@@ -431,6 +431,7 @@ impl IncidentStore for SqliteStore {
         incident_id: i64,
         playbook: Option<&str>,
         who: &str,
+        route: Option<&str>,
     ) -> StoreResult<IncidentEvent> {
         let mut tx = self
             .writer
@@ -446,7 +447,7 @@ impl IncidentStore for SqliteStore {
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let body = serde_json::json!({"playbook": playbook});
+        let body = crate::store::incidents::choice_body(playbook, route);
         let event = insert_event(&mut tx, incident_id, who, EventKind::Step, &body).await?;
         tx.commit().await.map_err(classify)?;
         Ok(event)

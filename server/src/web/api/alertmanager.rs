@@ -6,6 +6,9 @@
 //! status its last delivery left it in, so a replay and the second
 //! Alertmanager of an HA pair change nothing.
 //!
+//! An incident an alert opens takes the playbook its alert name is mapped to
+//! (`/alert-routes`) as its checklist at once.
+//!
 //! Alertmanager retries only on 5xx and drops a notification on any 4xx
 //! (429 included): a busy or unreachable store answers 503 with
 //! `Retry-After`, never 429; a malformed payload answers 400 naming the field.
@@ -90,7 +93,10 @@ async fn deliver(
             state.incident_bus.publish(event);
         }
         match outcome {
-            AlertOutcome::Opened(id) => opened.push(id),
+            AlertOutcome::Opened(id) => {
+                route_opened(state, id, alert.alertname(), &who).await;
+                opened.push(id);
+            }
             AlertOutcome::Reopened(id) => reopened.push(id),
             AlertOutcome::Attached(id) => attached.push(id),
             AlertOutcome::Duplicate => duplicates += 1,
@@ -106,4 +112,22 @@ async fn deliver(
         "duplicates": duplicates,
         "resolved_without_incident": unmatched,
     })))
+}
+
+/// A new incident whose alert name is mapped on `/alert-routes` gets that
+/// playbook as its checklist at once. The alert is recorded already: a
+/// failure here is logged, not answered (a retry would be a duplicate and
+/// change nothing).
+async fn route_opened(state: &AppState, incident_id: i64, alertname: &str, who: &str) {
+    let routed = crate::incidents::apply_alert_route(
+        &state.kb,
+        &state.incident_bus,
+        incident_id,
+        alertname,
+        who,
+    )
+    .await;
+    if let Err(e) = routed {
+        tracing::warn!(error = %e, incident_id, %alertname, "alert route not applied");
+    }
 }

@@ -132,7 +132,7 @@ async fn accept(
             )
         }
     })?;
-    let report = ingest::parse_report(&body).map_err(|e| match e {
+    let mut report = ingest::parse_report(&body).map_err(|e| match e {
         ParseError::Malformed {
             line,
             column,
@@ -144,6 +144,7 @@ async fn accept(
         ),
         ParseError::Invalid(errors) => invalid(&errors),
     })?;
+    ingest::apply_collector_labels(collector, &mut report);
     // Valid JSON is valid UTF-8.
     let text = std::str::from_utf8(&body).map_err(|_| {
         ApiError::new(

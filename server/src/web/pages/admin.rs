@@ -1,8 +1,9 @@
 //! The admin page: users and roles, API tokens, collectors, the audit log.
 //!
-//! Collectors: their tokens come from the ingest side (`faultline collector
-//! add`, the `collectors` table); this page lists them through
-//! `ReportStore::collectors` and revokes them with `revoke_collector`.
+//! Collectors: their tokens come from the ingest side (`ingest::add_collector`,
+//! which `faultline collector add` calls too); this page adds them (the
+//! token shown once), lists them through `ReportStore::collectors` and
+//! revokes them with `revoke_collector`.
 
 use askama::Template;
 use axum::Form;
@@ -33,6 +34,7 @@ struct TokenLine {
 
 struct CollectorLine {
     name: String,
+    labels: Vec<(String, String)>,
     created: String,
     last_report: String,
     revoked: String,
@@ -57,7 +59,8 @@ struct AdminView {
     tokens: Vec<TokenLine>,
     collectors: Vec<CollectorLine>,
     audit: Vec<AuditLine>,
-    new_token: Option<String>,
+    /// A token just made, shown once: (what it is for, the token).
+    new_token: Option<(String, String)>,
     notice: String,
     error: String,
 }
@@ -70,7 +73,7 @@ fn when(t: DateTime<Utc>) -> String {
 async fn admin_page(
     state: &AppState,
     status: StatusCode,
-    new_token: Option<String>,
+    new_token: Option<(String, String)>,
     notice: String,
     error: String,
 ) -> Result<Response, PageError> {
@@ -97,6 +100,7 @@ async fn admin_page(
         .map_err(page_error)?
         .into_iter()
         .map(|c| CollectorLine {
+            labels: c.labels.into_iter().collect(),
             name: c.name,
             created: when(c.created_at),
             last_report: c.last_report_at.map_or_else(|| "never".to_owned(), when),
@@ -290,7 +294,7 @@ pub async fn view_admin_tokens_post(
             admin_page(
                 &state,
                 StatusCode::OK,
-                Some(token),
+                Some(("New API token".to_owned(), token)),
                 format!("Token {} created with role {}.", record.name, record.role),
                 String::new(),
             )
@@ -307,6 +311,65 @@ pub async fn view_admin_token_revoke_post(
 ) -> Result<Response, PageError> {
     match state.kb.store().revoke_api_token(id, &me.actor()).await {
         Ok(_) => Ok(back_to_admin("tokens")),
+        Err(e) => failed(&state, e.into()).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewCollectorForm {
+    name: String,
+    /// `key=value`, one per line or comma separated.
+    #[serde(default)]
+    labels: String,
+}
+
+/// Adds a collector as `faultline collector add` does; its token is shown
+/// once, on this page.
+pub async fn view_admin_collectors_post(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Form(form): Form<NewCollectorForm>,
+) -> Result<Response, PageError> {
+    let name = form.name.trim();
+    let checked = crate::ingest::valid_collector_name(name)
+        .and_then(|()| crate::core::labels::parse(&form.labels));
+    let labels = match checked {
+        Ok(labels) => labels,
+        Err(message) => return failed(&state, AccountError::Invalid(message)).await,
+    };
+    let store = state.kb.store();
+    match crate::ingest::add_collector(store, name, &labels).await {
+        Ok((record, token)) => {
+            let detail = labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = store
+                .record_audit(NewAudit {
+                    actor: &me.actor(),
+                    action: "collector.add",
+                    target: &record.name,
+                    detail: &detail,
+                })
+                .await;
+            admin_page(
+                &state,
+                StatusCode::OK,
+                Some((format!("Token for collector {}", record.name), token)),
+                format!(
+                    "Collector {} added. Give the token to its probe (`token` in its config, or \
+                     --token); it is sent as Authorization: Bearer <token>.",
+                    record.name
+                ),
+                String::new(),
+            )
+            .await
+        }
+        Err(StoreError::AlreadyExists(_)) => {
+            let what = format!("a collector named {name:?}; pick another name");
+            failed(&state, AccountError::Store(StoreError::AlreadyExists(what))).await
+        }
         Err(e) => failed(&state, e.into()).await,
     }
 }

@@ -10,13 +10,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::core::matcher::Diagnosis;
+use crate::incidents::candidates::{Ranked, Source};
 use crate::kb::KnowledgeBase;
 use crate::store::{NewVerdict, PlaybookFeedback, Verdict, VerdictRecord, current_verdicts};
 use crate::web::auth::CurrentUser;
 use crate::web::{ApiError, AppState, PageError};
 
-/// Likely candidates offered for a verdict.
+/// Likely candidates offered for a verdict (every other candidate is).
 const TOP: usize = 3;
 /// Longest comment taken, in characters.
 const COMMENT_LIMIT: usize = 500;
@@ -64,21 +64,23 @@ pub struct FeedbackView {
 }
 
 impl FeedbackView {
-    /// The top likely candidates, then any other playbook that already has
-    /// a verdict here (so a verdict can be changed after the ranking moved).
-    pub fn new(
-        kb: &KnowledgeBase,
-        diagnosis: &Diagnosis,
-        verdicts: &[VerdictRecord],
-    ) -> FeedbackView {
+    /// The top likely candidates, the checklist choice and the alert text's
+    /// suggestions (likely or not: a responder decides), then any other
+    /// playbook that already has a verdict here (so a verdict can be changed
+    /// after the ranking moved).
+    pub fn new(kb: &KnowledgeBase, ranked: &[Ranked], verdicts: &[VerdictRecord]) -> FeedbackView {
         let current = current_verdicts(verdicts);
         let title = |p: &str| {
             kb.get(p)
                 .map_or_else(|| p.to_owned(), |c| c.playbook.meta.title.clone())
         };
-        let candidates = diagnosis
-            .likely()
-            .take(TOP)
+        let likely = ranked
+            .iter()
+            .filter(|c| c.source == Source::Evidence)
+            .take(TOP);
+        let others = ranked.iter().filter(|c| c.source != Source::Evidence);
+        let candidates = likely
+            .chain(others)
             .map(|c| (c.playbook.clone(), c.title.clone()));
         let judged = current
             .iter()

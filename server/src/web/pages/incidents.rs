@@ -5,28 +5,30 @@
 //! changes, re-rendered for `static/incident.js`) and `/incidents/{id}/events`
 //! (Server-Sent Events: one per timeline append).
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::ops::Deref;
 use std::time::Duration;
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, Json};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::assessment::{Assessment, assess};
 use super::collectors::ago;
 use super::diagnosis::DiagnosisView;
 use super::observation_view::ObservationView;
 use super::{render, render_with};
 use crate::core::markdown::to_safe_html;
-use crate::incidents::{self, Evidence, PasteOutcome};
+use crate::incidents::candidates::{Choice, Ranked, Source};
+use crate::incidents::filter::{self, FilterText};
+use crate::incidents::{self, PasteOutcome};
 use crate::store::{
     EventKind, Incident, IncidentEvent, IncidentFilter, IncidentStatus, NewIncident, Role,
 };
@@ -95,7 +97,8 @@ pub struct ListParams {
     /// `key=value`.
     #[serde(default)]
     label: String,
-    /// `1h`, `24h`, `7d`, `30d` or empty (any time).
+    /// `1h`, `24h`, `7d`, `30d` (the windows offered; any `incidents::filter`
+    /// reads) or empty (any time).
     #[serde(default)]
     since: String,
 }
@@ -121,55 +124,25 @@ struct IncidentsView {
     rows: Vec<IncidentRow>,
 }
 
-fn bad_filter(field: &str, message: String) -> PageError {
-    PageError::from(
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_filter", message).with_field(field),
-    )
-}
-
 pub async fn view_incidents_get(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Response, PageError> {
-    let status = match params.status.as_str() {
-        "" | "any" => None,
-        s => Some(IncidentStatus::parse(s).ok_or_else(|| {
-            bad_filter(
-                "status",
-                format!("unknown status {s:?}; use open, mitigated or resolved"),
-            )
-        })?),
+    let text = FilterText {
+        status: &params.status,
+        label: &params.label,
+        since: &params.since,
+        limit: "",
     };
-    let label = match params.label.trim() {
-        "" => None,
-        l => match l.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => {
-                Some((k.trim().to_owned(), v.trim().to_owned()))
-            }
-            _ => return Err(bad_filter("label", format!("{l:?} is not key=value"))),
-        },
-    };
-    let since = match params.since.as_str() {
-        "" | "any" => None,
-        s => {
-            let (_, _, secs) = WINDOWS.iter().find(|w| w.0 == s).ok_or_else(|| {
-                bad_filter(
-                    "since",
-                    format!("unknown window {s:?}; use 1h, 24h, 7d or 30d"),
-                )
-            })?;
-            Some(Utc::now() - chrono::Duration::seconds(*secs))
-        }
-    };
+    let filter = filter::parse(&text, LIST_LIMIT, Utc::now()).map_err(|e| {
+        PageError::from(
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_filter", e.message).with_field(e.field),
+        )
+    })?;
     let list = state
         .kb
         .store()
-        .incidents(&IncidentFilter {
-            status,
-            label,
-            since,
-            limit: LIST_LIMIT,
-        })
+        .incidents(&filter)
         .await
         .map_err(ApiError::from)?;
     let now = Utc::now();
@@ -193,6 +166,7 @@ struct NewIncidentView {
     title: &'static str,
     query: String,
     error: Option<String>,
+    severities: [&'static str; 3],
     form: NewIncidentForm,
 }
 
@@ -212,29 +186,12 @@ pub async fn view_incident_new_get() -> Response {
         title: "Open an incident",
         query: String::new(),
         error: None,
+        severities: incidents::SEVERITIES,
         form: NewIncidentForm {
             severity: "warning".into(),
             ..Default::default()
         },
     })
-}
-
-/// `key=value` pairs, one per line or comma separated.
-fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut labels = BTreeMap::new();
-    for part in text
-        .split(['\n', ','])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        match part.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => {
-                labels.insert(k.trim().to_owned(), v.trim().to_owned());
-            }
-            _ => return Err(format!("label {part:?} is not key=value")),
-        }
-    }
-    Ok(labels)
 }
 
 pub async fn view_incidents_post(
@@ -249,28 +206,16 @@ pub async fn view_incidents_post(
                 title: "Open an incident",
                 query: String::new(),
                 error: Some(message),
+                severities: incidents::SEVERITIES,
                 form,
             },
         )
     };
-    let title = form.title.trim().to_owned();
-    if title.is_empty() || title.chars().count() > 200 {
-        return Ok(invalid(
-            form,
-            "A title of 1 to 200 characters is needed.".into(),
-        ));
-    }
-    let severity = match form.severity.trim() {
-        "" => "warning".to_owned(),
-        s if s.len() <= 40 => s.to_owned(),
-        _ => {
-            return Ok(invalid(
-                form,
-                "The severity is longer than 40 characters.".into(),
-            ));
-        }
+    let (title, severity) = match incidents::check_new(&form.title, &form.severity) {
+        Ok(checked) => checked,
+        Err(message) => return Ok(invalid(form, message)),
     };
-    let labels = match parse_labels(&form.labels) {
+    let labels = match crate::core::labels::parse(&form.labels) {
         Ok(l) => l,
         Err(e) => return Ok(invalid(form, e)),
     };
@@ -328,10 +273,140 @@ pub struct StepRow {
 pub struct Checklist {
     pub playbook: String,
     pub title: String,
-    /// Chosen by the engineer rather than the top likely candidate.
-    pub chosen: bool,
+    /// Why these steps: "chosen by alice", "the top likely candidate", …
+    pub basis: String,
+    /// Only the alert text points here: nothing measured confirms it yet.
+    pub unconfirmed: bool,
     pub steps: Vec<StepRow>,
     pub done: usize,
+}
+
+/// One ranked candidate as the page lists it.
+pub struct CandidateRow {
+    pub playbook: String,
+    pub title: String,
+    /// `evidence`, `route`, `responder` or `alert`: also the CSS modifier.
+    pub source: &'static str,
+    pub label: &'static str,
+    pub likely: bool,
+    pub score_text: String,
+    pub confidence_text: String,
+    /// What to measure to settle it (its unknown clauses' probes), when it
+    /// is not likely yet.
+    pub collect: Vec<String>,
+}
+
+/// Commands offered per candidate to confirm or rule it out.
+const COLLECT_SHOWN: usize = 2;
+
+/// The ranked candidates and, in sentences, why each kind is there.
+pub struct CandidatesView {
+    pub rows: Vec<CandidateRow>,
+    pub notes: Vec<String>,
+}
+
+impl CandidatesView {
+    fn new(a: &Assessment) -> CandidatesView {
+        let rows = a
+            .candidates
+            .iter()
+            .map(|c| CandidateRow {
+                playbook: c.playbook.clone(),
+                title: c.title.clone(),
+                source: c.source.as_str(),
+                label: c.source.label(),
+                likely: c.likely,
+                score_text: format!("{:.0}%", c.score * 100.0),
+                confidence_text: format!("{:.0}%", c.confidence * 100.0),
+                collect: to_collect(a, &c.playbook),
+            })
+            .collect();
+        CandidatesView {
+            rows,
+            notes: notes(a),
+        }
+    }
+}
+
+/// The probes or commands that settle a candidate's unknown clauses,
+/// heaviest first, each once.
+fn to_collect(a: &Assessment, playbook: &str) -> Vec<String> {
+    let Some(c) = a
+        .diagnosis
+        .candidates
+        .iter()
+        .find(|c| c.playbook == playbook)
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for e in &c.evidence_to_collect {
+        if out.len() < COLLECT_SHOWN && !out.contains(&e.collect) {
+            out.push(e.collect.clone());
+        }
+    }
+    out
+}
+
+/// Who decided on a playbook, in a sentence.
+fn decided_note(c: &Choice, title: &str) -> String {
+    let who = if c.who.is_empty() {
+        "A responder"
+    } else {
+        &c.who
+    };
+    match (&c.alertname, c.confirmed) {
+        (Some(alert), _) => {
+            format!(
+                "Alert {alert} is mapped to “{title}” on /alert-routes, so its checklist is ready."
+            )
+        }
+        (None, true) => format!("{who} confirmed “{title}” as the diagnosis."),
+        (None, false) => format!("{who} chose “{title}” as the checklist."),
+    }
+}
+
+/// Why the candidates are what they are, one sentence per reason.
+fn notes(a: &Assessment) -> Vec<String> {
+    let title = |id: &str| {
+        a.candidates
+            .iter()
+            .find(|c| c.playbook == id)
+            .map_or_else(|| id.to_owned(), |c| c.title.clone())
+    };
+    let mut notes: Vec<String> = a
+        .decided
+        .iter()
+        .map(|c| decided_note(c, &title(&c.playbook)))
+        .collect();
+    if a.suggested() {
+        let routed: Vec<&str> = a
+            .decided
+            .iter()
+            .filter_map(|c| c.alertname.as_deref())
+            .collect();
+        let unmapped: Vec<&str> = a
+            .alertnames
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !routed.contains(n))
+            .collect();
+        let searched = match (unmapped.as_slice(), a.alertnames.is_empty()) {
+            (_, true) => "The incident's title was searched".to_owned(),
+            ([], false) => "The alert's words were searched too".to_owned(),
+            (names, false) => format!(
+                "No playbook is mapped to alert {} (map one on /alert-routes), so the \
+                 alert's words were searched",
+                names.join(", ")
+            ),
+        };
+        notes.push(format!(
+            "{searched}: “{}”. The best hits are suggested by the alert text; only measured \
+             evidence makes a candidate likely.",
+            a.searched
+        ));
+    }
+    notes
 }
 
 /// The part of the incident page that changes as evidence arrives.
@@ -342,6 +417,7 @@ pub struct Live {
     pub can_respond: bool,
     pub status: &'static str,
     pub diagnosis: DiagnosisView,
+    pub candidates: CandidatesView,
     pub feedback: super::feedback::FeedbackView,
     pub checklist: Option<Checklist>,
     pub reports: Vec<ReportLink>,
@@ -413,25 +489,16 @@ async fn live(
     events: &[IncidentEvent],
     can_respond: bool,
 ) -> Result<Live, PageError> {
-    let evidence: Evidence = incidents::evidence(&state.kb, events)
-        .await
-        .map_err(ApiError::from)?;
-    let merged = evidence.merged(incident);
-    let diagnosis = incidents::diagnose(&state.kb, &merged);
+    let assessment = assess(&state.kb, incident, events).await?;
     let ticks = state
         .kb
         .store()
         .ticks(incident.id)
         .await
         .map_err(ApiError::from)?;
-    let verdicts = state
-        .kb
-        .store()
-        .verdicts(incident.id)
-        .await
-        .map_err(ApiError::from)?;
-    let checklist = incidents::chosen_playbook(incident, &diagnosis).and_then(|id| {
-        let current = state.kb.get(&id)?;
+    let checklist = assessment.checklist().and_then(|ranked| {
+        let id = &ranked.playbook;
+        let current = state.kb.get(id)?;
         let steps: Vec<StepRow> = current
             .playbook
             .steps()
@@ -442,18 +509,20 @@ async fn live(
                 html: to_safe_html(&incidents::fill_command(&s.markdown, &incident.labels)),
                 ticked_by: ticks
                     .iter()
-                    .find(|t| t.playbook == id && t.step == s.number as i64)
+                    .find(|t| t.playbook == *id && t.step == s.number as i64)
                     .map(|t| format!("{}, {}", t.ticked_by, when(t.ticked_at))),
             })
             .collect();
         Some(Checklist {
             title: current.playbook.meta.title.clone(),
-            chosen: incident.playbook.is_some(),
+            basis: checklist_basis(&assessment, ranked),
+            unconfirmed: ranked.source == Source::Alert,
             done: steps.iter().filter(|s| s.ticked_by.is_some()).count(),
-            playbook: id,
+            playbook: id.clone(),
             steps,
         })
     });
+    let evidence = &assessment.evidence;
     let now = Utc::now();
     let mut timeline: Vec<EventRow> = events.iter().map(|e| event_row(e, now)).collect();
     timeline.reverse();
@@ -461,8 +530,13 @@ async fn live(
         id: incident.id,
         can_respond,
         status: incident.status.as_str(),
-        diagnosis: DiagnosisView::new(&diagnosis),
-        feedback: super::feedback::FeedbackView::new(&state.kb, &diagnosis, &verdicts),
+        diagnosis: DiagnosisView::new(&assessment.diagnosis),
+        candidates: CandidatesView::new(&assessment),
+        feedback: super::feedback::FeedbackView::new(
+            &state.kb,
+            &assessment.candidates,
+            &assessment.verdicts,
+        ),
         checklist,
         reports: evidence
             .reports
@@ -496,11 +570,38 @@ async fn live(
     })
 }
 
+/// Why the checklist shows these steps.
+fn checklist_basis(a: &Assessment, ranked: &Ranked) -> String {
+    let decided = a.decided.iter().find(|c| c.playbook == ranked.playbook);
+    let who = |c: &Choice| {
+        if c.who.is_empty() {
+            "a responder".to_owned()
+        } else {
+            c.who.clone()
+        }
+    };
+    match (decided, ranked.source) {
+        (Some(c), _) if c.alertname.is_some() => format!(
+            "alert {} is mapped to it",
+            c.alertname.as_deref().unwrap_or_default()
+        ),
+        (Some(c), _) if c.confirmed => format!("confirmed by {}", who(c)),
+        (Some(c), _) => format!("chosen by {}", who(c)),
+        (None, Source::Alert) => {
+            "suggested by the alert text; nothing measured confirms it yet".to_owned()
+        }
+        _ => "the top likely candidate".to_owned(),
+    }
+}
+
 #[derive(Deserialize, Default)]
 pub struct PageParams {
     /// The event a paste just made, to say what became of it.
     #[serde(default)]
     pasted: Option<i64>,
+    /// The report event an attach just made, to say it did.
+    #[serde(default)]
+    attached: Option<i64>,
 }
 
 pub async fn view_incident_get(
@@ -511,6 +612,20 @@ pub async fn view_incident_get(
 ) -> Result<Response, PageError> {
     let (incident, events) = load(&state, id).await?;
     let can_respond = user.is_some_and(|u| u.can(Role::Responder));
+    let attached = params
+        .attached
+        .and_then(|aid| {
+            events
+                .iter()
+                .find(|e| e.id == aid && e.kind == EventKind::Report)
+        })
+        .map(|e| {
+            let text = format!(
+                "{} is attached as evidence; the diagnosis below includes it.",
+                incidents::describe(e)
+            );
+            ("ok", text)
+        });
     let flash = params
         .pasted
         .and_then(|pid| events.iter().find(|e| e.id == pid))
@@ -526,7 +641,8 @@ pub async fn view_incident_get(
                     e.body["unrecognised"].as_str().unwrap_or_default()
                 ),
             ),
-        });
+        })
+        .or(attached);
     let live = live(&state, &incident, &events, can_respond).await?;
     let postmortem = state
         .kb
@@ -666,7 +782,7 @@ pub async fn view_incident_post(
             };
             let event = kb
                 .store()
-                .set_playbook(id, choice, &who)
+                .set_playbook(id, choice, &who, None)
                 .await
                 .map_err(ApiError::from)?;
             bus.publish(&event);
@@ -680,13 +796,13 @@ pub async fn view_incident_post(
                 .next()
                 .and_then(|r| uuid::Uuid::parse_str(r).ok())
                 .ok_or_else(|| invalid("report", "Give a report id or its page's address."))?;
-            match incidents::link_report(kb, bus, id, &who, report).await {
+            let event = match incidents::link_report(kb, bus, id, &who, report).await {
                 Err(crate::store::StoreError::NotFound) => {
                     return Err(invalid("report", "There is no stored report with that id."));
                 }
                 other => other.map_err(ApiError::from)?,
             };
-            format!("{back}#timeline")
+            format!("{back}?attached={}#evidence", event.id)
         }
         other => {
             return Err(invalid(
@@ -754,18 +870,4 @@ fn incident_stream(
             }
         },
     )
-}
-
-/// `GET /api/v1/incidents/{id}`: the incident and its timeline as JSON.
-pub async fn get_incident_json(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-) -> Result<Response, ApiError> {
-    let store = state.kb.store();
-    let incident = store
-        .incident(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("there is no incident {id}")))?;
-    let events = store.events(id).await?;
-    Ok(Json(serde_json::json!({"incident": incident, "timeline": events})).into_response())
 }

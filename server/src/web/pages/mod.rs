@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod alert_routes;
+pub mod assessment;
 pub mod collectors;
 pub mod diagnosis;
 pub mod editor;
@@ -66,6 +67,15 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     )
 }
 
-pub async fn not_found(uri: Uri) -> PageError {
-    PageError::not_found(format!("There is no page at {}.", uri.path()))
+/// An address nothing answers: the JSON error shape under `/api/` (scripts
+/// read it), the friendly page everywhere else.
+pub async fn not_found(uri: Uri) -> Response {
+    let path = uri.path();
+    if path == "/api" || path.starts_with("/api/") {
+        return super::ApiError::not_found(format!(
+            "there is no API endpoint at {path}; the endpoints are listed in the README"
+        ))
+        .into_response();
+    }
+    PageError::not_found(format!("There is no page at {path}.")).into_response()
 }

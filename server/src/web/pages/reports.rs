@@ -1,18 +1,22 @@
-//! `/reports` (recent reports, by collector) and `/reports/{id}` (one
-//! report: its observations with charts, and the diagnosis).
+//! `/reports` (recent reports, by collector), `/reports/{id}` (one report:
+//! its observations with charts, and the diagnosis; responders attach it to
+//! an open incident or open one from it) and `POST /reports/{id}/incident`.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use faultline_probe::report::Report;
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::collectors::ago;
 use super::diagnosis::DiagnosisView;
 use super::observation_view::ObservationView;
 use super::render;
-use crate::store::{IncidentFilter, IncidentStatus, Role};
+use crate::store::{IncidentFilter, IncidentStatus, Role, StoreError};
 use crate::web::api::reports::ListParams;
 use crate::web::auth::CurrentUser;
 use crate::web::{ApiError, AppState, PageError};
@@ -107,6 +111,11 @@ struct ReportView {
     diagnosis: DiagnosisView,
     /// Open incidents this report can be attached to (responders only).
     open_incidents: Vec<(i64, String)>,
+    /// Responders may open an incident from it.
+    can_respond: bool,
+    /// The title the "open an incident" form starts with.
+    new_title: String,
+    severities: [&'static str; 3],
 }
 
 /// Most open incidents offered on a report page.
@@ -135,8 +144,14 @@ pub async fn view_report_get(
     // Diagnosed afresh against the playbooks as they are now (the ingest
     // answer keeps the diagnosis as it was at arrival).
     let matcher = crate::diagnose::matcher_for(&state.kb);
-    let diagnosis = DiagnosisView::new(&crate::diagnose::diagnose(&matcher, &report));
-    let open_incidents = if user.is_some_and(|u| u.can(Role::Responder)) {
+    let diagnosis = crate::diagnose::diagnose(&matcher, &report);
+    let new_title = match diagnosis.likely().next() {
+        Some(top) => format!("{} on {}", top.title, s.host),
+        None => format!("Evidence from {} on {}", s.collector, s.host),
+    };
+    let diagnosis = DiagnosisView::new(&diagnosis);
+    let can_respond = user.is_some_and(|u| u.can(Role::Responder));
+    let open_incidents = if can_respond {
         state
             .kb
             .store()
@@ -183,5 +198,51 @@ pub async fn view_report_get(
             .collect(),
         diagnosis,
         open_incidents,
+        can_respond,
+        new_title,
+        severities: crate::incidents::SEVERITIES,
     }))
+}
+
+#[derive(Deserialize)]
+pub struct OpenIncidentForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    severity: String,
+}
+
+/// `POST /reports/{id}/incident`: opens an incident with this report as its
+/// first evidence (its labels and host become the incident's), then shows
+/// the incident saying the report is attached.
+pub async fn view_report_incident_post(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Form(form): Form<OpenIncidentForm>,
+) -> Result<Response, PageError> {
+    let missing = || PageError::not_found(format!("There is no report with id {id}."));
+    let uuid = Uuid::parse_str(&id).map_err(|_| missing())?;
+    let (title, severity) =
+        crate::incidents::check_new(&form.title, &form.severity).map_err(|message| {
+            PageError::from(
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+                    .with_field("title"),
+            )
+        })?;
+    let opened = crate::incidents::open_from_report(
+        &state.kb,
+        &state.incident_bus,
+        uuid,
+        &title,
+        &severity,
+        &user.actor(),
+    )
+    .await;
+    let (incident, event) = match opened {
+        Err(StoreError::NotFound) => return Err(missing()),
+        other => other.map_err(ApiError::from)?,
+    };
+    let to = format!("/incidents/{}?attached={}#evidence", incident.id, event.id);
+    Ok(Redirect::to(&to).into_response())
 }
