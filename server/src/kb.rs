@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::builtin;
 use crate::core::playbook::{Playbook, PlaybookError};
 use crate::core::postmortem::Postmortem;
-use crate::search::{SearchError, SearchIndex, SearchRequest, SearchResults};
+use crate::search::{AlertMatch, SearchError, SearchIndex, SearchRequest, SearchResults};
 use crate::store::{DynStore, NewVersion, Origin, PlaybookVersion, StoreError};
 
 /// A playbook as the store holds it now, parsed.
@@ -297,6 +297,13 @@ impl KnowledgeBase {
 
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
         self.index.search(request)
+    }
+
+    /// Playbooks for an alert name's words, best first, with scores, and
+    /// whether the first is clear enough to follow without asking (see
+    /// [`crate::search::AlertMatch`]).
+    pub fn search_alert(&self, words: &str) -> Result<AlertMatch, SearchError> {
+        self.index.search_alert(words)
     }
 }
 

@@ -1,7 +1,10 @@
 //! Faults from outside, against the real `faultline serve` binary: a full
-//! disk, a gzip bomb, SIGTERM under ingest load, and a client that lies
-//! about its address in `X-Forwarded-For`.
+//! disk, a gzip bomb, SIGTERM under ingest load, a client that lies about
+//! its address in `X-Forwarded-For`, and a real Alertmanager delivering
+//! through an outage (`alertmanager`).
 
+#[path = "faults/alertmanager.rs"]
+mod alertmanager;
 mod common;
 
 use std::io::Write;
@@ -87,13 +90,14 @@ impl Server {
 
     /// `faultline --data-dir DIR ARGS... serve` with `env` set.
     async fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_on(free_port(), data_dir, args, env).await
+    }
+
+    /// As [`Server::start_with`], listening on loopback `port` (a restart
+    /// where a client expects it).
+    async fn start_on(port: u16, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("serve.log");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut cmd = faultline(data_dir);
         cmd.args(args)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -165,6 +169,15 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A loopback port free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn client() -> reqwest::Client {

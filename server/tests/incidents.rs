@@ -1,9 +1,13 @@
 //! Incidents through the router: the Alertmanager webhook (replays, HA
-//! double delivery, malformed payloads, a closed store), reports opening
-//! incidents with a cool-down, the incident page's actions, and the live
-//! event stream. `triage` (alert text, routes, verdicts, the JSON API) and
-//! `reports` (collector labels, reports opening incidents, /admin) add to it.
+//! double delivery, an alert firing again after it resolved, malformed
+//! payloads, a closed store), reports opening incidents with a cool-down,
+//! the incident page's actions, and the live event stream. `triage` (alert
+//! text, routes, verdicts, the JSON API), `reports` (collector labels,
+//! reports opening incidents, /admin) and `alert_links` (`/r/{alertname}`)
+//! add to it.
 
+#[path = "incidents/alert_links.rs"]
+mod alert_links;
 mod common;
 #[path = "incidents/reports.rs"]
 mod reports;
@@ -117,6 +121,53 @@ async fn webhook_opens_once_and_replays_change_nothing() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text.contains("HighErrorRate: 5xx above 5% on the API"));
     assert!(page.text.contains("Alert HighErrorRate resolved"));
+}
+
+/// Alertmanager resolves an alert that expired (its source re-sent it too
+/// late), then the same alert fires again with the same startsAt: the order
+/// decides, so the incident reopens; replays of either state change nothing.
+#[tokio::test]
+async fn an_alert_firing_again_after_it_resolved_reopens_its_incident() {
+    let t = common::app().await;
+    let am = token(&t.state, "alertmanager", Role::Responder).await;
+    let deliver = |status: &'static str| {
+        let (state, am) = (t.state.clone(), am.clone());
+        async move { webhook(&state, &am, &alertmanager(status, "5ca1ab1e", "api")).await }
+    };
+    let id = deliver("firing").await.json()["opened"][0]
+        .as_i64()
+        .expect("opened");
+    let status = |state: AppState| async move {
+        state.kb.store().incident(id).await.unwrap().unwrap().status
+    };
+    for round in 0..3 {
+        let resolved = deliver("resolved").await.json();
+        assert_eq!(
+            resolved["attached"],
+            json!([id]),
+            "round {round}: {resolved}"
+        );
+        assert_eq!(deliver("resolved").await.json()["duplicates"], 1);
+        assert_eq!(status(t.state.clone()).await, IncidentStatus::Resolved);
+        let again = deliver("firing").await.json();
+        assert_eq!(again["reopened"], json!([id]), "round {round}: {again}");
+        assert_eq!(again["opened"], json!([]));
+        assert_eq!(deliver("firing").await.json()["duplicates"], 1);
+        assert_eq!(status(t.state.clone()).await, IncidentStatus::Open);
+    }
+    assert_eq!(incidents(&t.state).await.len(), 1);
+    let timeline = send(
+        &t.state,
+        Request::get(format!("/incidents/{id}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        timeline.text.contains("Status resolved → open"),
+        "{}",
+        timeline.text.len()
+    );
 }
 
 #[tokio::test]
@@ -544,54 +595,6 @@ async fn a_likely_report_joins_the_open_incident_of_its_host() {
         "the report's evidence is diagnosed"
     );
     assert!(page.text.contains("CLOSE_WAIT"), "{}", page.text.len());
-}
-
-#[tokio::test]
-async fn alert_links_redirect_to_the_mapped_or_best_playbook() {
-    let t = common::app().await;
-    let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
-    // No mapping: the top search hit for the alert name's words.
-    let hit = send(&t.state, get("/r/ConntrackTableFull")).await;
-    assert_eq!(hit.status, StatusCode::TEMPORARY_REDIRECT, "{}", hit.text);
-    assert_eq!(
-        hit.headers[header::LOCATION],
-        "/playbooks/conntrack-table-full"
-    );
-
-    // An editor maps it; a responder may not.
-    let responder = common::session_for(&t.state, "rita", Role::Responder).await;
-    let fields = [
-        ("alertname", "ConntrackTableFull"),
-        ("playbook", "mtu-blackhole"),
-    ];
-    let refused = form(&t.state, &responder, "/alert-routes", &fields).await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    let editor = common::session_for(&t.state, "ed", Role::Editor).await;
-    let saved = form(&t.state, &editor, "/alert-routes", &fields).await;
-    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
-    let mapped = send(&t.state, get("/r/ConntrackTableFull")).await;
-    assert_eq!(mapped.headers[header::LOCATION], "/playbooks/mtu-blackhole");
-    let page = send(&t.state, get("/alert-routes")).await;
-    assert!(
-        page.text.contains("href=\"/r/ConntrackTableFull\""),
-        "{}",
-        page.text
-    );
-
-    // Unknown playbooks and bad names are refused with a reason.
-    let bad = form(
-        &t.state,
-        &editor,
-        "/alert-routes",
-        &[("alertname", "X"), ("playbook", "nope")],
-    )
-    .await;
-    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(bad.text.contains("There is no playbook"));
-
-    // Nothing matches at all: the search page.
-    let none = send(&t.state, get("/r/Zzqxv")).await;
-    assert_eq!(none.headers[header::LOCATION], "/search?q=Zzqxv");
 }
 
 /// Reopening a resolved alert incident while a newer incident of the same

@@ -1349,6 +1349,231 @@ mod suite {
         );
     }
 
+    /// The order of deliveries decides an alert's state: resolved after
+    /// firing resolves, firing after resolved with the same startsAt (an
+    /// alert that expired in Alertmanager and fired again) reopens, and a
+    /// delivery in the state already recorded changes nothing, even when an
+    /// HA pair sends it at once. Checked against a model over a random
+    /// sequence of deliveries with replays.
+    pub async fn alert_delivery_order_decides_the_state(store: DynStore, _url: String) {
+        use rand::Rng;
+        use store::{AlertDelivery, AlertOutcome, EventKind, IncidentStatus};
+        let l = labels(&[("alertname", "NodeMTUBlackhole"), ("instance", "edge-3")]);
+        let key = store::group_key(&l);
+        let starts = Utc::now().trunc_subsecs(6) - chrono::Duration::minutes(30);
+        let body = serde_json::json!({"status": "x"});
+        let alert = |resolved: bool| AlertDelivery {
+            fingerprint: "e3a1",
+            starts_at: starts,
+            resolved,
+            group_key: &key,
+            title: "NodeMTUBlackhole",
+            severity: "warning",
+            labels: &l,
+            who: "token:am",
+            body: &body,
+        };
+        let status = |store: DynStore, id: i64| async move {
+            store.incident(id).await.unwrap().unwrap().status
+        };
+        let (AlertOutcome::Opened(id), _) = store.deliver_alert(alert(false)).await.unwrap() else {
+            panic!("the first firing delivery opens")
+        };
+        let (resolved, events) = store.deliver_alert(alert(true)).await.unwrap();
+        assert_eq!(resolved, AlertOutcome::Attached(id));
+        assert_eq!(events.len(), 2, "the alert, then the status change");
+        // The same alert fires again with the same startsAt: reopened.
+        let (again, events) = store.deliver_alert(alert(false)).await.unwrap();
+        assert_eq!(again, AlertOutcome::Reopened(id));
+        let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventKind::Alert, EventKind::Status]);
+        assert_eq!(events[1].body["from"], "resolved");
+        assert_eq!(events[1].body["to"], "open");
+        let reopened = store.incident(id).await.unwrap().unwrap();
+        assert_eq!(reopened.status, IncidentStatus::Open);
+        assert_eq!(reopened.resolved_at, None);
+        assert_eq!(
+            store
+                .open_incident_for_group(&key)
+                .await
+                .unwrap()
+                .map(|i| i.id),
+            Some(id)
+        );
+
+        // An HA pair: both Alertmanagers send the same state at once; one
+        // delivery applies, the others are duplicates.
+        for resolved in [true, false, true] {
+            let mut tasks = Vec::new();
+            for _ in 0..6 {
+                let (store, l, key, body) = (store.clone(), l.clone(), key.clone(), body.clone());
+                tasks.push(tokio::spawn(async move {
+                    let delivery = AlertDelivery {
+                        fingerprint: "e3a1",
+                        starts_at: starts,
+                        resolved,
+                        group_key: &key,
+                        title: "NodeMTUBlackhole",
+                        severity: "warning",
+                        labels: &l,
+                        who: "token:am",
+                        body: &body,
+                    };
+                    store.deliver_alert(delivery).await.unwrap().0
+                }));
+            }
+            let mut applied = Vec::new();
+            for t in tasks {
+                let outcome = t.await.unwrap();
+                if outcome != AlertOutcome::Duplicate {
+                    applied.push(outcome);
+                }
+            }
+            let expected = if resolved {
+                AlertOutcome::Attached(id)
+            } else {
+                AlertOutcome::Reopened(id)
+            };
+            assert_eq!(applied, [expected], "resolved={resolved}");
+        }
+        assert_eq!(status(store.clone(), id).await, IncidentStatus::Resolved);
+
+        // A random run of deliveries, each sent one to three times: the
+        // incident follows the last state, and only changes append events.
+        let plan: Vec<(bool, usize)> = {
+            let mut rng = rand::rng();
+            (0..rng.random_range(12..24))
+                .map(|_| (rng.random_bool(0.5), rng.random_range(1..=3)))
+                .collect()
+        };
+        let mut last = true;
+        let mut expected_events = store.events(id).await.unwrap().len();
+        for (resolved, copies) in plan {
+            for copy in 0..copies {
+                let (outcome, events) = store.deliver_alert(alert(resolved)).await.unwrap();
+                let want = match (copy, resolved == last, resolved) {
+                    (0, false, true) => AlertOutcome::Attached(id),
+                    (0, false, false) => AlertOutcome::Reopened(id),
+                    _ => AlertOutcome::Duplicate,
+                };
+                assert_eq!(
+                    outcome, want,
+                    "copy {copy}, resolved={resolved}, last={last}"
+                );
+                expected_events += events.len();
+                assert_eq!(
+                    events.len(),
+                    if want == AlertOutcome::Duplicate {
+                        0
+                    } else {
+                        2
+                    }
+                );
+            }
+            last = resolved;
+            let want = if last {
+                IncidentStatus::Resolved
+            } else {
+                IncidentStatus::Open
+            };
+            assert_eq!(status(store.clone(), id).await, want);
+        }
+        assert_eq!(store.events(id).await.unwrap().len(), expected_events);
+    }
+
+    /// Firing again while another incident of the alert's group is open
+    /// joins that one (reopening the old one would break "one unresolved
+    /// incident per group"); a resolved alert nothing was opened for is
+    /// recorded, so its firing after it opens one; an incident a responder
+    /// resolved is reopened by the next firing after a resolved delivery.
+    pub async fn refiring_alerts_follow_the_reopen_rules(store: DynStore, _url: String) {
+        use store::{AlertDelivery, AlertOutcome, IncidentStatus};
+        let l = labels(&[("alertname", "CoreDNSLatencyHigh"), ("server", "dns://:53")]);
+        let key = store::group_key(&l);
+        let starts = Utc::now().trunc_subsecs(6) - chrono::Duration::minutes(9);
+        let later = starts + chrono::Duration::minutes(4);
+        let body = serde_json::json!({"status": "x"});
+        let alert = |fingerprint: &'static str, starts_at, resolved: bool| AlertDelivery {
+            fingerprint,
+            starts_at,
+            resolved,
+            group_key: &key,
+            title: "CoreDNSLatencyHigh",
+            severity: "critical",
+            labels: &l,
+            who: "token:am",
+            body: &body,
+        };
+        let deliver = |a| {
+            let store = store.clone();
+            async move { store.deliver_alert(a).await.unwrap().0 }
+        };
+        let AlertOutcome::Opened(a) = deliver(alert("a", starts, false)).await else {
+            panic!("opens")
+        };
+        assert_eq!(
+            deliver(alert("a", starts, true)).await,
+            AlertOutcome::Attached(a)
+        );
+        // A new startsAt is a new alert: a new incident.
+        let AlertOutcome::Opened(b) = deliver(alert("a", later, false)).await else {
+            panic!("a new startsAt opens a new incident")
+        };
+        assert_ne!(a, b);
+        // The first one fires again while b is open: it joins b.
+        assert_eq!(
+            deliver(alert("a", starts, false)).await,
+            AlertOutcome::Attached(b)
+        );
+        let old = store.incident(a).await.unwrap().unwrap();
+        assert_eq!(old.status, IncidentStatus::Resolved);
+
+        // Resolved with nothing to resolve, then firing: opens one.
+        assert_eq!(
+            deliver(alert("a", later, true)).await,
+            AlertOutcome::Attached(b)
+        );
+        assert_eq!(
+            deliver(alert("a", starts, true)).await,
+            AlertOutcome::Attached(b)
+        );
+        let lonely = starts - chrono::Duration::hours(2);
+        let other = labels(&[("alertname", "CoreDNSDown")]);
+        let other_key = store::group_key(&other);
+        let stray = AlertDelivery {
+            labels: &other,
+            group_key: &other_key,
+            ..alert("z", lonely, true)
+        };
+        assert_eq!(deliver(stray.clone()).await, AlertOutcome::NoIncident);
+        assert_eq!(deliver(stray.clone()).await, AlertOutcome::Duplicate);
+        let AlertOutcome::Opened(c) = deliver(AlertDelivery {
+            resolved: false,
+            ..stray
+        })
+        .await
+        else {
+            panic!("firing after an unmatched resolve opens")
+        };
+
+        // A responder resolves c; the alert resolves, then fires again.
+        store
+            .set_status(c, IncidentStatus::Resolved, "alice")
+            .await
+            .unwrap();
+        let refire = |resolved| AlertDelivery {
+            labels: &other,
+            group_key: &other_key,
+            ..alert("z", lonely, resolved)
+        };
+        assert_eq!(deliver(refire(true)).await, AlertOutcome::Attached(c));
+        assert_eq!(deliver(refire(false)).await, AlertOutcome::Reopened(c));
+        assert_eq!(
+            store.incident(c).await.unwrap().unwrap().status,
+            IncidentStatus::Open
+        );
+    }
+
     /// Reports of one collector racing to open incidents (different causes,
     /// so the group index does not decide): the stored cool-down lets one
     /// through; other collectors and an elapsed cool-down are not held off.
@@ -1944,6 +2169,8 @@ on_both_backends!(
     incidents_timeline_status_ticks,
     alert_deliveries_deduplicate_attach_resolve,
     reopening_into_an_open_alert_group_conflicts,
+    alert_delivery_order_decides_the_state,
+    refiring_alerts_follow_the_reopen_rules,
     collector_cool_down_opens_one_incident_at_once,
     alert_routes_set_replace_remove,
     study_attempts_schedule_and_summaries,
@@ -2035,6 +2262,163 @@ async fn sqlite_closed_store_is_unavailable() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
+
+// ---- Upgrading alert deliveries (migration 0012) ----------------------------
+
+/// Before 0012 each (fingerprint, startsAt, status) had a row. Two alerts as
+/// an older store left them: "gone" fired then resolved (incident 1,
+/// resolved), "live" fired (incident 2, open).
+const OLD_DELIVERIES: [(&str, &str, i64, i64); 3] = [
+    ("gone", "firing", 1, 10),
+    ("gone", "resolved", 1, 20),
+    ("live", "firing", 2, 30),
+];
+
+fn upgrade_labels(fingerprint: &str) -> std::collections::BTreeMap<String, String> {
+    [("alertname", "OldAlert"), ("fp", fingerprint)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// After the upgrade each alert's newest state holds: replays of it are
+/// duplicates, the other state applies to its incident.
+async fn check_upgraded_alerts(store: DynStore, starts: chrono::DateTime<Utc>) {
+    use store::{AlertDelivery, AlertOutcome, IncidentStatus};
+    let body = serde_json::json!({"status": "x"});
+    for (fingerprint, resolved, want) in [
+        ("gone", true, AlertOutcome::Duplicate),
+        ("live", false, AlertOutcome::Duplicate),
+        ("gone", false, AlertOutcome::Reopened(1)),
+        ("live", true, AlertOutcome::Attached(2)),
+    ] {
+        let l = upgrade_labels(fingerprint);
+        let key = store::group_key(&l);
+        let (outcome, _) = store
+            .deliver_alert(AlertDelivery {
+                fingerprint,
+                starts_at: starts,
+                resolved,
+                group_key: &key,
+                title: "OldAlert",
+                severity: "warning",
+                labels: &l,
+                who: "token:am",
+                body: &body,
+            })
+            .await
+            .unwrap();
+        assert_eq!(outcome, want, "{fingerprint} resolved={resolved}");
+    }
+    let status = |id| {
+        let store = store.clone();
+        async move { store.incident(id).await.unwrap().unwrap().status }
+    };
+    assert_eq!(status(1).await, IncidentStatus::Open);
+    assert_eq!(status(2).await, IncidentStatus::Resolved);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_upgrade_keeps_each_alerts_newest_delivery() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+    let dir = tempfile::tempdir().unwrap();
+    let url = store::sqlite_url(dir.path());
+    let starts = Utc::now().trunc_subsecs(6) - chrono::Duration::hours(1);
+    let text = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let mut conn = SqliteConnection::connect_with(
+        &SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    sqlx::migrate!("../migrations/sqlite")
+        .run_to(11, &mut conn)
+        .await
+        .unwrap();
+    for (id, status, resolved_at) in [(1, "resolved", Some(text(starts))), (2, "open", None)] {
+        let fingerprint = if id == 1 { "gone" } else { "live" };
+        sqlx::query(
+            "INSERT INTO incidents (id, title, status, severity, labels, opened_at, opened_by, \
+             resolved_at, group_key) VALUES (?, 'OldAlert', ?, 'warning', '{}', ?, 'am', ?, ?)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(text(starts))
+        .bind(resolved_at)
+        .bind(store::group_key(&upgrade_labels(fingerprint)))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    for (fingerprint, status, incident, seconds) in OLD_DELIVERIES {
+        sqlx::query("INSERT INTO alert_deliveries VALUES (?, ?, ?, ?, ?)")
+            .bind(fingerprint)
+            .bind(text(starts))
+            .bind(status)
+            .bind(incident)
+            .bind(text(starts + chrono::Duration::seconds(seconds)))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+    check_upgraded_alerts(store::connect(&url).await.unwrap(), starts).await;
+}
+
+#[tokio::test]
+async fn postgres_upgrade_keeps_each_alerts_newest_delivery() {
+    let db = TestDatabase::create().await;
+    let starts = Utc::now().trunc_subsecs(6) - chrono::Duration::hours(1);
+    let mut conn = PgConnection::connect(&db.url).await.unwrap();
+    sqlx::migrate!("../migrations/postgres")
+        .run_to(11, &mut conn)
+        .await
+        .unwrap();
+    for (id, status, resolved_at) in [(1_i64, "resolved", Some(starts)), (2, "open", None)] {
+        let fingerprint = if id == 1 { "gone" } else { "live" };
+        sqlx::query(
+            "INSERT INTO incidents (id, title, status, severity, labels, opened_at, opened_by, \
+             resolved_at, group_key) VALUES ($1, 'OldAlert', $2, 'warning', '{}', $3, 'am', $4, $5)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(starts)
+        .bind(resolved_at)
+        .bind(store::group_key(&upgrade_labels(fingerprint)))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    // The next incident the store opens must not reuse these ids.
+    sqlx::query("SELECT setval('incidents_id_seq', 2)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for (fingerprint, status, incident, seconds) in OLD_DELIVERIES {
+        sqlx::query("INSERT INTO alert_deliveries VALUES ($1, $2, $3, $4, $5)")
+            .bind(fingerprint)
+            .bind(starts)
+            .bind(status)
+            .bind(incident)
+            .bind(starts + chrono::Duration::seconds(seconds))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+    let result = tokio::spawn(async move {
+        let store = store::connect(&db.url).await.unwrap();
+        check_upgraded_alerts(store, starts).await;
+        db
+    })
+    .await;
+    match result {
+        Ok(db) => db.drop_database().await,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 // ---- Bad locations -----------------------------------------------------------

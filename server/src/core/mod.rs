@@ -13,3 +13,4 @@ pub mod promote;
 pub mod signals;
 pub mod study;
 pub mod timers;
+pub mod words;

@@ -6,6 +6,7 @@
 //! repeats its playbook's words, and the playbook is what an engineer
 //! searching an error needs first.
 
+mod alert;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 use crate::core::markdown::to_plain_text;
 use crate::core::playbook::{Playbook, SectionKind};
 use crate::core::postmortem::{PmSection, Postmortem};
+pub use alert::{ALERT_HITS, AlertMatch, STRONG_RATIO};
 use schema::{Fields, KIND_PLAYBOOK, KIND_POSTMORTEM};
 
 /// The longest query accepted, in characters: longer input is pasted logs,
@@ -211,6 +213,7 @@ impl SearchIndex {
         let f = &self.fields;
         let mut doc = self.new_document(KIND_PLAYBOOK, p.id(), 1.0);
         doc.add_text(f.title, &p.meta.title);
+        doc.add_text(f.name, p.id());
         doc.add_text(f.alert, &p.meta.alert);
         doc.add_text(f.tags_text, p.meta.tags.join(" "));
         let mut content = format!("{}\n{}\n", p.meta.alert, p.meta.tags.join(" "));
@@ -225,6 +228,9 @@ impl SearchIndex {
             content.push_str(&text);
             doc.add_text(field, text);
         }
+        let all = format!("{} {} {content}", p.meta.title, p.id());
+        doc.add_text(f.words, crate::core::words::split_name(&all));
+        doc.add_text(f.words, all);
         doc.add_text(f.content, content);
         for tag in &p.meta.tags {
             doc.add_text(f.tag, tag);
@@ -245,7 +251,16 @@ impl SearchIndex {
         if terms.is_empty() {
             return Err(SearchError::EmptyQuery);
         }
-        let matching = self.text_query(&terms);
+        self.collect(self.text_query(&terms), req)
+    }
+
+    /// The top hits of `matching` under the request's filters, weighted
+    /// (postmortems count less), with snippets and facet counts.
+    fn collect(
+        &self,
+        matching: Box<dyn Query>,
+        req: &SearchRequest,
+    ) -> Result<SearchResults, SearchError> {
         let filtered = self.with_filters(matching.box_clone(), req);
         let searcher = self.reader.searcher();
         let limit = req.limit.clamp(1, 100);

@@ -30,6 +30,10 @@ pub struct Fields {
     /// words and must not push the playbook itself down.
     pub weight: Field,
     pub title: Field,
+    /// A playbook's id as words (`crashing-endpoint-refused` →
+    /// "crashing endpoint refused"): a short name its authors chose, which
+    /// alert names often echo. Searched for alert names only.
+    pub name: Field,
     pub alert: Field,
     pub tags_text: Field,
     pub symptoms: Field,
@@ -39,6 +43,10 @@ pub struct Fields {
     pub prevention: Field,
     /// Every text field together: the source of snippets.
     pub content: Field,
+    /// Every word of a playbook with names split as well as whole
+    /// (`CrashLoopBackOff` also as "Crash Loop Back Off"): what says whether
+    /// a playbook mentions an alert's word at all. Not scored.
+    pub words: Field,
     pub tag: Field,
     pub layer: Field,
     pub facet: Field,
@@ -46,6 +54,20 @@ pub struct Fields {
 
 impl Fields {
     /// Text fields searched, with how much a match in each counts.
+    /// Fields an alert name's words are searched in, and their weights:
+    /// what a playbook is called and what it arrives as, far above its body
+    /// (`content`, which still breaks ties and gives the snippet).
+    pub fn alert_boosted(&self) -> [(Field, f32); 6] {
+        [
+            (self.title, 4.0),
+            (self.alert, 3.0),
+            (self.name, 3.0),
+            (self.tags_text, 2.5),
+            (self.symptoms, 0.5),
+            (self.content, 0.1),
+        ]
+    }
+
     pub fn boosted(&self) -> [(Field, f32); 9] {
         [
             (self.title, 4.0),
@@ -76,14 +98,16 @@ pub fn build() -> (Schema, Fields) {
         key: b.add_text_field("key", STRING),
         weight: b.add_f64_field(WEIGHT, NumericOptions::default().set_fast()),
         title: b.add_text_field("title", stored_text.clone()),
+        name: b.add_text_field("name", text.clone()),
         alert: b.add_text_field("alert", stored_text.clone()),
         tags_text: b.add_text_field("tags_text", text.clone()),
         symptoms: b.add_text_field("symptoms", text.clone()),
         steps: b.add_text_field("steps", text.clone()),
         root_cause: b.add_text_field("root_cause", text.clone()),
         fix: b.add_text_field("fix", text.clone()),
-        prevention: b.add_text_field("prevention", text),
+        prevention: b.add_text_field("prevention", text.clone()),
         content: b.add_text_field("content", stored_text),
+        words: b.add_text_field("words", text),
         tag: b.add_text_field("tag", STRING | STORED | FAST),
         layer: b.add_text_field("layer", STRING | STORED | FAST),
         facet: b.add_facet_field("facet", FacetOptions::default()),

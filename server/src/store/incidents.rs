@@ -2,9 +2,11 @@
 //!
 //! Every change to an incident appends a timeline event in the same
 //! transaction, so what a 2xx answered for is on disk together with the
-//! change it describes. Alert deliveries are keyed on (fingerprint, startsAt,
-//! status): a replay or the second Alertmanager of an HA pair inserts nothing
-//! and changes nothing.
+//! change it describes. Each alert, (fingerprint, startsAt), keeps the status
+//! its last delivery left it in, so the order of deliveries decides: firing
+//! after resolved reopens, resolved after firing resolves, and a delivery in
+//! the state already recorded (a replay, the second Alertmanager of an HA
+//! pair) changes nothing.
 
 use std::collections::BTreeMap;
 
@@ -170,11 +172,14 @@ pub struct AlertRoute {
 /// What [`IncidentStore::deliver_alert`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlertOutcome {
-    /// This (fingerprint, startsAt, status) was delivered before: nothing
+    /// The alert's last delivery left it in this state already: nothing
     /// changed.
     Duplicate,
     /// A firing alert opened this incident.
     Opened(i64),
+    /// A firing alert after a resolved delivery of the same alert reopened
+    /// the incident it had gone to.
+    Reopened(i64),
     /// The alert was added to this incident's timeline (a firing alert
     /// attached, or a resolved one resolved it).
     Attached(i64),
@@ -255,9 +260,10 @@ pub trait IncidentStore {
     ) -> StoreResult<Option<IncidentEvent>>;
     /// Ticked steps of every playbook of the incident.
     async fn ticks(&self, incident_id: i64) -> StoreResult<Vec<Tick>>;
-    /// Records one alert of a webhook delivery (see [`AlertOutcome`]), all
-    /// in one transaction, with the timeline events it appended. A resolved
-    /// alert resolves the incident its firing alert opened or attached to.
+    /// Records one alert of a webhook delivery (see [`AlertOutcome`] and
+    /// [`alert_step`]), all in one transaction, with the timeline events it
+    /// appended. A resolved alert resolves the incident its firing alert
+    /// went to; a firing one after that reopens it.
     async fn deliver_alert(
         &self,
         alert: AlertDelivery<'_>,
@@ -393,6 +399,52 @@ pub(crate) fn reopen_conflict(incident: i64, open: Option<i64>) -> StoreError {
     ))
 }
 
+/// What one delivery does to its alert, given the state the alert's last
+/// delivery recorded: `(status, incident it went to)`, `None` for a new
+/// alert. The backends carry it out in the delivery's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AlertStep {
+    /// Delivered in this state already: change nothing.
+    Duplicate,
+    /// Firing: join `previous` if it is unresolved, else the open incident
+    /// of the group, else reopen `previous`, else open one.
+    Fire { previous: Option<i64> },
+    /// Resolved: resolve `previous`, else the open incident of the group.
+    Resolve { previous: Option<i64> },
+}
+
+pub(crate) fn alert_step(last: Option<(&str, Option<i64>)>, resolved: bool) -> AlertStep {
+    if last.is_some_and(|(status, _)| status == delivery_status(resolved)) {
+        return AlertStep::Duplicate;
+    }
+    let previous = last.and_then(|(_, incident)| incident);
+    if resolved {
+        AlertStep::Resolve { previous }
+    } else {
+        AlertStep::Fire { previous }
+    }
+}
+
+/// The status a delivery moves its incident to: resolved, or open again
+/// when it reopened one.
+pub(crate) fn alert_status_change(
+    outcome: &AlertOutcome,
+    resolved: bool,
+) -> Option<IncidentStatus> {
+    if resolved {
+        Some(IncidentStatus::Resolved)
+    } else if matches!(outcome, AlertOutcome::Reopened(_)) {
+        Some(IncidentStatus::Open)
+    } else {
+        None
+    }
+}
+
+/// How a delivery's status is stored.
+pub(crate) fn delivery_status(resolved: bool) -> &'static str {
+    if resolved { "resolved" } else { "firing" }
+}
+
 /// Body of the `step` event a checklist choice appends.
 pub(crate) fn choice_body(playbook: Option<&str>, route: Option<&str>) -> Value {
     match route {
@@ -409,6 +461,27 @@ pub(crate) fn status_body(from: IncidentStatus, to: IncidentStatus) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_recorded_state_decides_what_a_delivery_does() {
+        use AlertStep::*;
+        assert_eq!(alert_step(None, false), Fire { previous: None });
+        assert_eq!(alert_step(None, true), Resolve { previous: None });
+        assert_eq!(alert_step(Some(("firing", Some(3))), false), Duplicate);
+        assert_eq!(alert_step(Some(("resolved", Some(3))), true), Duplicate);
+        assert_eq!(
+            alert_step(Some(("firing", Some(3))), true),
+            Resolve { previous: Some(3) }
+        );
+        assert_eq!(
+            alert_step(Some(("resolved", Some(3))), false),
+            Fire { previous: Some(3) }
+        );
+        assert_eq!(
+            alert_step(Some(("resolved", None)), false),
+            Fire { previous: None }
+        );
+    }
 
     #[test]
     fn event_notices_round_trip_and_reject_anything_else() {

@@ -7,8 +7,8 @@ use sqlx::SqliteConnection;
 
 use super::*;
 use crate::store::incidents::{
-    cool_down_cutoff, decode_body, decode_kind, decode_status, reopen_conflict, reopens_group,
-    status_body,
+    AlertStep, alert_status_change, alert_step, cool_down_cutoff, decode_body, decode_kind,
+    decode_status, delivery_status, reopen_conflict, reopens_group, status_body,
 };
 use crate::store::reports::{clamp_limit, decode_labels, encode_labels};
 use crate::store::{
@@ -192,6 +192,77 @@ async fn open_for_group(
     .await
     .map_err(classify)?;
     row.map(to_incident).transpose()
+}
+
+/// Where a firing delivery goes (see [`AlertStep::Fire`]); a reopened
+/// incident is reopened by the caller, after the alert is on its timeline.
+async fn fire(
+    conn: &mut SqliteConnection,
+    alert: &AlertDelivery<'_>,
+    previous: Option<i64>,
+) -> StoreResult<(AlertOutcome, Incident)> {
+    let previous = match previous {
+        Some(id) => fetch_incident(conn, id).await?,
+        None => None,
+    };
+    match previous {
+        Some(i) if i.resolved_at.is_none() => return Ok((AlertOutcome::Attached(i.id), i)),
+        _ => {}
+    }
+    if let Some(i) = open_for_group(conn, alert.group_key).await? {
+        return Ok((AlertOutcome::Attached(i.id), i));
+    }
+    if let Some(i) = previous {
+        return Ok((AlertOutcome::Reopened(i.id), i));
+    }
+    let new = NewIncident {
+        title: alert.title,
+        severity: alert.severity,
+        labels: alert.labels,
+        opened_by: alert.who,
+        group_key: Some(alert.group_key),
+    };
+    let i = insert_incident(conn, &new).await?;
+    Ok((AlertOutcome::Opened(i.id), i))
+}
+
+/// The incident a resolved delivery resolves: the one its alert went to,
+/// else the open one of its group.
+async fn resolving(
+    conn: &mut SqliteConnection,
+    alert: &AlertDelivery<'_>,
+    previous: Option<i64>,
+) -> StoreResult<Option<Incident>> {
+    if let Some(id) = previous
+        && let Some(i) = fetch_incident(conn, id).await?
+    {
+        return Ok(Some(i));
+    }
+    open_for_group(conn, alert.group_key).await
+}
+
+/// Records the state this delivery left its alert in.
+async fn record_state(
+    conn: &mut SqliteConnection,
+    alert: &AlertDelivery<'_>,
+    starts_at: &str,
+    incident: Option<i64>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO alert_states (fingerprint, starts_at, status, incident_id, received_at) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (fingerprint, starts_at) DO UPDATE \
+         SET status = excluded.status, received_at = excluded.received_at, \
+         incident_id = coalesce(excluded.incident_id, alert_states.incident_id)",
+    )
+    .bind(alert.fingerprint)
+    .bind(starts_at)
+    .bind(delivery_status(alert.resolved))
+    .bind(incident)
+    .bind(format_time(now_micros()))
+    .execute(&mut *conn)
+    .await
+    .map_err(classify)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -460,79 +531,43 @@ impl IncidentStore for SqliteStore {
         alert: AlertDelivery<'_>,
     ) -> StoreResult<(AlertOutcome, Vec<IncidentEvent>)> {
         let starts_at = format_time(alert.starts_at);
-        let status = if alert.resolved { "resolved" } else { "firing" };
         let mut tx = self
             .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(classify)?;
-        let inserted = sqlx::query(
-            "INSERT INTO alert_deliveries (fingerprint, starts_at, status, received_at) \
-             VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        // One writer: nothing changes the alert's row between this read
+        // and the write below.
+        let last: Option<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT status, incident_id FROM alert_states WHERE fingerprint = ? AND starts_at = ?",
         )
         .bind(alert.fingerprint)
         .bind(&starts_at)
-        .bind(status)
-        .bind(format_time(now_micros()))
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(classify)?;
-        if inserted.rows_affected() == 0 {
-            tx.rollback().await.map_err(classify)?;
-            return Ok((AlertOutcome::Duplicate, Vec::new()));
-        }
-        let mut events = Vec::new();
-        let (outcome, incident) = if alert.resolved {
-            // The incident its firing alert went to, else the open one of
-            // its group.
-            let firing: Option<Option<i64>> = sqlx::query_scalar(
-                "SELECT incident_id FROM alert_deliveries \
-                 WHERE fingerprint = ? AND starts_at = ? AND status = 'firing'",
-            )
-            .bind(alert.fingerprint)
-            .bind(&starts_at)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(classify)?;
-            let incident = match firing.flatten() {
-                Some(id) => fetch_incident(&mut tx, id).await?,
-                None => open_for_group(&mut tx, alert.group_key).await?,
-            };
-            match incident {
+        let step = alert_step(
+            last.as_ref().map(|(s, id)| (s.as_str(), *id)),
+            alert.resolved,
+        );
+        let (outcome, incident) = match step {
+            AlertStep::Duplicate => {
+                tx.rollback().await.map_err(classify)?;
+                return Ok((AlertOutcome::Duplicate, Vec::new()));
+            }
+            AlertStep::Fire { previous } => fire(&mut tx, &alert, previous).await?,
+            AlertStep::Resolve { previous } => match resolving(&mut tx, &alert, previous).await? {
                 Some(i) => (AlertOutcome::Attached(i.id), i),
                 None => {
+                    record_state(&mut tx, &alert, &starts_at, None).await?;
                     tx.commit().await.map_err(classify)?;
-                    return Ok((AlertOutcome::NoIncident, events));
+                    return Ok((AlertOutcome::NoIncident, Vec::new()));
                 }
-            }
-        } else {
-            match open_for_group(&mut tx, alert.group_key).await? {
-                Some(i) => (AlertOutcome::Attached(i.id), i),
-                None => {
-                    let new = NewIncident {
-                        title: alert.title,
-                        severity: alert.severity,
-                        labels: alert.labels,
-                        opened_by: alert.who,
-                        group_key: Some(alert.group_key),
-                    };
-                    let i = insert_incident(&mut tx, &new).await?;
-                    (AlertOutcome::Opened(i.id), i)
-                }
-            }
+            },
         };
-        sqlx::query(
-            "UPDATE alert_deliveries SET incident_id = ? \
-             WHERE fingerprint = ? AND starts_at = ? AND status = ?",
-        )
-        .bind(incident.id)
-        .bind(alert.fingerprint)
-        .bind(&starts_at)
-        .bind(status)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
-        events.push(
+        record_state(&mut tx, &alert, &starts_at, Some(incident.id)).await?;
+        // The alert first, then the status change it caused.
+        let mut events = vec![
             insert_event(
                 &mut tx,
                 incident.id,
@@ -541,16 +576,16 @@ impl IncidentStore for SqliteStore {
                 alert.body,
             )
             .await?,
-        );
-        if alert.resolved
-            && let Some(e) =
-                change_status(&mut tx, &incident, IncidentStatus::Resolved, alert.who).await?
+        ];
+        if let Some(status) = alert_status_change(&outcome, alert.resolved)
+            && let Some(e) = change_status(&mut tx, &incident, status, alert.who).await?
         {
             events.push(e);
         }
         tx.commit().await.map_err(classify)?;
         Ok((outcome, events))
     }
+
     #[tracing::instrument(skip_all)]
     async fn alert_route(&self, alertname: &str) -> StoreResult<Option<AlertRoute>> {
         let row: Option<RouteRow> = sqlx::query_as(

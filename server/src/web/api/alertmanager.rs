@@ -1,9 +1,10 @@
 //! `POST /api/v1/alertmanager`: Alertmanager's webhook (payload version 4)
 //! and Grafana's variant. A firing alert opens an incident or attaches to the
 //! open incident of its alert name and labels; a resolved alert resolves the
-//! incident its firing alert went to. Each alert is recorded once per
-//! (fingerprint, startsAt, status), so replays and the second Alertmanager of
-//! an HA pair change nothing.
+//! incident its firing alert went to, and the same alert firing again after
+//! that (same fingerprint and startsAt) reopens it. Each alert keeps the
+//! status its last delivery left it in, so a replay and the second
+//! Alertmanager of an HA pair change nothing.
 //!
 //! An incident an alert opens takes the playbook its alert name is mapped to
 //! (`/alert-routes`) as its checklist at once.
@@ -66,7 +67,8 @@ async fn deliver(
         .with_field(e.field)
     })?;
     let who = user.actor();
-    let (mut opened, mut attached, mut duplicates, mut unmatched) = (vec![], vec![], 0, 0);
+    let (mut opened, mut reopened, mut attached) = (vec![], vec![], vec![]);
+    let (mut duplicates, mut unmatched) = (0, 0);
     for alert in &alerts {
         let labels = &alert.labels;
         let key = group_key(labels);
@@ -95,6 +97,7 @@ async fn deliver(
                 route_opened(state, id, alert.alertname(), &who).await;
                 opened.push(id);
             }
+            AlertOutcome::Reopened(id) => reopened.push(id),
             AlertOutcome::Attached(id) => attached.push(id),
             AlertOutcome::Duplicate => duplicates += 1,
             AlertOutcome::NoIncident => unmatched += 1,
@@ -104,6 +107,7 @@ async fn deliver(
     Ok(Json(json!({
         "alerts": alerts.len(),
         "opened": opened,
+        "reopened": reopened,
         "attached": attached,
         "duplicates": duplicates,
         "resolved_without_incident": unmatched,

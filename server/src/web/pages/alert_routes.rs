@@ -1,53 +1,57 @@
 //! `/r/{alertname}`: a stable link per alert name, for the `runbook_url` of
 //! an alerting rule, that redirects to the playbook the alert maps to; and
-//! `/alert-routes`, where editors set alert name → playbook. An alert name
-//! without a mapping goes to the top search hit for its words
-//! (`KubePodCrashLooping` is searched as "Kube Pod Crash Looping"), else to
-//! the search page.
+//! `/alert-routes`, where editors set alert name → playbook.
+//!
+//! An alert name without a mapping never guesses silently: its words
+//! (`KubePodCrashLooping` → "Kube Pod Crash Looping") are searched
+//! ([`crate::kb::KnowledgeBase::search_alert`]) and the results shown under a
+//! notice that no playbook is mapped, with a way to map one. Only a strong,
+//! unambiguous first hit ([`crate::search::AlertMatch`]) opens directly, with
+//! the same notice on the playbook page.
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::render_with;
-use crate::search::SearchRequest;
+use super::search::SearchView;
+use super::{render, render_with};
+use crate::search::{AlertMatch, SearchError, SearchResults};
 use crate::store::Role;
 use crate::web::auth::CurrentUser;
 use crate::web::{ApiError, AppState, PageError};
 
-/// The words of an alert name: CamelCase, snake_case and kebab-case split.
+/// The words of an alert name, split as a person reads them:
+/// `CoreDNSLatencyHigh` → "Core DNS Latency High" (see
+/// [`crate::core::words::split_name`]).
 pub fn alert_words(name: &str) -> String {
-    let mut out = String::new();
-    let mut prev: Option<char> = None;
-    for c in name.chars() {
-        if !c.is_alphanumeric() {
-            if !out.ends_with(' ') && !out.is_empty() {
-                out.push(' ');
-            }
-            prev = None;
-            continue;
-        }
-        if let Some(p) = prev {
-            let boundary = (p.is_lowercase() && c.is_uppercase())
-                || (p.is_alphabetic() && c.is_ascii_digit())
-                || (p.is_ascii_digit() && c.is_alphabetic());
-            if boundary && !out.ends_with(' ') {
-                out.push(' ');
-            }
-        }
-        out.push(c);
-        prev = Some(c);
-    }
-    out.trim().to_owned()
+    crate::core::words::split_name(name)
 }
 
-/// Where `/r/{alertname}` goes: the mapped playbook, else the top hit.
+/// What `/r/{alertname}` tells the reader when no playbook is mapped to the
+/// alert (`alert_notice.html`, on the results or the playbook page).
+pub struct AlertNotice {
+    pub alertname: String,
+    /// The alert name's words, as searched.
+    pub words: String,
+    /// The strong first hit was opened (else: the results are shown).
+    pub opened: bool,
+}
+
+#[derive(Deserialize)]
+pub struct AlertLinkParams {
+    /// `matches`: the results, even when the first hit is strong.
+    show: Option<String>,
+}
+
+/// Where `/r/{alertname}` goes: the mapped playbook; else the strong first
+/// hit for the alert's words, marked as such; else those results.
 pub async fn view_alert_redirect_get(
     State(state): State<AppState>,
     Path(alertname): Path<String>,
+    Query(params): Query<AlertLinkParams>,
 ) -> Result<Response, PageError> {
     if let Some(route) = state
         .kb
@@ -60,22 +64,55 @@ pub async fn view_alert_redirect_get(
         return Ok(Redirect::temporary(&format!("/playbooks/{}", route.playbook)).into_response());
     }
     let words = alert_words(&alertname);
-    let top = state
-        .kb
-        .search(&SearchRequest {
-            text: words.clone(),
-            tag: None,
-            layer: None,
-            limit: 10,
-        })
-        .ok()
-        // Postmortems are searched too; an alert link goes to a playbook.
-        .and_then(|r| r.hits.into_iter().find(|h| !h.is_postmortem()));
-    let to = match top {
-        Some(hit) => format!("/playbooks/{}", hit.id),
-        None => format!("/search?q={}", urlencode(&words)),
+    let kb = state.kb.clone();
+    let searched = {
+        let words = words.clone();
+        tokio::task::spawn_blocking(move || kb.search_alert(&words))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "alert search task failed");
+                ApiError::internal()
+            })?
     };
-    Ok(Redirect::temporary(&to).into_response())
+    let found = match searched {
+        Ok(found) => found,
+        // No words to search (`/r/___`): the notice over no results.
+        Err(SearchError::EmptyQuery) => AlertMatch {
+            results: SearchResults::default(),
+            strong: false,
+        },
+        Err(e) => return Err(ApiError::from(e).into()),
+    };
+    let want_matches = params.show.as_deref() == Some("matches");
+    if let Some(hit) = found.strong_hit().filter(|_| !want_matches) {
+        let to = format!("/playbooks/{}?alert={}", hit.id, urlencode(&alertname));
+        return Ok(Redirect::temporary(&to).into_response());
+    }
+    let notice = AlertNotice {
+        alertname,
+        words: words.clone(),
+        opened: false,
+    };
+    Ok(render(&SearchView::for_alert(words, found.results, notice)))
+}
+
+/// The notice for a playbook page `/r/{alertname}` opened: only while the
+/// alert is still unmapped, so an old link does not say something false.
+pub async fn notice_for_opened(
+    state: &AppState,
+    alertname: Option<String>,
+) -> Result<Option<AlertNotice>, ApiError> {
+    let Some(alertname) = alertname.filter(|a| !a.is_empty() && a.len() <= 200) else {
+        return Ok(None);
+    };
+    if state.kb.store().alert_route(&alertname).await?.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(AlertNotice {
+        words: alert_words(&alertname),
+        alertname,
+        opened: true,
+    }))
 }
 
 fn urlencode(s: &str) -> String {
@@ -105,6 +142,8 @@ struct AlertRoutesView {
     error: Option<String>,
     rows: Vec<RouteRow>,
     playbooks: Vec<(String, String)>,
+    /// The alert name the form starts with (`?alertname=`, from a notice).
+    alertname: String,
 }
 
 async fn page(
@@ -112,6 +151,7 @@ async fn page(
     user: Option<CurrentUser>,
     status: StatusCode,
     error: Option<String>,
+    alertname: String,
 ) -> Result<Response, PageError> {
     let routes = state
         .kb
@@ -150,15 +190,23 @@ async fn page(
                 })
                 .collect(),
             playbooks,
+            alertname,
         },
     ))
+}
+
+#[derive(Deserialize)]
+pub struct RoutesParams {
+    #[serde(default)]
+    alertname: String,
 }
 
 pub async fn view_alert_routes_get(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
+    Query(params): Query<RoutesParams>,
 ) -> Result<Response, PageError> {
-    page(&state, user, StatusCode::OK, None).await
+    page(&state, user, StatusCode::OK, None, params.alertname).await
 }
 
 #[derive(Deserialize)]
@@ -186,6 +234,7 @@ pub async fn view_alert_routes_post(
             Some(user),
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(message.into()),
+            alertname.to_owned(),
         )
         .await;
     }
@@ -199,6 +248,7 @@ pub async fn view_alert_routes_post(
                 Some(user),
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(message),
+                alertname.to_owned(),
             )
             .await;
         }
@@ -210,18 +260,4 @@ pub async fn view_alert_routes_post(
         .await
         .map_err(ApiError::from)?;
     Ok(Redirect::to("/alert-routes").into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::alert_words;
-
-    #[test]
-    fn alert_names_split_into_words() {
-        assert_eq!(alert_words("KubePodCrashLooping"), "Kube Pod Crash Looping");
-        assert_eq!(alert_words("conntrack_table_full"), "conntrack table full");
-        assert_eq!(alert_words("HTTP502Errors"), "HTTP 502 Errors");
-        assert_eq!(alert_words("high-p99-latency"), "high p 99 latency");
-        assert_eq!(alert_words("  "), "");
-    }
 }

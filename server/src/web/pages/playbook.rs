@@ -1,6 +1,7 @@
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use serde::Deserialize;
 
 use super::render;
 use crate::core::markdown::to_safe_html;
@@ -61,11 +62,20 @@ struct PlaybookView {
     sections: Vec<SectionView>,
     steps: Vec<StepView>,
     stats: super::feedback::Stats,
+    /// Set when `/r/{alertname}` opened this playbook for an unmapped alert.
+    alert_notice: Option<super::alert_routes::AlertNotice>,
+}
+
+#[derive(Deserialize)]
+pub struct PlaybookParams {
+    /// The unmapped alert whose `/r/` link opened this page.
+    alert: Option<String>,
 }
 
 pub async fn view_playbook_get(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(params): Query<PlaybookParams>,
 ) -> Result<Response, PageError> {
     let c = state
         .kb
@@ -96,5 +106,6 @@ pub async fn view_playbook_get(
         sections,
         steps,
         stats: super::feedback::Stats::of(&feedback),
+        alert_notice: super::alert_routes::notice_for_opened(&state, params.alert).await?,
     }))
 }
