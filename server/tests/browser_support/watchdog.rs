@@ -13,8 +13,11 @@ use std::time::Duration;
 use fantoccini::Client;
 use fantoccini::cookies::Cookie;
 
-/// How long each piece of evidence may take to gather.
-const EVIDENCE_BUDGET: Duration = Duration::from_secs(10);
+/// A tab that draws no screenshot within this is busy.
+const SCREENSHOT_BUDGET: Duration = Duration::from_secs(5);
+/// Starting a second browser for the fallback view can take a while on a
+/// loaded machine.
+const FALLBACK_BUDGET: Duration = Duration::from_secs(30);
 
 struct Watched {
     client: Client,
@@ -138,11 +141,11 @@ impl Overrun {
         port: u16,
         cookies: Vec<Cookie<'static>>,
     ) {
-        match tokio::time::timeout(EVIDENCE_BUDGET, client.screenshot()).await {
+        match tokio::time::timeout(SCREENSHOT_BUDGET, client.screenshot()).await {
             Ok(Ok(png)) => return self.keep(stem, &png),
             Ok(Err(e)) => self.notes.push(format!("{stem}: screenshot failed: {e}")),
             Err(_) => self.notes.push(format!(
-                "{stem}: no screenshot within {EVIDENCE_BUDGET:?}: the tab is busy"
+                "{stem}: no screenshot within {SCREENSHOT_BUDGET:?}: the tab is busy"
             )),
         }
         let Some(url) = page_url(client).await else {
@@ -152,14 +155,14 @@ impl Overrun {
             return;
         };
         self.notes.push(format!("{stem}: the busy tab shows {url}"));
-        match tokio::time::timeout(EVIDENCE_BUDGET, view_without_script(port, &url, cookies)).await
+        match tokio::time::timeout(FALLBACK_BUDGET, view_without_script(port, &url, cookies)).await
         {
             Ok(Ok(png)) => self.keep(&format!("{stem}-noscript"), &png),
             Ok(Err(e)) => self
                 .notes
                 .push(format!("{stem}: fallback view failed: {e}")),
             Err(_) => self.notes.push(format!(
-                "{stem}: fallback view took over {EVIDENCE_BUDGET:?}"
+                "{stem}: fallback view took over {FALLBACK_BUDGET:?}"
             )),
         }
     }
