@@ -246,7 +246,10 @@ fn healthcheck_asks_the_server_the_configuration_names() {
     let out = healthcheck(&listen);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{said}");
-    assert!(said.contains(&format!("http://127.0.0.1:{port}/healthz")), "{said}");
+    assert!(
+        said.contains(&format!("http://127.0.0.1:{port}/healthz")),
+        "{said}"
+    );
 
     for (answer, expected) in [
         (

@@ -89,7 +89,10 @@ mod tests {
     #[test]
     fn status_lines_parse_and_others_are_refused() {
         assert_eq!(parse_status(b"HTTP/1.1 200 OK\r\nx: y\r\n").unwrap(), 200);
-        assert_eq!(parse_status(b"HTTP/1.0 503 Service Unavailable\r\n").unwrap(), 503);
+        assert_eq!(
+            parse_status(b"HTTP/1.0 503 Service Unavailable\r\n").unwrap(),
+            503
+        );
         for junk in [&b""[..], b"SSH-2.0-OpenSSH_9.2\r\n", b"HTTP/1.1 OK\r\n"] {
             let err = parse_status(junk).unwrap_err().to_string();
             assert!(err.contains("not an HTTP answer"), "{err}");
