@@ -141,6 +141,12 @@ def kube_docs(name):
     return [d for d in yaml.safe_load_all((KUBE / name).read_text()) if d]
 
 
+def broken(text, old, new):
+    """`text` with `old` made `new`; the copy a validator must refuse."""
+    assert old in text, f"nothing to break: {old!r} is gone"
+    return text.replace(old, new)
+
+
 def kind(docs, k):
     (found,) = [d for d in docs if d["kind"] == k]
     return found
@@ -294,10 +300,9 @@ def dockerfiles_pass_hadolint(ctx):
     out = run(["hadolint", *map(str, files)])
     assert out.returncode == 0 and not out.stdout.strip(), out.stdout + out.stderr
     with tempfile.TemporaryDirectory() as tmp:
-        broken = Path(tmp) / "Dockerfile"
-        text = files[0].read_text().replace("rust:1.95-slim-bookworm", "rust:latest")
-        broken.write_text(text)
-        out = run(["hadolint", str(broken)])
+        bad = Path(tmp) / "Dockerfile"
+        bad.write_text(broken(files[0].read_text(), "rust:1.95-slim-bookworm", "rust:latest"))
+        out = run(["hadolint", str(bad)])
         assert out.returncode != 0 and "DL3007" in out.stdout, "hadolint passed an unpinned base image"
 
 
@@ -517,7 +522,7 @@ def systemd_units_verify(ctx):
         # systemd-analyze only warns (exit 0) about a misspelt directive:
         # anything it says is a failure, and it must say something here.
         unit_file = root / "etc/systemd/system/faultline.service"
-        unit_file.write_text(unit_file.read_text().replace("ProtectSystem=strict", "ProtectSytem=strict"))
+        unit_file.write_text(broken(unit_file.read_text(), "ProtectSystem=strict", "ProtectSytem=strict"))
         out = verify(root, "faultline.service")
         assert "ProtectSytem" in out.stderr, f"a misspelt directive passed: {out.stderr}"
 
@@ -585,13 +590,13 @@ def kubernetes_manifests_validate(ctx):
         assert out.returncode == 0, out.stdout + out.stderr
     # Broken copies must fail, naming the field.
     text = (KUBE / "server.yaml").read_text()
-    broken = {
-        "spec.replicas": text.replace("replicas: 1", "replicas: one"),
-        "terminationGracePeriod'": text.replace("terminationGracePeriodSeconds:", "terminationGracePeriod:"),
-        "readynessProbe": text.replace("readinessProbe:", "readynessProbe:"),
+    copies = {
+        "spec.replicas": broken(text, "replicas: 1", "replicas: one"),
+        "terminationGracePeriod'": broken(text, "terminationGracePeriodSeconds:", "terminationGracePeriod:"),
+        "readynessProbe": broken(text, "readinessProbe:", "readynessProbe:"),
     }
     with tempfile.TemporaryDirectory() as tmp:
-        for field, body in broken.items():
+        for field, body in copies.items():
             path = Path(tmp) / "server.yaml"
             path.write_text(body)
             for out in kube_validate([path]):
