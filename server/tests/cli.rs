@@ -166,3 +166,108 @@ fn first_start_creates_an_admin_and_shows_its_password_once() {
     assert!(!second.contains("with password"), "shown once:\n{second}");
     assert!(!second.contains(&password));
 }
+
+/// A child process killed and waited for however the test ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn healthcheck(listen: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("healthcheck")
+        .env("FAULTLINE_LISTEN", listen)
+        .output()
+        .unwrap()
+}
+
+/// Serves one connection on a loopback port with `answer`, or holds it
+/// unanswered when `answer` is None, until the client hangs up.
+fn one_answer(answer: Option<&'static [u8]>) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let serve = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = conn.read(&mut buf);
+        if let Some(answer) = answer {
+            let _ = conn.write_all(answer);
+            return;
+        }
+        while conn.read(&mut buf).is_ok_and(|n| n > 0) {}
+    });
+    (addr, serve)
+}
+
+/// `faultline healthcheck`, the server image's HEALTHCHECK: success while
+/// the server FAULTLINE_LISTEN names (0.0.0.0, as in a container) answers
+/// /healthz; a failure naming the address once it is gone, for a 503, for
+/// something that is not HTTP, and after 3 s of silence.
+#[test]
+fn healthcheck_asks_the_server_the_configuration_names() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("0.0.0.0:{port}");
+    let server = Running(
+        Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("serve")
+            .env("FAULTLINE_LISTEN", &listen)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = healthcheck(&listen);
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never healthy: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(server);
+    let out = healthcheck(&listen);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("http://127.0.0.1:{port}/healthz")),
+        "{said}"
+    );
+
+    for (answer, expected) in [
+        (
+            Some(&b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"[..]),
+            "answered 503",
+        ),
+        (Some(&b"SSH-2.0-OpenSSH_9.2\r\n"[..]), "not an HTTP answer"),
+        (None, "did not answer within 3 s"),
+    ] {
+        let (addr, serve) = one_answer(answer);
+        let started = Instant::now();
+        let out = healthcheck(&addr);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{said}");
+        assert!(said.contains(expected), "{expected}: {said}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{said}");
+        serve.join().unwrap();
+    }
+}

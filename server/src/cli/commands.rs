@@ -28,6 +28,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             serve(config).await
         }
+        Command::Healthcheck { listen } => {
+            super::healthcheck::run(listen.unwrap_or(config.listen)).await
+        }
         Command::Search {
             query,
             format,

@@ -3,6 +3,7 @@
 mod collector;
 mod commands;
 mod diagnose;
+mod healthcheck;
 mod postmortems;
 
 use std::path::PathBuf;
@@ -36,6 +37,14 @@ pub enum Command {
     /// Serve the web dashboard and the API.
     Serve {
         /// Address to listen on [default: 127.0.0.1:8740].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Ask a running server's /healthz (for a container HEALTHCHECK): exit
+    /// status 0 when it answers 200 within 3 s.
+    Healthcheck {
+        /// The server's listen address; 0.0.0.0 is asked on loopback
+        /// [default: `listen` of the configuration].
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
     },
