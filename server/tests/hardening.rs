@@ -815,3 +815,124 @@ async fn connections_past_the_cap_wait_for_a_free_slot() {
     stop.send(Stop::Interrupt).unwrap();
     handle.await.unwrap();
 }
+
+// ---- hostile Markdown ------------------------------------------------------
+
+/// A playbook whose Symptoms hold `body`, and the line `body` starts on.
+fn playbook_with(body: &str) -> (String, usize) {
+    let head = "+++\nid = \"deep\"\ntitle = \"Deep\"\nalert = \"deep\"\nlayer = \"network\"\n+++\n\
+                ## Symptoms\n\nIt starts here:\n";
+    let source = format!(
+        "{head}{body}\n\n## Investigation\n1. **Look**\n\n## Root cause\nR.\n\n## Fix\nF.\n\n\
+         ## Prevention\nP.\n"
+    );
+    (source, head.lines().count() + 1)
+}
+
+/// A postmortem whose Summary holds `body`, and the line `body` starts on.
+fn postmortem_with(body: &str) -> (String, usize) {
+    let head = "+++\nid = 1\nincident = 1\ntitle = \"Deep\"\nimpact_start = \"2026-11-23T10:00:00Z\"\n\
+                +++\n\n## Summary\n\n";
+    let rest: String = [
+        "Impact",
+        "Symptoms",
+        "Timeline",
+        "Evidence",
+        "Investigation",
+        "Root cause",
+        "Fix",
+        "Prevention",
+    ]
+    .iter()
+    .map(|h| format!("\n## {h}\n\nText.\n"))
+    .collect();
+    (
+        format!("{head}{body}\n{rest}"),
+        head.lines().count() + 1,
+    )
+}
+
+/// Deeply nested Markdown (100 KB of `>`, 50,000 nested list markers,
+/// 20,000 nested HTML tags) sent to both live previews: each answers at
+/// once with the line where it nests too deep, and `/healthz` stays fast
+/// while they run. (Before the bound, one 100 KB preview took 66.7 s in a
+/// release build and several made `/healthz` take 12 s.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_markdown_previews_are_refused_at_their_line_and_healthz_stays_fast() {
+    let (addr, t, stop, handle) = common::serve_in_process(Config::default()).await;
+    let editor = common::session_for(&t.state, "ed", Role::Editor).await;
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let hostile = [
+        format!("{}x", ">".repeat(100_000)),
+        format!("{}x", "- ".repeat(50_000)),
+        format!("{}x", "<div><em>".repeat(10_000)),
+        format!("{}x", "> - ".repeat(20_000)),
+    ];
+    let mut previews = Vec::new();
+    for body in &hostile {
+        for (path, (source, line)) in [
+            ("/api/v1/playbooks/preview", playbook_with(body)),
+            ("/api/v1/postmortems/preview", postmortem_with(body)),
+        ] {
+            let (client, base, editor) = (client.clone(), base.clone(), editor.clone());
+            previews.push(tokio::spawn(async move {
+                let started = Instant::now();
+                let r = client
+                    .post(format!("{base}{path}"))
+                    .header("cookie", &editor.cookie)
+                    .header("x-csrf-token", &editor.csrf)
+                    .header("origin", &base)
+                    .json(&serde_json::json!({ "source": source }))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let answer: serde_json::Value = r.json().await.unwrap();
+                (path, line, status, answer, started.elapsed())
+            }));
+        }
+    }
+    // /healthz, asked over and over while the previews are in flight.
+    let mut slowest = Duration::ZERO;
+    let mut asked = 0;
+    while previews.iter().any(|p| !p.is_finished()) || asked < 5 {
+        let started = Instant::now();
+        let r = client.get(format!("{base}/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        slowest = slowest.max(started.elapsed());
+        asked += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut longest = Duration::ZERO;
+    for p in previews {
+        let (path, line, status, answer, took) = p.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+        assert_eq!(answer["valid"], false, "{path}: {answer}");
+        assert_eq!(answer["errors"][0]["line"], line, "{path}: {answer}");
+        let message = answer["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("levels deep"), "{path}: {message}");
+        longest = longest.max(took);
+    }
+    eprintln!("hostile previews: slowest {longest:?}; /healthz slowest {slowest:?} over {asked}");
+    assert!(longest < Duration::from_secs(10), "a preview took {longest:?}");
+    assert!(slowest < Duration::from_secs(1), "/healthz took {slowest:?}");
+
+    // A stored version renders once: the second view comes from the cache.
+    let before = t.state.renderer.cached_entries();
+    for _ in 0..2 {
+        let r = client
+            .get(format!("{base}/playbooks/close-wait-leak"))
+            .header("cookie", &editor.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert_eq!(t.state.renderer.cached_entries(), before + 1);
+    stop.send(Stop::Interrupt).unwrap();
+    handle.await.unwrap();
+}

@@ -11,6 +11,7 @@ mod health;
 pub mod limits;
 pub mod metrics;
 mod pages;
+pub mod render;
 mod serve;
 
 use std::convert::Infallible;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub incident_bus: crate::incidents::bus::Bus,
     /// Per-collector cool-down of incidents opened from reports.
     pub report_cool_down: Arc<crate::incidents::CoolDown>,
+    /// Markdown rendering off the async workers, cached per version.
+    pub renderer: Arc<render::Renderer>,
 }
 
 impl AppState {
@@ -66,6 +69,7 @@ impl AppState {
             ))),
             config: Arc::new(config),
             draining: Arc::default(),
+            renderer: Arc::default(),
         }
     }
 }
