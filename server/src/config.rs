@@ -22,13 +22,22 @@ pub struct Config {
     /// 60 s idle timeout common in load balancers and proxies in front of us,
     /// so the proxy always closes first and never reuses a connection we are
     /// closing (the keep-alive race of the `keepalive-race-502` playbook).
-    /// hyper times the wait for the next request's headers with the same
-    /// clock, so this is also the header-read timeout.
+    /// hyper times the wait for the next request with the same clock; once
+    /// its first byte is in, `header_read_timeout_s` bounds the rest of its
+    /// head (`web::head_deadline`).
     pub keepalive_idle_s: u64,
     /// After SIGTERM, how long `/readyz` reports "draining" while requests
     /// are still served, so a load balancer stops sending before we stop
     /// listening (the `termination-drain-race` playbook, from our side).
     pub drain_delay_s: u64,
+    /// A request's head (its line and headers) must arrive within this
+    /// many seconds of its first byte, and a new connection's first request
+    /// within this many seconds of connecting; else the connection closes.
+    pub header_read_timeout_s: u64,
+    /// A request's body must arrive whole within this many seconds (408
+    /// after). Bodies are read before a request takes one of the
+    /// `max_concurrent_requests` places, so slow senders hold none.
+    pub body_read_timeout_s: u64,
     /// Upper bound on handling one request.
     pub request_timeout_s: u64,
     /// How long to let in-flight requests finish after SIGTERM.
@@ -80,6 +89,9 @@ pub struct Security {
     /// Open client connections; past this the server stops accepting until
     /// one closes (the kernel's backlog holds the rest).
     pub max_connections: usize,
+    /// Open connections from one client address; more are answered 503 and
+    /// closed at once (0: no cap). Trusted proxies are not capped.
+    pub max_connections_per_address: usize,
     /// Proxies whose `X-Forwarded-For` names the client (CIDRs or
     /// addresses; empty: the header is ignored). See `web::forwarded`.
     pub trusted_proxies: TrustedProxies,
@@ -100,6 +112,7 @@ impl Default for Security {
             ingest_token_per_s: 10,
             max_concurrent_requests: 512,
             max_connections: 4096,
+            max_connections_per_address: 256,
             trusted_proxies: TrustedProxies::default(),
         }
     }
@@ -113,6 +126,8 @@ impl Default for Config {
             database: None,
             keepalive_idle_s: 75,
             drain_delay_s: 5,
+            header_read_timeout_s: 10,
+            body_read_timeout_s: 20,
             request_timeout_s: 30,
             shutdown_grace_s: 20,
             report_body_limit: 1024 * 1024,
@@ -134,6 +149,8 @@ impl std::fmt::Debug for Config {
             .field("database", &self.database.as_deref().map(redact_url))
             .field("keepalive_idle_s", &self.keepalive_idle_s)
             .field("drain_delay_s", &self.drain_delay_s)
+            .field("header_read_timeout_s", &self.header_read_timeout_s)
+            .field("body_read_timeout_s", &self.body_read_timeout_s)
             .field("request_timeout_s", &self.request_timeout_s)
             .field("shutdown_grace_s", &self.shutdown_grace_s)
             .field("report_body_limit", &self.report_body_limit)
@@ -211,6 +228,10 @@ impl Config {
                     message,
                 })?;
         }
+        if let Some(v) = get("FAULTLINE_MAX_CONNECTIONS_PER_ADDRESS") {
+            self.security.max_connections_per_address =
+                parsed("FAULTLINE_MAX_CONNECTIONS_PER_ADDRESS", v)?;
+        }
         if let Some(v) = get("FAULTLINE_INCIDENT_COOL_DOWN_S") {
             self.incident_cool_down_s = parsed("FAULTLINE_INCIDENT_COOL_DOWN_S", v)?;
         }
@@ -232,6 +253,11 @@ impl Config {
             ("FAULTLINE_KEEPALIVE_IDLE_S", &mut self.keepalive_idle_s),
             ("FAULTLINE_DRAIN_DELAY_S", &mut self.drain_delay_s),
             ("FAULTLINE_REQUEST_TIMEOUT_S", &mut self.request_timeout_s),
+            (
+                "FAULTLINE_HEADER_READ_TIMEOUT_S",
+                &mut self.header_read_timeout_s,
+            ),
+            ("FAULTLINE_BODY_READ_TIMEOUT_S", &mut self.body_read_timeout_s),
             ("FAULTLINE_SHUTDOWN_GRACE_S", &mut self.shutdown_grace_s),
             ("FAULTLINE_RETENTION_DAYS", &mut self.retention_days),
             (
@@ -257,6 +283,14 @@ impl Config {
 
     pub fn keepalive_idle(&self) -> Duration {
         Duration::from_secs(self.keepalive_idle_s)
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_s.max(1))
+    }
+
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_read_timeout_s.max(1))
     }
 }
 

@@ -936,3 +936,166 @@ async fn hostile_markdown_previews_are_refused_at_their_line_and_healthz_stays_f
     stop.send(Stop::Interrupt).unwrap();
     handle.await.unwrap();
 }
+
+// ---- slow and silent clients -----------------------------------------------
+
+/// A TCP connection to `addr` from the loopback address `from` (the whole
+/// of 127.0.0.0/8 is this machine): each address has its own connection cap.
+async fn connect_from(from: [u8; 4], addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from((from, 0)))
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), socket.connect(addr))
+        .await
+        .expect("connect in time")
+        .unwrap()
+}
+
+/// Reads until the server closes the connection (or `limit` passes): what
+/// it sent, and when it closed, counted from `since`.
+async fn read_until_closed(
+    conn: &mut tokio::net::TcpStream,
+    since: Instant,
+    limit: Duration,
+) -> (String, Option<Duration>) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = limit.saturating_sub(since.elapsed());
+        match tokio::time::timeout(left, conn.read(&mut buf)).await {
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), None),
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (String::from_utf8_lossy(&got).into_owned(), Some(since.elapsed()));
+            }
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// `/healthz` from 127.0.0.1, `times` times: each answers 200; the slowest.
+async fn healthz_meanwhile(addr: std::net::SocketAddr, times: usize) -> Duration {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..times {
+        let started = Instant::now();
+        let r = client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .expect("/healthz answers during the flood");
+        assert_eq!(r.status(), StatusCode::OK);
+        slowest = slowest.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    slowest
+}
+
+/// 300 sockets that never send a byte from one address, and 40 that trickle
+/// a request head a byte at a time from another: past the per-address cap
+/// the server answers 503 and closes at once; the rest are closed once the
+/// head timeout passes. `/healthz` answers throughout. (Before: silent
+/// sockets stayed open for minutes and 4,100 filled `max_connections`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slowloris_floods_are_closed_in_time_while_healthz_answers() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = common::anonymous_read_config();
+    config.header_read_timeout_s = 1;
+    config.security.max_connections_per_address = 200;
+    let (addr, _t, stop, handle) = common::serve_in_process(config).await;
+
+    let started = Instant::now();
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        silent.push(connect_from([127, 0, 0, 2], addr).await);
+    }
+    let mut slow = Vec::new();
+    for _ in 0..40 {
+        let mut conn = connect_from([127, 0, 0, 3], addr).await;
+        slow.push(tokio::spawn(async move {
+            let since = Instant::now();
+            let head = b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+            for byte in head.iter().chain(std::iter::repeat(&b'a')) {
+                if conn.write_all(&[*byte]).await.is_err() || since.elapsed() > Duration::from_secs(8) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            read_until_closed(&mut conn, since, Duration::from_secs(8)).await
+        }));
+    }
+    let slowest = healthz_meanwhile(addr, 10).await;
+    assert!(slowest < Duration::from_secs(1), "/healthz took {slowest:?}");
+
+    let (mut refused, mut timed_out) = (0, 0);
+    for mut conn in silent {
+        let (sent, closed) = read_until_closed(&mut conn, started, Duration::from_secs(8)).await;
+        let closed = closed.expect("a silent socket is closed by the server");
+        if sent.starts_with("HTTP/1.1 503") {
+            refused += 1;
+        } else {
+            assert_eq!(sent, "", "a silent socket gets nothing");
+            assert!(closed < Duration::from_secs(4), "closed after {closed:?}");
+            timed_out += 1;
+        }
+    }
+    assert_eq!((refused, timed_out), (100, 200), "the cap is 200 per address");
+    for task in slow {
+        let (sent, closed) = task.await.unwrap();
+        let closed = closed.expect("a slowloris connection is closed by the server");
+        assert!(!sent.contains("200 OK"), "the trickled head was never served");
+        assert!(closed < Duration::from_secs(4), "closed after {closed:?}");
+    }
+    stop.send(Stop::Interrupt).unwrap();
+    handle.await.unwrap();
+}
+
+/// 520 `POST /login` whose bodies never finish (the finding: they held all
+/// 512 request places and everything answered 503). Bodies are read before
+/// a request takes a place, so with only 8 places a page still loads and
+/// `/healthz` answers; each slow sender gets 408 when its time is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_hold_no_request_places_and_get_408() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = common::anonymous_read_config();
+    config.body_read_timeout_s = 2;
+    config.security.max_concurrent_requests = 8;
+    let (addr, _t, stop, handle) = common::serve_in_process(config).await;
+
+    let started = Instant::now();
+    let mut slow = Vec::new();
+    for i in 0..520u16 {
+        // Spread over three addresses: the per-address cap is not the point.
+        let mut conn = connect_from([127, 0, 1, 1 + (i % 3) as u8], addr).await;
+        conn.write_all(
+            b"POST /login HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 100\r\n\r\nname=a&password=",
+        )
+        .await
+        .unwrap();
+        slow.push(conn);
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for page in ["/login", "/playbooks"] {
+        let r = client.get(format!("http://{addr}{page}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{page} during the flood");
+    }
+    let slowest = healthz_meanwhile(addr, 5).await;
+    assert!(slowest < Duration::from_secs(1), "/healthz took {slowest:?}");
+
+    for conn in &mut slow {
+        let (sent, closed) = read_until_closed(conn, started, Duration::from_secs(15)).await;
+        assert!(sent.starts_with("HTTP/1.1 408"), "{sent}");
+        let closed = closed.expect("closed after the 408");
+        assert!(closed < Duration::from_secs(10), "closed after {closed:?}");
+    }
+    stop.send(Stop::Interrupt).unwrap();
+    handle.await.unwrap();
+}

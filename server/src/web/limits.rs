@@ -152,7 +152,12 @@ impl Limits {
 
 /// Middleware: at most `max_concurrent_requests` at once; the rest get 503
 /// with `Retry-After: 1` at once instead of queueing behind a slow store.
+/// `/healthz` is never shed: it says the process is alive, and a liveness
+/// probe failing under load would restart a server that is only busy.
 pub async fn shed_load(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
+    if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
     match limits.in_flight.clone().try_acquire_owned() {
         Ok(permit) => {
             let response = next.run(req).await;
@@ -168,6 +173,82 @@ pub async fn shed_load(State(limits): State<Arc<Limits>>, req: Request, next: Ne
             }})),
         )
             .into_response(),
+    }
+}
+
+/// How a request body is read before the request counts against
+/// `max_concurrent_requests`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyRead {
+    /// Largest body read, in bytes (413 above).
+    pub limit: usize,
+    /// The whole body must arrive within this (408 after).
+    pub timeout: Duration,
+}
+
+/// Middleware: reads the whole request body within `timeout` before the
+/// request goes on (to [`shed_load`] and the handler). A client that sends
+/// its body slowly holds a connection, never one of the request places, and
+/// gets 408 when time is up. The body is handed on in memory; every handler
+/// reads its body whole anyway.
+pub async fn read_body(State(read): State<BodyRead>, req: Request, next: Next) -> Response {
+    use axum::body::{Body, HttpBody};
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let api = req.uri().path().starts_with("/api/");
+    let (parts, body) = req.into_parts();
+    let bytes = match tokio::time::timeout(read.timeout, Limited::new(body, read.limit).collect())
+        .await
+    {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => {
+            return body_error(
+                api,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the request body is larger than the server accepts".into(),
+            );
+        }
+        Ok(Err(e)) => {
+            return body_error(
+                api,
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                format!("could not read the request body: {e}"),
+            );
+        }
+        Err(_) => {
+            let mut response = body_error(
+                api,
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    read.timeout.as_secs()
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// A refused body: JSON under `/api/`, plain text for pages and forms.
+fn body_error(api: bool, status: StatusCode, code: &str, message: String) -> Response {
+    if api {
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response()
+    } else {
+        (status, message).into_response()
     }
 }
 

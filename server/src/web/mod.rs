@@ -7,10 +7,12 @@ pub mod auth;
 pub mod charts;
 mod error;
 pub mod forwarded;
+mod head_deadline;
 mod health;
 pub mod limits;
 pub mod metrics;
 mod pages;
+pub mod peers;
 pub mod render;
 mod serve;
 
@@ -91,6 +93,7 @@ pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_s);
     let (limits, request_metrics) = (state.limits.clone(), state.metrics.clone());
     let report_body_limit = state.config.report_body_limit;
+    let state_body_timeout = state.config.body_read_timeout();
     let trusted_proxies = Arc::new(state.config.security.trusted_proxies.clone());
     Router::new()
         .route("/", get(pages::home::view_home_get))
@@ -322,6 +325,13 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(middleware::from_fn_with_state(limits, limits::shed_load))
+        .layer(middleware::from_fn_with_state(
+            limits::BodyRead {
+                limit: BODY_LIMIT.max(report_body_limit),
+                timeout: state_body_timeout,
+            },
+            limits::read_body,
+        ))
         .layer(middleware::from_fn_with_state(
             trusted_proxies,
             forwarded::resolve_client,
