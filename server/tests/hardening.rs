@@ -1209,3 +1209,47 @@ async fn hostile_label_values_are_left_unfilled_with_a_note() {
     assert_eq!(filled.text, "```sh\nping $HOST\n```\n");
     assert_eq!(filled.unfilled.len(), 1);
 }
+
+/// A code fence and `## Heading`s in an alert's name, labels and summary
+/// (the finding: *Write postmortem* then answered 500 every time): the
+/// draft is written, parses, and shows that text as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fenced_and_headed_labels_still_draft_a_postmortem() {
+    let t = common::app().await;
+    let id = alert_incident(
+        &t.state,
+        serde_json::json!({
+            "alertname": "## Impact",
+            "host": "db-1",
+            "note": "```\n## Root cause\n",
+            "runbook": "[x](https://evil.example/)",
+        }),
+        "```\n## Fix\n# Evil\n> <script>alert(1)</script>\n1. step\n---",
+    )
+    .await;
+    let alice = common::session_for(&t.state, "alice", Role::Responder).await;
+    let written = common::form(&t.state, &alice, &format!("/incidents/{id}/postmortem"), &[]).await;
+    assert!(written.status.is_redirection(), "{}: {}", written.status, written.text);
+    let at = written.location.clone().unwrap();
+    let page = common::get_as(&t.state, &alice, &at).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(!page.text.contains("does not parse"), "{}", page.text);
+    assert!(!page.text.contains("<script>alert"), "raw HTML from an alert");
+    assert!(!page.text.contains("href=\"https://evil"), "a link from a label");
+    // Nine sections, each heading once: the alert's headings are text.
+    for heading in ["Impact", "Root cause", "Fix"] {
+        assert_eq!(
+            page.text.matches(&format!(">{heading}</h2>")).count(),
+            1,
+            "{heading}: {}",
+            page.text
+        );
+    }
+    assert!(page.text.contains("## Impact"), "the alert name as written");
+
+    let pm_id = at.rsplit('/').next().unwrap();
+    let api = common::get_as(&t.state, &alice, &format!("/api/v1/postmortems/{pm_id}")).await;
+    let source = api.json()["source"].as_str().unwrap().to_owned();
+    faultline::core::postmortem::Postmortem::parse("draft", &source)
+        .unwrap_or_else(|e| panic!("{e}\n{source}"));
+}
