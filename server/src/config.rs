@@ -75,7 +75,8 @@ pub struct Security {
     pub session_idle_s: u64,
     /// A session ends this long after login, used or not.
     pub session_absolute_s: u64,
-    /// Login attempts per account: burst, then one more every `login_account_refill_s`.
+    /// Login attempts per account from one client address: burst, then one
+    /// more every `login_account_refill_s`.
     pub login_account_burst: u32,
     pub login_account_refill_s: u64,
     /// Login attempts per client address: burst, then one every `login_address_refill_s`.

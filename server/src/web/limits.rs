@@ -2,9 +2,12 @@
 //! `governor`) and a cap on requests handled at once.
 //!
 //! Rate limits slow down, they never lock out: a bucket refills on its own,
-//! so the right password works again once `Retry-After` has passed, and an
-//! attacker guessing one account cannot keep its owner out for longer than
-//! that.
+//! so the right password works again once `Retry-After` has passed. Login
+//! attempts are counted per client address and per account *from that
+//! address*: a stranger guessing a known account spends only their own
+//! budget, and the owner logging in from anywhere else is not held up at
+//! all. (A bucket per account alone let one wrong guess every 4 s keep the
+//! owner at 429 indefinitely.)
 //!
 //! For ingest: [`Limits::check_ingest_token`] is a per-token bucket
 //! (`[security] ingest_token_burst`, `ingest_token_per_s`). Call it with the
@@ -132,11 +135,14 @@ impl Limits {
         }
     }
 
-    /// One login attempt for `account` from `address`. Both buckets are
-    /// charged; the answer is the longer wait if either is empty.
+    /// One login attempt for `account` from `address`. Both buckets (the
+    /// address's, and the account's from that address) are charged; the
+    /// answer is the longer wait if either is empty.
     pub fn check_login(&self, account: &str, address: &str) -> Result<(), RateLimited> {
         let by_address = self.login_address.check(address);
-        let by_account = self.login_account.check(&account.to_lowercase());
+        let by_account = self
+            .login_account
+            .check(&format!("{}\n{address}", account.to_lowercase()));
         match (by_address, by_account) {
             (Ok(()), Ok(())) => Ok(()),
             (Err(a), Err(b)) => Err(a.max(b)),
@@ -270,16 +276,20 @@ mod tests {
     }
 
     #[test]
-    fn login_is_limited_per_account_whatever_the_address() {
+    fn login_is_limited_per_account_and_address() {
         let limits = Limits::new(&Security {
             login_account_burst: 2,
             login_account_refill_s: 60,
             ..Security::default()
         });
         assert!(limits.check_login("Alice", "10.0.0.1").is_ok());
-        assert!(limits.check_login("alice", "10.0.0.2").is_ok());
-        let e = limits.check_login("alice", "10.0.0.3").unwrap_err();
+        assert!(limits.check_login("alice", "10.0.0.1").is_ok());
+        let e = limits.check_login("ALICE", "10.0.0.1").unwrap_err();
         assert!(e.retry_after_secs() > 1 && e.retry_after_secs() <= 60);
-        assert!(limits.check_login("bob", "10.0.0.3").is_ok());
+        assert!(limits.check_login("bob", "10.0.0.1").is_ok());
+        assert!(
+            limits.check_login("alice", "10.0.0.2").is_ok(),
+            "the owner elsewhere is not held up by a stranger's guesses"
+        );
     }
 }
