@@ -1309,3 +1309,71 @@ async fn a_stranger_guessing_an_account_never_holds_its_owner_out() {
     }
     panic!("30 logins from one address were never limited");
 }
+
+// ---- bounded metrics -------------------------------------------------------
+
+/// 400 requests with made-up methods to made-up paths (the finding: 20k
+/// requests grew `/metrics` to 21 MB): they count as method `other` and
+/// route `unmatched`, and `/metrics` stays the size it was.
+#[tokio::test]
+async fn made_up_methods_and_paths_do_not_grow_metrics() {
+    use rand::Rng;
+    let t = common::app().await;
+    let mut rng = rand::rng();
+    let mut random_token = |n: usize| -> String {
+        (0..n)
+            .map(|_| char::from(rng.random_range(b'A'..=b'Z')))
+            .collect()
+    };
+    let mut made_up = |i: usize| {
+        let method = random_token(3 + i % 9);
+        let path = format!("/{}/{}", random_token(6), i);
+        (method, path)
+    };
+    let send_some = |batch: Vec<(String, String)>| {
+        let state = t.state.clone();
+        async move {
+            for (method, path) in batch {
+                let req = Request::builder()
+                    .method(method.as_str())
+                    .uri(&path)
+                    .body(Body::empty())
+                    .unwrap();
+                let a = send(&state, req).await;
+                assert!(a.status.is_client_error(), "{method} {path}: {}", a.status);
+            }
+        }
+    };
+    let on_a_route = |i: usize| {
+        let state = t.state.clone();
+        async move {
+            let req = Request::builder()
+                .method(format!("X{i}").as_str())
+                .uri("/playbooks")
+                .body(Body::empty())
+                .unwrap();
+            send(&state, req).await;
+        }
+    };
+    // Every series the flood could touch exists once before it.
+    send_some((0..20).map(&mut made_up).collect()).await;
+    on_a_route(0).await;
+    send(&t.state, get("/metrics", None)).await;
+    let before = send(&t.state, get("/metrics", None)).await.body;
+    send_some((20..400).map(&mut made_up).collect()).await;
+    // Made-up methods on a real route too.
+    for i in 1..50 {
+        on_a_route(i).await;
+    }
+    let after = send(&t.state, get("/metrics", None)).await.body;
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("faultline_http_requests_total{"))
+            .count()
+    };
+    assert!(after.contains("method=\"other\""), "{after}");
+    assert!(after.contains("route=\"unmatched\""), "{after}");
+    assert_eq!(series(&after), series(&before), "{after}");
+    // Only counts grew (a few digits each).
+    assert!(after.len() < before.len() + 512, "{} -> {} bytes", before.len(), after.len());
+}
