@@ -1377,3 +1377,75 @@ async fn made_up_methods_and_paths_do_not_grow_metrics() {
     // Only counts grew (a few digits each).
     assert!(after.len() < before.len() + 512, "{} -> {} bytes", before.len(), after.len());
 }
+
+// ---- stored means readable -------------------------------------------------
+
+/// Reports that are valid JSON yet odd: numbers past f64, deep nesting in
+/// fields we ignore, lone surrogates, long strings, odd Unicode, unknown
+/// kinds. Each one ingest takes must read back (API and page) as sent;
+/// the rest are refused with a clear 4xx and not stored. (The finding: a
+/// report stored with 201 then answered 500 on every read.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatever_ingest_stores_reads_back() {
+    let t = common::app().await;
+    let (_, token) = faultline::ingest::add_collector(
+        t.state.kb.store(),
+        "odd-1",
+        &std::collections::BTreeMap::new(),
+    )
+    .await
+    .unwrap();
+    let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let long = "x".repeat(400_000);
+    // Raw JSON fragments spliced into the report: (where, fragment).
+    let odd: Vec<(&str, String)> = vec![
+        ("top", "\"extra\": 1e400".into()),
+        ("top", "\"extra\": -1e400".into()),
+        ("top", format!("\"extra\": {}", deep(200))),
+        ("top", format!("\"extra\": {}", deep(100))),
+        ("top", "\"extra\": \"\\ud800\"".into()),
+        ("top", "\"extra\": \"\\udc00\\ud800\"".into()),
+        ("top", "\"extra\": 18446744073709551616".into()),
+        ("top", "\"extra\": 123456789012345678901234567890e-10".into()),
+        ("obs", "{\"kind\": \"x_custom\", \"v\": 1e400}".into()),
+        ("obs", format!("{{\"kind\": \"x_custom\", \"v\": {}}}", deep(150))),
+        ("obs", format!("{{\"kind\": \"x_custom\", \"v\": \"{long}\"}}")),
+        (
+            "obs",
+            "{\"kind\": \"x_\\u202e\\u0000\\ud83d\\ude00e\\u0301\", \"v\": \"\\u2028\"}".into(),
+        ),
+        ("obs", "{\"kind\": \"\", \"v\": -0}".into()),
+        ("obs", "{\"kind\": \"tcp_states\", \"counts\": {\"ESTABLISHED\": 1e400}}".into()),
+        ("obs", "{\"kind\": \"http_latency\", \"target\": \"a\", \"samples\": [[1, 1e308, 200]]}".into()),
+    ];
+    let base = common::example("close-wait-leak-1");
+    for (at, fragment) in odd {
+        let mut report = base.clone();
+        report["report_id"] = serde_json::json!(uuid::Uuid::new_v4().to_string());
+        let id = report["report_id"].as_str().unwrap().to_owned();
+        let text = report.to_string();
+        let body = match at {
+            "top" => format!("{{{fragment}, {}", &text[1..]),
+            _ => text.replacen("\"observations\":[", &format!("\"observations\":[{fragment},"), 1),
+        };
+        assert_ne!(body, text, "{fragment:.60}: spliced");
+        let sent = common::send_report(&t.state, &token, body.clone()).await;
+        let read = common::get(&t.state, &format!("/api/v1/reports/{id}")).await;
+        let page = common::get(&t.state, &format!("/reports/{id}")).await;
+        if sent.status.is_success() {
+            assert_eq!(read.status, StatusCode::OK, "{fragment:.60}: {}", read.text);
+            assert_eq!(page.status, StatusCode::OK, "{fragment:.60}: page");
+            let as_sent: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(read.json()["report"], as_sent, "{fragment:.60}");
+        } else {
+            assert!(
+                [StatusCode::BAD_REQUEST, StatusCode::UNPROCESSABLE_ENTITY].contains(&sent.status),
+                "{fragment:.60}: {} {}",
+                sent.status,
+                sent.text
+            );
+            assert!(sent.json()["error"]["message"].is_string());
+            assert_eq!(read.status, StatusCode::NOT_FOUND, "{fragment:.60}: stored anyway");
+        }
+    }
+}
