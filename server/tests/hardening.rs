@@ -1449,3 +1449,190 @@ async fn whatever_ingest_stores_reads_back() {
         }
     }
 }
+
+// ---- changing and resetting passwords --------------------------------------
+
+/// A form post over the router from the session behind `cookie`.
+async fn post_form(state: &AppState, uri: &str, cookie: &str, fields: &str) -> Answer {
+    let csrf = csrf_of(state, cookie).await;
+    let req = Request::post(uri)
+        .header(header::HOST, "localhost")
+        .header(header::ORIGIN, "http://localhost")
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("{fields}&csrf_token={csrf}")))
+        .unwrap();
+    send(state, req).await
+}
+
+/// Logs `name` in through the form; the session cookie.
+async fn log_in(state: &AppState, name: &str, password: &str) -> String {
+    let a = send(state, login_request(name, password, None)).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{name}: {}", a.body);
+    set_cookie(&a)
+}
+
+/// Change your own password (current one required) and an admin's reset:
+/// each ends the user's other sessions, the new password works and the old
+/// one does not, and the audit log has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_change_and_admin_reset_end_the_other_sessions() {
+    // Every request here comes from one address: room for them all.
+    let mut config = Config::default();
+    config.security.login_account_burst = 100;
+    let t = common::app_with(config).await;
+    add_user(&t.state, "pat", Role::Responder).await;
+    add_user(&t.state, "root", Role::Admin).await;
+    let laptop = log_in(&t.state, "pat", PASSWORD).await;
+    let phone = log_in(&t.state, "pat", PASSWORD).await;
+    let page = send(&t.state, get("/account/password", Some(&laptop))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("name=\"current\""), "{}", page.body);
+
+    let new_password = "a-brand-new-passphrase";
+    let wrong = post_form(
+        &t.state,
+        "/account/password",
+        &laptop,
+        &format!("current=not-it-at-all&new={new_password}&confirm={new_password}"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body.contains("current password is not right"));
+    let short = post_form(
+        &t.state,
+        "/account/password",
+        &laptop,
+        &format!("current={PASSWORD}&new=short&confirm=short"),
+    )
+    .await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(short.body.contains("too short"), "{}", short.body);
+
+    let changed = post_form(
+        &t.state,
+        "/account/password",
+        &laptop,
+        &format!("current={PASSWORD}&new={new_password}&confirm={new_password}"),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+    let renewed = set_cookie(&changed);
+    for (who, cookie, status) in [
+        ("the old laptop session", &laptop, StatusCode::FOUND),
+        ("the phone", &phone, StatusCode::FOUND),
+        ("this browser's new session", &renewed, StatusCode::OK),
+    ] {
+        assert_eq!(send(&t.state, get("/", Some(cookie))).await.status, status, "{who}");
+    }
+    let old = send(&t.state, login_request("pat", PASSWORD, None)).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED, "the old password");
+    let pat = log_in(&t.state, "pat", new_password).await;
+
+    // An admin resets it; pat's sessions end; the reset password works.
+    let admin = log_in(&t.state, "root", PASSWORD).await;
+    let reset = post_form(
+        &t.state,
+        "/admin/users/pat",
+        &admin,
+        "action=password&password=reset-by-the-admin",
+    )
+    .await;
+    assert_eq!(reset.status, StatusCode::SEE_OTHER, "{}", reset.body);
+    assert_eq!(send(&t.state, get("/", Some(&pat))).await.status, StatusCode::FOUND);
+    assert_eq!(send(&t.state, get("/", Some(&renewed))).await.status, StatusCode::FOUND);
+    log_in(&t.state, "pat", "reset-by-the-admin").await;
+    let own = post_form(
+        &t.state,
+        "/admin/users/root",
+        &admin,
+        "action=password&password=another-long-one",
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::UNPROCESSABLE_ENTITY, "own password: use the page");
+
+    let audit = t.state.kb.store().recent_audit(50).await.unwrap();
+    let changes: Vec<(&str, &str)> = audit
+        .iter()
+        .filter(|a| a.detail.contains("password changed") || a.action.starts_with("password."))
+        .map(|a| (a.actor.as_str(), a.action.as_str()))
+        .collect();
+    assert!(changes.contains(&("pat", "password.change.fail")), "{changes:?}");
+    assert!(changes.contains(&("pat", "user.update")), "{changes:?}");
+    assert!(changes.contains(&("root", "user.update")), "{changes:?}");
+}
+
+/// `faultline user passwd NAME` (password from FAULTLINE_PASSWORD, then
+/// from stdin) sets it and ends every session of theirs; an unknown name
+/// fails with a message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_passwd_command_sets_a_password_and_ends_sessions() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_faultline");
+    let faultline = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("--data-dir").arg(dir.path()).args(args);
+        cmd.env_remove("FAULTLINE_PASSWORD");
+        cmd
+    };
+    let out = faultline(&["user", "add", "sam", "--role", "viewer"])
+        .env("FAULTLINE_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let store = faultline::store::connect(&faultline::store::sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    let (sam, _) = store.user_by_name("sam").await.unwrap().unwrap();
+    store
+        .create_session(faultline::store::NewSession {
+            id_hash: "sam-session",
+            user_id: sam.id,
+            csrf_token: "c",
+            replaces: None,
+        })
+        .await
+        .unwrap();
+
+    let out = faultline(&["user", "passwd", "sam"])
+        .env("FAULTLINE_PASSWORD", "from-the-environment")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, hash) = store.user_by_name("sam").await.unwrap().unwrap();
+    assert!(faultline::accounts::verify_password("from-the-environment".into(), Some(hash)).await);
+    assert!(store.session("sam-session").await.unwrap().is_none(), "session ended");
+
+    let mut child = faultline(&["user", "passwd", "sam"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"typed-on-standard-input\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, hash) = store.user_by_name("sam").await.unwrap().unwrap();
+    assert!(faultline::accounts::verify_password("typed-on-standard-input".into(), Some(hash)).await);
+
+    let out = faultline(&["user", "passwd", "nobody"])
+        .env("FAULTLINE_PASSWORD", "whatever-it-is-here")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user \"nobody\""));
+    let audit = store.recent_audit(10).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.actor == "cli" && a.target == "sam" && a.detail.contains("password changed")),
+        "{audit:?}"
+    );
+    store.close().await;
+}

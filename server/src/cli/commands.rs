@@ -64,6 +64,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::User {
             command: UserCommand::Add { name, role },
         } => add_user(&config, &name, role.into()).await,
+        Command::User {
+            command: UserCommand::Passwd { name },
+        } => set_password(&config, &name).await,
         Command::Token {
             command: TokenCommand::Add { name, role },
         } => add_token(&config, &name, role.into()).await,
@@ -331,6 +334,21 @@ async fn add_user(config: &Config, name: &str, role: store::Role) -> Result<()> 
     store.close().await;
     let user = user?;
     println!("added user {} with role {}", user.name, user.role);
+    Ok(())
+}
+
+async fn set_password(config: &Config, name: &str) -> Result<()> {
+    let password = read_password()?;
+    let store = open_store(config).await?;
+    let changed = crate::accounts::set_password(&store, name, &password, "cli").await;
+    store.close().await;
+    match changed {
+        Err(crate::accounts::AccountError::Store(store::StoreError::NotFound)) => {
+            bail!("there is no user {name:?}")
+        }
+        other => other?,
+    };
+    println!("password set for {name}; their sessions have ended");
     Ok(())
 }
 

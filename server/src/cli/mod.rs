@@ -119,6 +119,9 @@ pub enum UserCommand {
         #[arg(long, value_enum)]
         role: RoleArg,
     },
+    /// Set a user's password (from FAULTLINE_PASSWORD or stdin); every
+    /// session of theirs ends.
+    Passwd { name: String },
 }
 
 #[derive(Debug, Subcommand)]

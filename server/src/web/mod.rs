@@ -186,6 +186,10 @@ pub fn app(state: AppState) -> Router {
             get(pages::login::view_login_get).post(pages::login::view_login_post),
         )
         .route("/logout", post(pages::login::view_logout_post))
+        .route(
+            "/account/password",
+            get(pages::account::view_password_get).post(pages::account::view_password_post),
+        )
         .route("/admin", get(pages::admin::view_admin_get))
         .route("/admin/users", post(pages::admin::view_admin_users_post))
         .route(
