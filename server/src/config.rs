@@ -56,6 +56,9 @@ pub struct Config {
     /// The library lists playbooks whose newest version is older than this
     /// many days as not reviewed for a long time (0: never list any).
     pub review_after_days: u64,
+    /// `text` (coloured only on a terminal, never with `NO_COLOR`) or
+    /// `json` (one object a line, for log shippers).
+    pub log_format: crate::logging::LogFormat,
     /// Accounts and limits, the `[security]` table (see `web::auth` and
     /// `web::limits`).
     pub security: Security,
@@ -136,6 +139,7 @@ impl Default for Config {
             retention_delete_days: 90,
             incident_cool_down_s: 15 * 60,
             review_after_days: 180,
+            log_format: crate::logging::LogFormat::Text,
             security: Security::default(),
         }
     }
@@ -159,6 +163,7 @@ impl std::fmt::Debug for Config {
             .field("retention_delete_days", &self.retention_delete_days)
             .field("incident_cool_down_s", &self.incident_cool_down_s)
             .field("review_after_days", &self.review_after_days)
+            .field("log_format", &self.log_format)
             .field("security", &self.security)
             .finish()
     }
@@ -232,6 +237,9 @@ impl Config {
         if let Some(v) = get("FAULTLINE_MAX_CONNECTIONS_PER_ADDRESS") {
             self.security.max_connections_per_address =
                 parsed("FAULTLINE_MAX_CONNECTIONS_PER_ADDRESS", v)?;
+        }
+        if let Some(v) = get("FAULTLINE_LOG_FORMAT") {
+            self.log_format = parsed("FAULTLINE_LOG_FORMAT", v)?;
         }
         if let Some(v) = get("FAULTLINE_INCIDENT_COOL_DOWN_S") {
             self.incident_cool_down_s = parsed("FAULTLINE_INCIDENT_COOL_DOWN_S", v)?;
