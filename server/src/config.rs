@@ -266,7 +266,10 @@ impl Config {
                 "FAULTLINE_HEADER_READ_TIMEOUT_S",
                 &mut self.header_read_timeout_s,
             ),
-            ("FAULTLINE_BODY_READ_TIMEOUT_S", &mut self.body_read_timeout_s),
+            (
+                "FAULTLINE_BODY_READ_TIMEOUT_S",
+                &mut self.body_read_timeout_s,
+            ),
             ("FAULTLINE_SHUTDOWN_GRACE_S", &mut self.shutdown_grace_s),
             ("FAULTLINE_RETENTION_DAYS", &mut self.retention_days),
             (

@@ -65,7 +65,10 @@ mod tests {
     #[test]
     fn colour_needs_a_terminal_and_no_no_color() {
         assert!(wants_colour(true, None));
-        assert!(wants_colour(true, Some(OsStr::new(""))), "empty means unset");
+        assert!(
+            wants_colour(true, Some(OsStr::new(""))),
+            "empty means unset"
+        );
         assert!(!wants_colour(true, Some(OsStr::new("1"))));
         assert!(!wants_colour(false, None));
     }
@@ -74,6 +77,11 @@ mod tests {
     fn formats_parse_by_name() {
         assert_eq!("JSON".parse::<LogFormat>(), Ok(LogFormat::Json));
         assert_eq!(" text".parse::<LogFormat>(), Ok(LogFormat::Text));
-        assert!("yaml".parse::<LogFormat>().unwrap_err().contains("text or json"));
+        assert!(
+            "yaml"
+                .parse::<LogFormat>()
+                .unwrap_err()
+                .contains("text or json")
+        );
     }
 }

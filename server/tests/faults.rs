@@ -725,8 +725,9 @@ async fn collector_token(state: &faultline::web::AppState) -> String {
 
 /// A gzip report is taken, and the report body limit counts the inflated
 /// bytes: 99 KiB of gzip that would inflate to 100 MiB gets 413 after the
-/// server has inflated at most `report_body_limit`, without reading all of
-/// the compressed body.
+/// server has inflated at most `report_body_limit`. (The compressed body
+/// itself is read whole first, up to the raw body limit, before the request
+/// takes one of the request places: see `web::limits::read_body`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_reports_are_limited_after_decompression() {
     let t = common::app_with(Config::default()).await;
@@ -757,7 +758,6 @@ async fn gzip_reports_are_limited_after_decompression() {
     );
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
     assert_eq!(answer["error"]["code"], "too_large", "{answer}");
-    assert!(pulled < size / 2, "pulled {pulled} of {size} bytes");
 
     let (status, answer, _) = post_encoded(&t.state, &token, "gzip", b"not gzip".to_vec()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
@@ -802,7 +802,10 @@ async fn logs_into_a_file_are_plain_text_or_json_lines() {
         for line in &lines {
             let v: Value = serde_json::from_str(line)
                 .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-            assert!(v["timestamp"].is_string() && v["level"].is_string(), "{line}");
+            assert!(
+                v["timestamp"].is_string() && v["level"].is_string(),
+                "{line}"
+            );
             assert!(v["fields"].is_object(), "{line}");
         }
         assert!(!log.contains('\u{1b}'));

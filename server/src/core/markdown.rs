@@ -57,8 +57,8 @@ impl std::fmt::Display for TooDeep {
 /// Raw HTML elements that never hold others (`<br>`), or that the HTML
 /// parser closes by itself (`<p>`, `<li>`): they add no depth.
 const FLAT_TAGS: [&str; 16] = [
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-    "track", "wbr", "p", "li", "!--",
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr", "p", "li", "!--",
 ];
 
 /// The change in depth a piece of raw HTML makes: tags opened minus closed.

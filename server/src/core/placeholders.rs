@@ -95,7 +95,10 @@ pub fn fill(text: &str, labels: &BTreeMap<String, String>) -> Filled {
     let values: Vec<Option<&str>> = PLACEHOLDERS
         .iter()
         .map(|p| {
-            let value = labels.get(p.label).map(String::as_str).filter(|v| !v.is_empty())?;
+            let value = labels
+                .get(p.label)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty())?;
             if (p.valid)(value) {
                 Some(value)
             } else {
@@ -135,7 +138,10 @@ pub fn fill(text: &str, labels: &BTreeMap<String, String>) -> Filled {
             rest = &rest[c.len_utf8()..];
         }
     }
-    Filled { text: out, unfilled }
+    Filled {
+        text: out,
+        unfilled,
+    }
 }
 
 /// The placeholder `text` starts with, as a whole word: its index and length.
@@ -240,8 +246,7 @@ fn is_service(s: &str) -> bool {
     (1..=253).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
         && s.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
@@ -258,9 +263,9 @@ fn is_target(s: &str) -> bool {
         return true;
     }
     if let Some(rest) = s.strip_prefix('[') {
-        return rest.split_once("]:").is_some_and(|(ip, port)| {
-            ip.parse::<std::net::Ipv6Addr>().is_ok() && is_port(port)
-        });
+        return rest
+            .split_once("]:")
+            .is_some_and(|(ip, port)| ip.parse::<std::net::Ipv6Addr>().is_ok() && is_port(port));
     }
     s.rsplit_once(':')
         .is_some_and(|(host, port)| is_port(port) && !host.contains(':') && is_host(host))

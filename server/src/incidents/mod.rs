@@ -498,9 +498,3 @@ pub fn describe(event: &IncidentEvent) -> String {
         ),
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-}

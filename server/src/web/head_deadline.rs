@@ -177,10 +177,13 @@ mod tests {
         let mut buf = [0u8; 256];
 
         // A head in two pieces, within the deadline.
-        client.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").await.unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n")
+            .await
+            .unwrap();
         assert!(conn.read(&mut buf).await.unwrap() > 0);
         client.write_all(b"\r\n").await.unwrap();
-        conn.read(&mut buf).await.unwrap();
+        assert_eq!(conn.read(&mut buf).await.unwrap(), 2);
         assert_eq!(conn.state, State::Open);
         conn.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
         assert_eq!(conn.state, State::Idle);
@@ -207,7 +210,7 @@ mod tests {
         let (mut client, server) = duplex(64);
         let mut conn = HeadDeadline::new(server, timeout);
         client.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
-        conn.read(&mut [0u8; 64]).await.unwrap();
+        assert!(conn.read(&mut [0u8; 64]).await.unwrap() > 0);
         tokio::time::sleep(timeout * 2).await;
         client.write_all(b"x").await.unwrap();
         assert_eq!(conn.read(&mut [0u8; 8]).await.unwrap(), 1);

@@ -206,43 +206,43 @@ pub async fn read_body(State(read): State<BodyRead>, req: Request, next: Next) -
     }
     let api = req.uri().path().starts_with("/api/");
     let (parts, body) = req.into_parts();
-    let bytes = match tokio::time::timeout(read.timeout, Limited::new(body, read.limit).collect())
+    let bytes =
+        match tokio::time::timeout(read.timeout, Limited::new(body, read.limit).collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => {
+                return body_error(
+                    api,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "the request body is larger than the server accepts".into(),
+                );
+            }
+            Ok(Err(e)) => {
+                return body_error(
+                    api,
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    format!("could not read the request body: {e}"),
+                );
+            }
+            Err(_) => {
+                let mut response = body_error(
+                    api,
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        read.timeout.as_secs()
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+        };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
-    {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => {
-            return body_error(
-                api,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                "the request body is larger than the server accepts".into(),
-            );
-        }
-        Ok(Err(e)) => {
-            return body_error(
-                api,
-                StatusCode::BAD_REQUEST,
-                "unreadable_body",
-                format!("could not read the request body: {e}"),
-            );
-        }
-        Err(_) => {
-            let mut response = body_error(
-                api,
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                format!(
-                    "the request body did not arrive within {} s",
-                    read.timeout.as_secs()
-                ),
-            );
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return response;
-        }
-    };
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
 /// A refused body: JSON under `/api/`, plain text for pages and forms.

@@ -78,10 +78,16 @@ mod tests {
         let first = peers.admit(a).unwrap();
         let _second = peers.admit(a).unwrap();
         assert!(peers.admit(a).is_none(), "a third from one address");
-        assert!(peers.admit(b).is_some(), "another address has its own count");
+        assert!(
+            peers.admit(b).is_some(),
+            "another address has its own count"
+        );
         let through_proxy: Vec<_> = (0..5).map(|_| peers.admit(proxy).unwrap()).collect();
         assert_eq!(peers.open_from(proxy), through_proxy.len());
         drop(first);
-        assert!(peers.admit(a).is_some(), "a closed connection frees its place");
+        assert!(
+            peers.admit(a).is_some(),
+            "a closed connection frees its place"
+        );
     }
 }

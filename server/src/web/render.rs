@@ -163,7 +163,7 @@ mod tests {
         }
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
         for v in 0..(CACHE_ENTRIES as i64 + 10) {
-            r.cached(DocKey::Postmortem(1, v), || String::new())
+            r.cached(DocKey::Postmortem(1, v), String::new)
                 .await
                 .unwrap();
         }

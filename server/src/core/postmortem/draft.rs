@@ -179,11 +179,7 @@ fn inline(text: &str) -> String {
 /// than the longest run inside.
 fn code_span(text: &str) -> String {
     let text = one_line(text);
-    let longest = text
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') {
         " "
@@ -428,7 +424,13 @@ fn investigation(input: &DraftInput) -> String {
     if !notes.is_empty() {
         s.push_str("Notes taken during the incident:\n\n");
         for e in notes {
-            let _ = writeln!(s, "- {}, {}: {}", inline(&e.who), when(e.at), inline(&e.text));
+            let _ = writeln!(
+                s,
+                "- {}, {}: {}",
+                inline(&e.who),
+                when(e.at),
+                inline(&e.text)
+            );
         }
     }
     s
@@ -462,12 +464,18 @@ mod tests {
 
     #[test]
     fn incident_text_is_inert_markdown() {
-        let hostile = "```\n## Root cause\n> quote [link](https://evil.example) <b>x</b> `code` *em* | a |";
+        let hostile =
+            "```\n## Root cause\n> quote [link](https://evil.example) <b>x</b> `code` *em* | a |";
         let escaped = inline(hostile);
         assert!(!escaped.contains('\n'));
         let html = crate::core::markdown::to_safe_html(&format!("- {escaped}\n"));
-        assert!(!html.contains("<h2") && !html.contains("<pre") && !html.contains("<a "), "{html}");
-        assert!(!html.contains("<blockquote") && !html.contains("<em>") && !html.contains("<code>"));
+        assert!(
+            !html.contains("<h2") && !html.contains("<pre") && !html.contains("<a "),
+            "{html}"
+        );
+        assert!(
+            !html.contains("<blockquote") && !html.contains("<em>") && !html.contains("<code>")
+        );
         assert!(html.contains("## Root cause"), "{html}");
         for start in ["- x", "+ x", "1. x", "22) x", "= x", "# x"] {
             let html = crate::core::markdown::to_safe_html(&inline(start));

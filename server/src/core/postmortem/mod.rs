@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::markdown::to_safe_html;
 use super::playbook::{
-    PlaybookError, SectionSet, check_bounds, check_id, split_front_matter, split_headed,
-    toml_error,
+    PlaybookError, SectionSet, check_bounds, check_id, split_front_matter, split_headed, toml_error,
 };
 
 pub use draft::{

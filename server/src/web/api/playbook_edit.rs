@@ -81,7 +81,10 @@ fn invalid(e: &crate::core::playbook::PlaybookError) -> Value {
 pub async fn preview(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let body: SourceBody = parse_body(&body)?;
     // Parsing checks size and nesting first; the rest is CPU work.
-    state.renderer.run(move || preview_json(&body.source)).await?
+    state
+        .renderer
+        .run(move || preview_json(&body.source))
+        .await?
 }
 
 fn preview_json(source: &str) -> Result<Json<Value>, ApiError> {

@@ -43,12 +43,13 @@ pub struct DoneQuery {
     done: Option<String>,
 }
 
-/// Only a person in a browser session has a password to change here.
-fn session_user(user: &CurrentUser) -> Result<(), Response> {
+/// Only a person in a browser session has a password to change here: for
+/// anyone else, the answer to give instead.
+fn not_a_session(user: &CurrentUser) -> Option<Response> {
     match user.via {
-        Via::Session { .. } => Ok(()),
-        Via::Anonymous => Err(Redirect::to("/login?next=%2Faccount%2Fpassword").into_response()),
-        Via::Token { .. } => Err(page(
+        Via::Session { .. } => None,
+        Via::Anonymous => Some(Redirect::to("/login?next=%2Faccount%2Fpassword").into_response()),
+        Via::Token { .. } => Some(page(
             StatusCode::FORBIDDEN,
             false,
             "An API token has no password to change; log in as a person.".into(),
@@ -57,7 +58,7 @@ fn session_user(user: &CurrentUser) -> Result<(), Response> {
 }
 
 pub async fn view_password_get(user: CurrentUser, Query(q): Query<DoneQuery>) -> Response {
-    if let Err(response) = session_user(&user) {
+    if let Some(response) = not_a_session(&user) {
         return response;
     }
     page(StatusCode::OK, q.done.is_some(), String::new())
@@ -77,7 +78,7 @@ pub async fn view_password_post(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
-    if let Err(response) = session_user(&user) {
+    if let Some(response) = not_a_session(&user) {
         return Ok(response);
     }
     if let Err(limited) = state.limits.check_login(&user.name, &address) {
@@ -124,7 +125,9 @@ pub async fn view_password_post(
     let changed = accounts::set_password(store, &user.name, &form.new, &user.actor()).await;
     let user_row = match changed {
         Ok(u) => u,
-        Err(AccountError::Invalid(m)) => return Ok(page(StatusCode::UNPROCESSABLE_ENTITY, false, m)),
+        Err(AccountError::Invalid(m)) => {
+            return Ok(page(StatusCode::UNPROCESSABLE_ENTITY, false, m));
+        }
         Err(AccountError::Store(e)) => return Err(ApiError::from(e).into()),
         Err(AccountError::Hash(m)) => {
             tracing::error!(error = %m, "password hashing failed");
