@@ -123,6 +123,16 @@ impl<S: AsyncRead + Unpin> AsyncRead for HeadDeadline<S> {
     }
 }
 
+impl<S> HeadDeadline<S> {
+    /// A response is going out: the next byte read starts a new head. An
+    /// interim `100 Continue` is not a response: the body follows it.
+    fn wrote(&mut self, first: &[u8]) {
+        if !first.is_empty() && self.state != State::Off && !first.starts_with(b"HTTP/1.1 100 ") {
+            self.state = State::Idle;
+        }
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<S> {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -131,9 +141,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
-        if n > 0 && this.state != State::Off {
-            this.state = State::Idle;
-        }
+        this.wrote(&buf[..n]);
         Poll::Ready(Ok(n))
     }
 
@@ -144,9 +152,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let n = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
-        if n > 0 && this.state != State::Off {
-            this.state = State::Idle;
-        }
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
+        this.wrote(&first[..first.len().min(n)]);
         Poll::Ready(Ok(n))
     }
 
@@ -185,6 +195,10 @@ mod tests {
         client.write_all(b"\r\n").await.unwrap();
         assert_eq!(conn.read(&mut buf).await.unwrap(), 2);
         assert_eq!(conn.state, State::Open);
+        conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(conn.state, State::Open, "the body follows a 100 Continue");
         conn.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
         assert_eq!(conn.state, State::Idle);
 
