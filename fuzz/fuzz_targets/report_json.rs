@@ -17,6 +17,10 @@ fuzz_target!(|data: &[u8]| {
         }
         (Err(a), Err(ParseError::Invalid(b))) => assert_eq!(a, &b),
         (Err(_), Err(ParseError::Malformed { .. })) => {}
+        // Stricter on purpose: JSON that would not read back as a value.
+        (Ok(_), Err(ParseError::Invalid(_))) => {
+            assert!(serde_json::from_slice::<serde_json::Value>(data).is_err());
+        }
         (a, b) => panic!("from_json and parse_report disagree: {a:?} vs {b:?}"),
     }
 });

@@ -140,6 +140,25 @@ pub async fn add_user(
     Ok(store.create_user(name, &hash, role, actor).await?)
 }
 
+/// Validates, hashes and stores a new password for `name`. The store ends
+/// every session of theirs with it (a password change always does), so a
+/// stolen session dies with the old password; the caller starts a new one
+/// for the person who changed it, if that is them.
+pub async fn set_password(
+    store: &DynStore,
+    name: &str,
+    password: &str,
+    actor: &str,
+) -> Result<User, AccountError> {
+    validate_password(password)?;
+    let hash = hash_password(password.to_owned()).await?;
+    let change = crate::store::UserChange {
+        password_hash: Some(hash),
+        ..Default::default()
+    };
+    Ok(store.update_user(name, change, actor).await?)
+}
+
 /// The name of the admin account made on the very first start.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 

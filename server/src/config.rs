@@ -22,13 +22,22 @@ pub struct Config {
     /// 60 s idle timeout common in load balancers and proxies in front of us,
     /// so the proxy always closes first and never reuses a connection we are
     /// closing (the keep-alive race of the `keepalive-race-502` playbook).
-    /// hyper times the wait for the next request's headers with the same
-    /// clock, so this is also the header-read timeout.
+    /// hyper times the wait for the next request with the same clock; once
+    /// its first byte is in, `header_read_timeout_s` bounds the rest of its
+    /// head (`web::head_deadline`).
     pub keepalive_idle_s: u64,
     /// After SIGTERM, how long `/readyz` reports "draining" while requests
     /// are still served, so a load balancer stops sending before we stop
     /// listening (the `termination-drain-race` playbook, from our side).
     pub drain_delay_s: u64,
+    /// A request's head (its line and headers) must arrive within this
+    /// many seconds of its first byte, and a new connection's first request
+    /// within this many seconds of connecting; else the connection closes.
+    pub header_read_timeout_s: u64,
+    /// A request's body must arrive whole within this many seconds (408
+    /// after). Bodies are read before a request takes one of the
+    /// `max_concurrent_requests` places, so slow senders hold none.
+    pub body_read_timeout_s: u64,
     /// Upper bound on handling one request.
     pub request_timeout_s: u64,
     /// How long to let in-flight requests finish after SIGTERM.
@@ -47,6 +56,9 @@ pub struct Config {
     /// The library lists playbooks whose newest version is older than this
     /// many days as not reviewed for a long time (0: never list any).
     pub review_after_days: u64,
+    /// `text` (coloured only on a terminal, never with `NO_COLOR`) or
+    /// `json` (one object a line, for log shippers).
+    pub log_format: crate::logging::LogFormat,
     /// Accounts and limits, the `[security]` table (see `web::auth` and
     /// `web::limits`).
     pub security: Security,
@@ -66,7 +78,8 @@ pub struct Security {
     pub session_idle_s: u64,
     /// A session ends this long after login, used or not.
     pub session_absolute_s: u64,
-    /// Login attempts per account: burst, then one more every `login_account_refill_s`.
+    /// Login attempts per account from one client address: burst, then one
+    /// more every `login_account_refill_s`.
     pub login_account_burst: u32,
     pub login_account_refill_s: u64,
     /// Login attempts per client address: burst, then one every `login_address_refill_s`.
@@ -80,6 +93,9 @@ pub struct Security {
     /// Open client connections; past this the server stops accepting until
     /// one closes (the kernel's backlog holds the rest).
     pub max_connections: usize,
+    /// Open connections from one client address; more are answered 503 and
+    /// closed at once (0: no cap). Trusted proxies are not capped.
+    pub max_connections_per_address: usize,
     /// Proxies whose `X-Forwarded-For` names the client (CIDRs or
     /// addresses; empty: the header is ignored). See `web::forwarded`.
     pub trusted_proxies: TrustedProxies,
@@ -100,6 +116,7 @@ impl Default for Security {
             ingest_token_per_s: 10,
             max_concurrent_requests: 512,
             max_connections: 4096,
+            max_connections_per_address: 256,
             trusted_proxies: TrustedProxies::default(),
         }
     }
@@ -113,6 +130,8 @@ impl Default for Config {
             database: None,
             keepalive_idle_s: 75,
             drain_delay_s: 5,
+            header_read_timeout_s: 10,
+            body_read_timeout_s: 20,
             request_timeout_s: 30,
             shutdown_grace_s: 20,
             report_body_limit: 1024 * 1024,
@@ -120,6 +139,7 @@ impl Default for Config {
             retention_delete_days: 90,
             incident_cool_down_s: 15 * 60,
             review_after_days: 180,
+            log_format: crate::logging::LogFormat::Text,
             security: Security::default(),
         }
     }
@@ -134,6 +154,8 @@ impl std::fmt::Debug for Config {
             .field("database", &self.database.as_deref().map(redact_url))
             .field("keepalive_idle_s", &self.keepalive_idle_s)
             .field("drain_delay_s", &self.drain_delay_s)
+            .field("header_read_timeout_s", &self.header_read_timeout_s)
+            .field("body_read_timeout_s", &self.body_read_timeout_s)
             .field("request_timeout_s", &self.request_timeout_s)
             .field("shutdown_grace_s", &self.shutdown_grace_s)
             .field("report_body_limit", &self.report_body_limit)
@@ -141,6 +163,7 @@ impl std::fmt::Debug for Config {
             .field("retention_delete_days", &self.retention_delete_days)
             .field("incident_cool_down_s", &self.incident_cool_down_s)
             .field("review_after_days", &self.review_after_days)
+            .field("log_format", &self.log_format)
             .field("security", &self.security)
             .finish()
     }
@@ -211,6 +234,13 @@ impl Config {
                     message,
                 })?;
         }
+        if let Some(v) = get("FAULTLINE_MAX_CONNECTIONS_PER_ADDRESS") {
+            self.security.max_connections_per_address =
+                parsed("FAULTLINE_MAX_CONNECTIONS_PER_ADDRESS", v)?;
+        }
+        if let Some(v) = get("FAULTLINE_LOG_FORMAT") {
+            self.log_format = parsed("FAULTLINE_LOG_FORMAT", v)?;
+        }
         if let Some(v) = get("FAULTLINE_INCIDENT_COOL_DOWN_S") {
             self.incident_cool_down_s = parsed("FAULTLINE_INCIDENT_COOL_DOWN_S", v)?;
         }
@@ -232,6 +262,14 @@ impl Config {
             ("FAULTLINE_KEEPALIVE_IDLE_S", &mut self.keepalive_idle_s),
             ("FAULTLINE_DRAIN_DELAY_S", &mut self.drain_delay_s),
             ("FAULTLINE_REQUEST_TIMEOUT_S", &mut self.request_timeout_s),
+            (
+                "FAULTLINE_HEADER_READ_TIMEOUT_S",
+                &mut self.header_read_timeout_s,
+            ),
+            (
+                "FAULTLINE_BODY_READ_TIMEOUT_S",
+                &mut self.body_read_timeout_s,
+            ),
             ("FAULTLINE_SHUTDOWN_GRACE_S", &mut self.shutdown_grace_s),
             ("FAULTLINE_RETENTION_DAYS", &mut self.retention_days),
             (
@@ -257,6 +295,14 @@ impl Config {
 
     pub fn keepalive_idle(&self) -> Duration {
         Duration::from_secs(self.keepalive_idle_s)
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_s.max(1))
+    }
+
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_read_timeout_s.max(1))
     }
 }
 

@@ -139,7 +139,33 @@ pub fn parse_report(body: &[u8]) -> Result<Report, ParseError> {
             message: message.strip_suffix(&suffix).unwrap_or(&message).to_owned(),
         });
     }
-    Report::from_json(body).map_err(ParseError::Invalid)
+    let report = Report::from_json(body).map_err(ParseError::Invalid)?;
+    readable(body)?;
+    Ok(report)
+}
+
+/// Refuses JSON that would be stored but not read back. Reads parse a
+/// stored body as a JSON value, which is stricter than skipping over the
+/// fields a report does not use: a number past f64 (`1e400`), a lone
+/// surrogate (`"\ud800"`) or nesting deeper than 128 passes the one and
+/// fails the other, so such a report answered 500 on every read.
+fn readable(body: &[u8]) -> Result<(), ParseError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize::<_, Value>(&mut de)
+        .map(drop)
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let suffix = format!(" at line {} column {}", inner.line(), inner.column());
+            let message = inner.to_string();
+            ParseError::Invalid(vec![SchemaError {
+                path: if path == "." { String::new() } else { path },
+                message: format!(
+                    "{}: a report must hold only JSON that reads back as sent",
+                    message.strip_suffix(&suffix).unwrap_or(&message)
+                ),
+            }])
+        })
 }
 
 /// Applies the labels the collector was registered with (`faultline

@@ -16,6 +16,7 @@ pub mod import;
 pub mod incidents;
 pub mod ingest;
 pub mod kb;
+pub mod logging;
 pub mod postmortems;
 pub mod promote;
 pub mod replicas;

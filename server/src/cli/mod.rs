@@ -12,6 +12,20 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub use commands::run;
 
+impl Cli {
+    /// The log format: the flag, else the config file and environment
+    /// (a config that does not load is reported by the command itself).
+    pub fn log_format(&self) -> crate::logging::LogFormat {
+        self.log_format
+            .or_else(|| {
+                crate::config::Config::load(self.config.as_deref())
+                    .ok()
+                    .map(|c| c.log_format)
+            })
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "faultline",
@@ -28,6 +42,11 @@ pub struct Cli {
     /// Configuration file (TOML); FAULTLINE_* environment variables override it.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Log format on stderr: text (coloured only on a terminal, never with
+    /// NO_COLOR) or json (one object a line) [default: text; config
+    /// log_format, FAULTLINE_LOG_FORMAT].
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<crate::logging::LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -128,6 +147,9 @@ pub enum UserCommand {
         #[arg(long, value_enum)]
         role: RoleArg,
     },
+    /// Set a user's password (from FAULTLINE_PASSWORD or stdin); every
+    /// session of theirs ends.
+    Passwd { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ pub mod labels;
 pub mod markdown;
 pub mod matcher;
 pub mod paste;
+pub mod placeholders;
 pub mod playbook;
 pub mod postmortem;
 pub mod promote;

@@ -151,46 +151,6 @@ pub fn chosen_playbook(incident: &Incident, diagnosis: &Diagnosis) -> Option<Str
         .or_else(|| diagnosis.likely().next().map(|c| c.playbook.clone()))
 }
 
-/// Placeholders the playbooks' commands use, and the label that fills each.
-pub const PLACEHOLDERS: [(&str, &str); 5] = [
-    ("$HOST", "host"),
-    ("$POD", "pod"),
-    ("$NS", "namespace"),
-    ("$SERVICE", "service"),
-    ("$TARGET", "target"),
-];
-
-/// A command with the placeholders the incident's labels fill replaced;
-/// the others stay for the engineer to fill.
-pub fn fill_command(command: &str, labels: &BTreeMap<String, String>) -> String {
-    let mut out = command.to_owned();
-    for (placeholder, label) in PLACEHOLDERS {
-        if let Some(value) = labels.get(label).filter(|v| !v.is_empty()) {
-            out = replace_word(&out, placeholder, value);
-        }
-    }
-    out
-}
-
-/// Replaces `$NAME` where it is not the start of a longer name (`$NS` must
-/// not eat the start of `$NSFOO`).
-fn replace_word(text: &str, placeholder: &str, value: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find(placeholder) {
-        let after = &rest[i + placeholder.len()..];
-        out.push_str(&rest[..i]);
-        if after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
-            out.push_str(placeholder);
-        } else {
-            out.push_str(value);
-        }
-        rest = after;
-    }
-    out.push_str(rest);
-    out
-}
-
 /// What a paste became.
 pub enum PasteOutcome {
     /// Observations stored on the timeline (kind `paste`); `unrecognised`
@@ -690,22 +650,5 @@ pub fn describe(event: &IncidentEvent) -> String {
                 _ => String::new(),
             }
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands_are_filled_from_labels_and_longer_names_are_left_alone() {
-        let labels = BTreeMap::from([
-            ("namespace".to_owned(), "shop".to_owned()),
-            ("pod".to_owned(), "api-7d9".to_owned()),
-        ]);
-        assert_eq!(
-            fill_command("kubectl describe pod -n $NS $POD; echo $NSX $HOST", &labels),
-            "kubectl describe pod -n shop api-7d9; echo $NSX $HOST"
-        );
     }
 }

@@ -166,6 +166,8 @@ pub static RULES: &[Rule] = &[
     rule("/login", GET, PUBLIC),
     small("/login", POST, PUBLIC),
     small("/logout", POST, VIEWER),
+    rule("/account/password", GET, VIEWER),
+    small("/account/password", POST, VIEWER),
     rule("/admin", GET, ADMIN),
     small("/admin/users", POST, ADMIN),
     small("/admin/users/{name}", POST, ADMIN),

@@ -2,9 +2,12 @@
 //! `governor`) and a cap on requests handled at once.
 //!
 //! Rate limits slow down, they never lock out: a bucket refills on its own,
-//! so the right password works again once `Retry-After` has passed, and an
-//! attacker guessing one account cannot keep its owner out for longer than
-//! that.
+//! so the right password works again once `Retry-After` has passed. Login
+//! attempts are counted per client address and per account *from that
+//! address*: a stranger guessing a known account spends only their own
+//! budget, and the owner logging in from anywhere else is not held up at
+//! all. (A bucket per account alone let one wrong guess every 4 s keep the
+//! owner at 429 indefinitely.)
 //!
 //! For ingest: [`Limits::check_ingest_token`] is a per-token bucket
 //! (`[security] ingest_token_burst`, `ingest_token_per_s`). Call it with the
@@ -132,11 +135,14 @@ impl Limits {
         }
     }
 
-    /// One login attempt for `account` from `address`. Both buckets are
-    /// charged; the answer is the longer wait if either is empty.
+    /// One login attempt for `account` from `address`. Both buckets (the
+    /// address's, and the account's from that address) are charged; the
+    /// answer is the longer wait if either is empty.
     pub fn check_login(&self, account: &str, address: &str) -> Result<(), RateLimited> {
         let by_address = self.login_address.check(address);
-        let by_account = self.login_account.check(&account.to_lowercase());
+        let by_account = self
+            .login_account
+            .check(&format!("{}\n{address}", account.to_lowercase()));
         match (by_address, by_account) {
             (Ok(()), Ok(())) => Ok(()),
             (Err(a), Err(b)) => Err(a.max(b)),
@@ -152,7 +158,12 @@ impl Limits {
 
 /// Middleware: at most `max_concurrent_requests` at once; the rest get 503
 /// with `Retry-After: 1` at once instead of queueing behind a slow store.
+/// `/healthz` is never shed: it says the process is alive, and a liveness
+/// probe failing under load would restart a server that is only busy.
 pub async fn shed_load(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
+    if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
     match limits.in_flight.clone().try_acquire_owned() {
         Ok(permit) => {
             let response = next.run(req).await;
@@ -168,6 +179,82 @@ pub async fn shed_load(State(limits): State<Arc<Limits>>, req: Request, next: Ne
             }})),
         )
             .into_response(),
+    }
+}
+
+/// How a request body is read before the request counts against
+/// `max_concurrent_requests`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyRead {
+    /// Largest body read, in bytes (413 above).
+    pub limit: usize,
+    /// The whole body must arrive within this (408 after).
+    pub timeout: Duration,
+}
+
+/// Middleware: reads the whole request body within `timeout` before the
+/// request goes on (to [`shed_load`] and the handler). A client that sends
+/// its body slowly holds a connection, never one of the request places, and
+/// gets 408 when time is up. The body is handed on in memory; every handler
+/// reads its body whole anyway.
+pub async fn read_body(State(read): State<BodyRead>, req: Request, next: Next) -> Response {
+    use axum::body::{Body, HttpBody};
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let api = req.uri().path().starts_with("/api/");
+    let (parts, body) = req.into_parts();
+    let bytes =
+        match tokio::time::timeout(read.timeout, Limited::new(body, read.limit).collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => {
+                return body_error(
+                    api,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "the request body is larger than the server accepts".into(),
+                );
+            }
+            Ok(Err(e)) => {
+                return body_error(
+                    api,
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    format!("could not read the request body: {e}"),
+                );
+            }
+            Err(_) => {
+                let mut response = body_error(
+                    api,
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        read.timeout.as_secs()
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+        };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// A refused body: JSON under `/api/`, plain text for pages and forms.
+fn body_error(api: bool, status: StatusCode, code: &str, message: String) -> Response {
+    if api {
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response()
+    } else {
+        (status, message).into_response()
     }
 }
 
@@ -189,16 +276,20 @@ mod tests {
     }
 
     #[test]
-    fn login_is_limited_per_account_whatever_the_address() {
+    fn login_is_limited_per_account_and_address() {
         let limits = Limits::new(&Security {
             login_account_burst: 2,
             login_account_refill_s: 60,
             ..Security::default()
         });
         assert!(limits.check_login("Alice", "10.0.0.1").is_ok());
-        assert!(limits.check_login("alice", "10.0.0.2").is_ok());
-        let e = limits.check_login("alice", "10.0.0.3").unwrap_err();
+        assert!(limits.check_login("alice", "10.0.0.1").is_ok());
+        let e = limits.check_login("ALICE", "10.0.0.1").unwrap_err();
         assert!(e.retry_after_secs() > 1 && e.retry_after_secs() <= 60);
-        assert!(limits.check_login("bob", "10.0.0.3").is_ok());
+        assert!(limits.check_login("bob", "10.0.0.1").is_ok());
+        assert!(
+            limits.check_login("alice", "10.0.0.2").is_ok(),
+            "the owner elsewhere is not held up by a stranger's guesses"
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! Request metrics in Prometheus text format: requests by route, method and
 //! status, a latency histogram by route, and store errors.
 //!
-//! The route label is the matched route (`/playbooks/{id}`), never the raw
-//! path, so the number of series stays bounded; unmatched paths count as
-//! `unmatched`.
+//! Every label has a bounded set of values, so the number of series stays
+//! bounded whatever clients send: the route is the matched route
+//! (`/playbooks/{id}`), never the raw path, and unmatched paths count as
+//! `unmatched`; methods outside the standard ones count as `other` (a
+//! method is any token a client makes up, and each used to add a series).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -120,6 +122,21 @@ fn escape(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The method as a label: the standard ones by name, anything else `other`.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Middleware: times every request and counts it under its matched route.
 pub async fn track(
     State(metrics): State<std::sync::Arc<Metrics>>,
@@ -132,7 +149,7 @@ pub async fn track(
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method()).to_owned();
     let response = next.run(req).await;
     metrics.observe(
         &route,

@@ -7,10 +7,13 @@ pub mod auth;
 pub mod charts;
 mod error;
 pub mod forwarded;
+mod head_deadline;
 mod health;
 pub mod limits;
 pub mod metrics;
 mod pages;
+pub mod peers;
+pub mod render;
 mod serve;
 
 use std::convert::Infallible;
@@ -52,6 +55,8 @@ pub struct AppState {
     pub incident_bus: crate::incidents::bus::Bus,
     /// Per-collector cool-down of incidents opened from reports.
     pub report_cool_down: Arc<crate::incidents::CoolDown>,
+    /// Markdown rendering off the async workers, cached per version.
+    pub renderer: Arc<render::Renderer>,
 }
 
 impl AppState {
@@ -66,6 +71,7 @@ impl AppState {
             ))),
             config: Arc::new(config),
             draining: Arc::default(),
+            renderer: Arc::default(),
         }
     }
 }
@@ -87,6 +93,7 @@ pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_s);
     let (limits, request_metrics) = (state.limits.clone(), state.metrics.clone());
     let report_body_limit = state.config.report_body_limit;
+    let state_body_timeout = state.config.body_read_timeout();
     let trusted_proxies = Arc::new(state.config.security.trusted_proxies.clone());
     Router::new()
         .route("/", get(pages::home::view_home_get))
@@ -179,6 +186,10 @@ pub fn app(state: AppState) -> Router {
             get(pages::login::view_login_get).post(pages::login::view_login_post),
         )
         .route("/logout", post(pages::login::view_logout_post))
+        .route(
+            "/account/password",
+            get(pages::account::view_password_get).post(pages::account::view_password_post),
+        )
         .route("/admin", get(pages::admin::view_admin_get))
         .route("/admin/users", post(pages::admin::view_admin_users_post))
         .route(
@@ -324,6 +335,13 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(middleware::from_fn_with_state(limits, limits::shed_load))
+        .layer(middleware::from_fn_with_state(
+            limits::BodyRead {
+                limit: BODY_LIMIT.max(report_body_limit),
+                timeout: state_body_timeout,
+            },
+            limits::read_body,
+        ))
         .layer(middleware::from_fn_with_state(
             trusted_proxies,
             forwarded::resolve_client,

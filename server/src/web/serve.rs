@@ -17,6 +17,8 @@ use tower::ServiceExt;
 use tracing::{info, warn};
 
 use super::AppState;
+use super::head_deadline::HeadDeadline;
+use super::peers::Peers;
 
 /// How the server was asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +69,17 @@ pub async fn serve(
     // At most `max_connections` open at once: at the cap we stop accepting
     // until one closes, and the kernel's backlog holds the newcomers.
     let slots = Arc::new(Semaphore::new(config.security.max_connections.max(1)));
+    let peers = Peers::new(
+        config.security.max_connections_per_address,
+        config.security.trusted_proxies.clone(),
+    );
+    let conns = Conns {
+        builder,
+        app,
+        graceful,
+        peers,
+        head_timeout: config.header_read_timeout(),
+    };
     tokio::pin!(stop);
 
     let how = loop {
@@ -85,7 +98,7 @@ pub async fn serve(
                         continue;
                     }
                 };
-                spawn_connection(&builder, &app, &graceful, stream, peer, slot);
+                conns.spawn(stream, peer, slot);
             }
             how = &mut stop => break how,
         }
@@ -109,7 +122,7 @@ pub async fn serve(
                     if let Ok((stream, peer)) = accepted {
                         // At the cap, close at once rather than queue: we are leaving.
                         if let Ok(slot) = slots.clone().try_acquire_owned() {
-                            spawn_connection(&builder, &app, &graceful, stream, peer, slot);
+                            conns.spawn(stream, peer, slot);
                         }
                     }
                 }
@@ -120,7 +133,7 @@ pub async fn serve(
     drop(listener);
     info!("listener closed; waiting for in-flight requests");
     let grace = Duration::from_secs(config.shutdown_grace_s);
-    if tokio::time::timeout(grace, graceful.shutdown())
+    if tokio::time::timeout(grace, conns.graceful.shutdown())
         .await
         .is_err()
     {
@@ -132,28 +145,44 @@ pub async fn serve(
     Ok(())
 }
 
-fn spawn_connection(
-    builder: &auto::Builder<TokioExecutor>,
-    app: &Router,
-    graceful: &GracefulShutdown,
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
-) {
-    let _ = stream.set_nodelay(true);
-    // Handlers see the client's address (login rate limits per address).
-    let service = TowerToHyperService::new(app.clone().map_request(
-        move |mut req: axum::http::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            req
-        },
-    ));
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-    let conn = graceful.watch(conn.into_owned());
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "connection ended with an error");
-        }
-        drop(slot);
-    });
+/// What every connection is served with.
+struct Conns {
+    builder: auto::Builder<TokioExecutor>,
+    app: Router,
+    graceful: GracefulShutdown,
+    peers: Arc<Peers>,
+    /// A request head (and a new connection's first) must arrive this fast.
+    head_timeout: Duration,
+}
+
+/// Sent to a connection over its address's cap, before closing it.
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+                      Connection: close\r\nContent-Length: 0\r\n\r\n";
+
+impl Conns {
+    fn spawn(&self, stream: tokio::net::TcpStream, peer: SocketAddr, slot: OwnedSemaphorePermit) {
+        let Some(place) = self.peers.admit(peer.ip()) else {
+            // Best effort, never waiting: the socket closes when dropped.
+            let _ = stream.try_write(BUSY);
+            tracing::debug!(%peer, "connection refused: too many from this address");
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        // Handlers see the client's address (login rate limits per address).
+        let service = TowerToHyperService::new(self.app.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            },
+        ));
+        let io = TokioIo::new(HeadDeadline::new(stream, self.head_timeout));
+        let conn = self.builder.serve_connection_with_upgrades(io, service);
+        let conn = self.graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop((slot, place));
+        });
+    }
 }

@@ -105,6 +105,7 @@ impl Playbook {
     pub fn parse(origin: &str, source: &str) -> Result<Playbook, PlaybookError> {
         let (toml_text, toml_line, body, body_line) =
             split_front_matter(origin, source, "playbook")?;
+        check_bounds(origin, body, body_line)?;
         let meta: FrontMatter =
             toml::from_str(toml_text).map_err(|e| toml_error(origin, toml_text, toml_line, &e))?;
         validate_meta(origin, &meta, toml_text, toml_line)?;
@@ -166,6 +167,29 @@ impl Playbook {
 
 /// Returns (front matter, its first line, body, body's first line). `what`
 /// names the kind of document in the error ("playbook", "postmortem").
+/// Refuses a body too large or nested too deep to render in reasonable
+/// time (see `core::markdown`), at the line where it goes too deep.
+pub(crate) fn check_bounds(
+    origin: &str,
+    body: &str,
+    body_line: usize,
+) -> Result<(), PlaybookError> {
+    use crate::core::markdown::{MAX_DOCUMENT_BYTES, check_nesting};
+    if body.len() > MAX_DOCUMENT_BYTES {
+        return Err(PlaybookError::new(
+            origin,
+            body_line,
+            format!(
+                "the text is {} KiB; at most {} KiB is accepted",
+                body.len().div_ceil(1024),
+                MAX_DOCUMENT_BYTES / 1024
+            ),
+        ));
+    }
+    check_nesting(body)
+        .map_err(|deep| PlaybookError::new(origin, body_line + deep.line - 1, deep.to_string()))
+}
+
 pub(crate) fn split_front_matter<'a>(
     origin: &str,
     source: &'a str,

@@ -145,6 +145,55 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Text from the incident (alert labels and summaries, titles, collector
+/// names, notes, evidence values), made inert for the draft's Markdown: one
+/// line, with every character Markdown could act on escaped, so a code
+/// fence, a `## Heading`, a link or HTML in an alert shows as written and
+/// the draft always parses.
+fn inline(text: &str) -> String {
+    let line = one_line(text);
+    let mut out = String::with_capacity(line.len() + 8);
+    for c in line.chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '!' | '|' | '~' | '&' | '#'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    // What only counts at the start of a line: a list marker (`-`, `+`,
+    // `1.`, `1)`) or a setext underline (`=`).
+    if out.starts_with(['-', '+', '=']) {
+        out.insert(0, '\\');
+    } else {
+        let digits = out.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 && out[digits..].starts_with(['.', ')']) {
+            out.insert(digits, '\\');
+        }
+    }
+    out
+}
+
+/// A code span holding `text` as written: the fence is one backtick longer
+/// than the longest run inside.
+fn code_span(text: &str) -> String {
+    let text = one_line(text);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// A chart's caption: it sits inside `![…]` on a line of its own.
+fn caption(text: &str) -> String {
+    one_line(text).replace(['[', ']'], "")
+}
+
 /// The impact window and what it was read from: from the first alert's
 /// start (or the incident's opening, if earlier or without alerts) to the
 /// resolution, or else to the last alert when it resolved.
@@ -215,21 +264,25 @@ pub fn draft(input: &DraftInput) -> Result<Postmortem, PostmortemError> {
 }
 
 fn playbook_link(d: &DraftDiagnosis) -> String {
-    format!("[{}](/playbooks/{})", d.title, d.playbook)
+    format!("[{}](/playbooks/{})", inline(&d.title), d.playbook)
 }
 
 fn summary(input: &DraftInput) -> String {
     let i = &input.incident;
     let mut s = format!(
         "{}: a {} incident opened {} by {}, {} when this draft was written.",
-        i.title,
-        i.severity,
+        inline(&i.title),
+        inline(&i.severity),
         when(i.opened_at),
-        i.opened_by,
-        i.status
+        inline(&i.opened_by),
+        inline(&i.status)
     );
     if !i.labels.is_empty() {
-        let labels: Vec<String> = i.labels.iter().map(|(k, v)| format!("`{k}={v}`")).collect();
+        let labels: Vec<String> = i
+            .labels
+            .iter()
+            .map(|(k, v)| code_span(&format!("{k}={v}")))
+            .collect();
         let _ = write!(s, " Labels: {}.", labels.join(", "));
     }
     match &input.diagnosis {
@@ -262,7 +315,13 @@ fn impact(input: &DraftInput) -> String {
     };
     for e in &input.events {
         if let EventFacts::Status { to } = &e.facts {
-            let _ = writeln!(s, "- {}: marked {to} by {}.", when(e.at), e.who);
+            let _ = writeln!(
+                s,
+                "- {}: marked {} by {}.",
+                when(e.at),
+                inline(to),
+                inline(&e.who)
+            );
         }
     }
     s
@@ -272,7 +331,7 @@ fn symptoms(input: &DraftInput) -> String {
     let mut s = String::new();
     for e in &input.events {
         if matches!(e.facts, EventFacts::Alert { firing: true, .. }) {
-            let _ = writeln!(s, "- {}", one_line(&e.text));
+            let _ = writeln!(s, "- {}", inline(&e.text));
         }
     }
     if let Some(d) = &input.diagnosis {
@@ -290,9 +349,9 @@ fn timeline(events: &[DraftEvent]) -> String {
             s,
             "- `{}` {} ({}): {}",
             when(e.at),
-            e.who,
-            e.kind,
-            one_line(&e.text)
+            inline(&e.who),
+            inline(&e.kind),
+            inline(&e.text)
         );
     }
     s
@@ -304,23 +363,23 @@ fn evidence(items: &[DraftEvidence]) -> String {
         let _ = writeln!(
             s,
             "### {}, {} by {}\n",
-            item.source,
+            inline(&item.source),
             when(item.at),
-            item.who
+            inline(&item.who)
         );
         if let Some(link) = &item.link {
             let _ = writeln!(s, "[The whole evidence]({link})\n");
         }
         for o in &item.observations {
-            let _ = writeln!(s, "**{}**\n", o.title);
+            let _ = writeln!(s, "**{}**\n", inline(&o.title));
             for (k, v) in &o.facts {
-                let _ = writeln!(s, "- {k}: {}", one_line(v));
+                let _ = writeln!(s, "- {}: {}", inline(k), inline(v));
             }
             if !o.facts.is_empty() {
                 s.push('\n');
             }
             for key in &o.charts {
-                let _ = writeln!(s, "![{}]({})\n", o.title, chart_path(key));
+                let _ = writeln!(s, "![{}]({})\n", caption(&o.title), chart_path(key));
             }
         }
     }
@@ -350,7 +409,7 @@ fn investigation(input: &DraftInput) -> String {
         let item = format!(
             "{}\n\nDone by {} at {} (checklist step {}).",
             step.markdown.trim(),
-            step.done_by,
+            inline(&step.done_by),
             when(step.done_at),
             step.number
         );
@@ -365,7 +424,13 @@ fn investigation(input: &DraftInput) -> String {
     if !notes.is_empty() {
         s.push_str("Notes taken during the incident:\n\n");
         for e in notes {
-            let _ = writeln!(s, "- {}, {}: {}", e.who, when(e.at), one_line(&e.text));
+            let _ = writeln!(
+                s,
+                "- {}, {}: {}",
+                inline(&e.who),
+                when(e.at),
+                inline(&e.text)
+            );
         }
     }
     s
@@ -391,4 +456,33 @@ fn root_cause(dx: Option<&DraftDiagnosis>) -> String {
         ),
     };
     format!("{lead}\n\n{}", d.root_cause.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incident_text_is_inert_markdown() {
+        let hostile =
+            "```\n## Root cause\n> quote [link](https://evil.example) <b>x</b> `code` *em* | a |";
+        let escaped = inline(hostile);
+        assert!(!escaped.contains('\n'));
+        let html = crate::core::markdown::to_safe_html(&format!("- {escaped}\n"));
+        assert!(
+            !html.contains("<h2") && !html.contains("<pre") && !html.contains("<a "),
+            "{html}"
+        );
+        assert!(
+            !html.contains("<blockquote") && !html.contains("<em>") && !html.contains("<code>")
+        );
+        assert!(html.contains("## Root cause"), "{html}");
+        for start in ["- x", "+ x", "1. x", "22) x", "= x", "# x"] {
+            let html = crate::core::markdown::to_safe_html(&inline(start));
+            assert_eq!(html, format!("<p>{start}</p>\n"), "{start}");
+        }
+        let span = code_span("a``b`");
+        let html = crate::core::markdown::to_safe_html(&span);
+        assert_eq!(html, "<p><code>a``b`</code></p>\n", "{span}");
+    }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::markdown::to_safe_html;
 use super::playbook::{
-    PlaybookError, SectionSet, check_id, split_front_matter, split_headed, toml_error,
+    PlaybookError, SectionSet, check_bounds, check_id, split_front_matter, split_headed, toml_error,
 };
 
 pub use draft::{
@@ -137,6 +137,7 @@ impl Postmortem {
     pub fn parse(origin: &str, source: &str) -> Result<Postmortem, PostmortemError> {
         let (toml_text, toml_line, body, body_line) =
             split_front_matter(origin, source, "postmortem")?;
+        check_bounds(origin, body, body_line)?;
         let meta: PostmortemMeta =
             toml::from_str(toml_text).map_err(|e| toml_error(origin, toml_text, toml_line, &e))?;
         validate_meta(origin, &meta, toml_text, toml_line)?;
@@ -438,16 +439,41 @@ pub fn blocks(markdown: &str) -> Vec<Block> {
     out
 }
 
-/// A section as safe HTML: the Markdown sanitised, each chart replaced by
-/// what `chart(key, caption)` returns (trusted HTML, drawn by the caller).
-pub fn section_html(markdown: &str, chart: &dyn Fn(&str, &str) -> String) -> String {
+/// A piece of a rendered section: safe HTML, or a chart still to draw.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rendered {
+    Html(String),
+    Chart(ChartRef),
+}
+
+/// A section's Markdown rendered (the slow part, the same for every view of
+/// a version), its charts left for the caller to draw.
+pub fn section_parts(markdown: &str) -> Vec<Rendered> {
     blocks(markdown)
         .into_iter()
         .map(|b| match b {
-            Block::Markdown(m) => to_safe_html(&m),
-            Block::Chart(c) => chart(&c.key, &c.caption),
+            Block::Markdown(m) => Rendered::Html(to_safe_html(&m)),
+            Block::Chart(c) => Rendered::Chart(c),
         })
         .collect()
+}
+
+/// Rendered parts as HTML, each chart replaced by what `chart(key,
+/// caption)` returns (trusted HTML, drawn by the caller).
+pub fn assemble(parts: &[Rendered], chart: &dyn Fn(&str, &str) -> String) -> String {
+    parts
+        .iter()
+        .map(|p| match p {
+            Rendered::Html(h) => h.clone(),
+            Rendered::Chart(c) => chart(&c.key, &c.caption),
+        })
+        .collect()
+}
+
+/// A section as safe HTML: the Markdown sanitised, each chart replaced by
+/// what `chart(key, caption)` returns (trusted HTML, drawn by the caller).
+pub fn section_html(markdown: &str, chart: &dyn Fn(&str, &str) -> String) -> String {
+    assemble(&section_parts(markdown), chart)
 }
 
 /// The text with every chart reference's target replaced by `url(key)`

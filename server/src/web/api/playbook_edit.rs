@@ -78,9 +78,17 @@ fn invalid(e: &crate::core::playbook::PlaybookError) -> Value {
 /// same Markdown rendering and sanitising as the playbook page) and the
 /// validation errors with their lines. Invalid text is an answer, not an
 /// error: 200 with `"valid": false`.
-pub async fn preview(body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn preview(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let body: SourceBody = parse_body(&body)?;
-    let source = normalize(&body.source);
+    // Parsing checks size and nesting first; the rest is CPU work.
+    state
+        .renderer
+        .run(move || preview_json(&body.source))
+        .await?
+}
+
+fn preview_json(source: &str) -> Result<Json<Value>, ApiError> {
+    let source = normalize(source);
     let p = match Playbook::parse("playbook", &source) {
         Ok(p) => p,
         Err(e) => return Ok(Json(invalid(&e))),

@@ -221,6 +221,33 @@ pub struct UserChangeForm {
     action: String,
     #[serde(default)]
     role: String,
+    /// The new password, for `action=password`.
+    #[serde(default)]
+    password: String,
+}
+
+/// `action=password`: sets a new password for someone who lost theirs;
+/// their sessions end. Admins change their own on `/account/password`.
+async fn reset_password(
+    state: &AppState,
+    me: &CurrentUser,
+    name: &str,
+    password: &str,
+) -> Result<Response, PageError> {
+    if name == me.name {
+        return failed(
+            state,
+            AccountError::Invalid(
+                "Change your own password on the Password page (it asks for the current one)."
+                    .into(),
+            ),
+        )
+        .await;
+    }
+    match accounts::set_password(state.kb.store(), name, password, &me.actor()).await {
+        Ok(_) => Ok(back_to_admin("users")),
+        Err(e) => failed(state, e).await,
+    }
 }
 
 pub async fn view_admin_user_post(
@@ -229,6 +256,9 @@ pub async fn view_admin_user_post(
     Path(name): Path<String>,
     Form(form): Form<UserChangeForm>,
 ) -> Result<Response, PageError> {
+    if form.action == "password" {
+        return reset_password(&state, &me, &name, &form.password).await;
+    }
     let change = match form.action.as_str() {
         "role" => parse_role(&form.role).map(|role| UserChange {
             role: Some(role),

@@ -26,6 +26,7 @@ use super::diagnosis::DiagnosisView;
 use super::observation_view::ObservationView;
 use super::{render, render_with};
 use crate::core::markdown::to_safe_html;
+use crate::core::placeholders;
 use crate::incidents::candidates::{Choice, Ranked, Source};
 use crate::incidents::filter::{self, FilterText};
 use crate::incidents::{self, PasteOutcome};
@@ -267,6 +268,8 @@ pub struct StepRow {
     pub title: String,
     /// The step as sanitised HTML, placeholders filled from the labels.
     pub html: String,
+    /// Why a label did not fill its placeholder, one line each.
+    pub unfilled: Vec<String>,
     pub ticked_by: Option<String>,
 }
 
@@ -503,14 +506,18 @@ async fn live(
             .playbook
             .steps()
             .into_iter()
-            .map(|s| StepRow {
-                number: s.number,
-                title: s.title.clone(),
-                html: to_safe_html(&incidents::fill_command(&s.markdown, &incident.labels)),
-                ticked_by: ticks
-                    .iter()
-                    .find(|t| t.playbook == *id && t.step == s.number as i64)
-                    .map(|t| format!("{}, {}", t.ticked_by, when(t.ticked_at))),
+            .map(|s| {
+                let filled = placeholders::fill(&s.markdown, &incident.labels);
+                StepRow {
+                    number: s.number,
+                    title: s.title.clone(),
+                    html: to_safe_html(&filled.text),
+                    unfilled: filled.unfilled.iter().map(ToString::to_string).collect(),
+                    ticked_by: ticks
+                        .iter()
+                        .find(|t| t.playbook == *id && t.step == s.number as i64)
+                        .map(|t| format!("{}, {}", t.ticked_by, when(t.ticked_at))),
+                }
             })
             .collect();
         Some(Checklist {

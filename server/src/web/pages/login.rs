@@ -121,20 +121,10 @@ pub async fn view_login_post(
     let old = auth::cookie(&headers, SESSION_COOKIE)
         .filter(|v| v.len() == 64)
         .map(accounts::hash_secret);
-    let id = accounts::random_secret();
-    let id_hash = accounts::hash_secret(&id);
-    let csrf = accounts::random_secret();
-    let created = store
-        .create_session(NewSession {
-            id_hash: &id_hash,
-            user_id: user.id,
-            csrf_token: &csrf,
-            replaces: old.as_deref(),
-        })
-        .await;
-    if let Err(e) = created {
-        return PageError::from(ApiError::from(e)).into_response();
-    }
+    let cookie = match new_session(&state, user.id, old.as_deref(), &headers).await {
+        Ok(cookie) => cookie,
+        Err(e) => return PageError::from(ApiError::from(e)).into_response(),
+    };
     // Housekeeping: logins are rare enough to sweep expired sessions here.
     let security = &state.config.security;
     let now = chrono::Utc::now();
@@ -155,14 +145,10 @@ pub async fn view_login_post(
             detail: &address,
         })
         .await;
-    let secure = auth::wants_secure_cookie(&state, &headers);
     (
         StatusCode::SEE_OTHER,
         [
-            (
-                header::SET_COOKIE,
-                auth::session_cookie(&id, state.config.security.session_absolute_s, secure),
-            ),
+            (header::SET_COOKIE, cookie),
             (
                 header::LOCATION,
                 HeaderValue::from_str(&next).unwrap_or(HeaderValue::from_static("/")),
@@ -170,6 +156,34 @@ pub async fn view_login_post(
         ],
     )
         .into_response()
+}
+
+/// Starts a session for `user_id` (ending `replaces`, the hash of the
+/// browser's previous session id): the `Set-Cookie` value that carries it.
+pub(crate) async fn new_session(
+    state: &AppState,
+    user_id: i64,
+    replaces: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<HeaderValue, crate::store::StoreError> {
+    let id = accounts::random_secret();
+    let csrf = accounts::random_secret();
+    state
+        .kb
+        .store()
+        .create_session(NewSession {
+            id_hash: &accounts::hash_secret(&id),
+            user_id,
+            csrf_token: &csrf,
+            replaces,
+        })
+        .await?;
+    let secure = auth::wants_secure_cookie(state, headers);
+    Ok(auth::session_cookie(
+        &id,
+        state.config.security.session_absolute_s,
+        secure,
+    ))
 }
 
 pub async fn view_logout_post(

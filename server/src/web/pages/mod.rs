@@ -1,5 +1,6 @@
 //! Server-rendered pages: a view struct per page, a template per view.
 
+pub mod account;
 pub mod admin;
 pub mod alert_routes;
 pub mod assessment;

@@ -6,14 +6,17 @@ use serde::Deserialize;
 use super::render;
 use crate::core::markdown::to_safe_html;
 use crate::core::playbook::{Playbook, SectionKind};
+use crate::web::render::DocKey;
 use crate::web::{AppState, PageError};
 
+#[derive(Clone)]
 pub struct SectionView {
     pub key: &'static str,
     pub heading: &'static str,
     pub html: String,
 }
 
+#[derive(Clone)]
 pub struct StepView {
     pub number: usize,
     pub title: String,
@@ -82,7 +85,13 @@ pub async fn view_playbook_get(
         .get(&id)
         .ok_or_else(|| PageError::not_found(format!("There is no playbook called “{id}”.")))?;
     let p = &c.playbook;
-    let (sections, steps) = body_views(p);
+    let key = DocKey::Playbook(p.meta.id.clone(), c.version.version);
+    let parsed = p.clone();
+    let body = state
+        .renderer
+        .cached(key, move || body_views(&parsed))
+        .await?;
+    let (sections, steps) = (body.0.clone(), body.1.clone());
     let feedback = state
         .kb
         .store()

@@ -6,6 +6,7 @@
 //! `/postmortems/{id}/export.md` (one self-contained Markdown file).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::Form;
@@ -24,6 +25,7 @@ use super::observation_view::ObservationView;
 use super::{render, render_with};
 use crate::core::clause::Truth;
 use crate::core::diff::{LineDiff, line_diff};
+use crate::core::placeholders;
 use crate::core::playbook::SectionKind;
 use crate::core::postmortem::{
     self, Basis, ChartKey, ChartSource, DraftDiagnosis, DraftEvent, DraftEvidence, DraftIncident,
@@ -38,6 +40,7 @@ use crate::store::{
 };
 use crate::web::auth::{CurrentUser, signed_in};
 use crate::web::charts::postmortem as charts;
+use crate::web::render::DocKey;
 use crate::web::{ApiError, AppState, PageError};
 
 fn when(t: DateTime<Utc>) -> String {
@@ -224,7 +227,7 @@ async fn draft_input(
                     let step = all.iter().find(|s| s.number as i64 == t.step)?;
                     Some(DraftStep {
                         number: step.number,
-                        markdown: incidents::fill_command(&step.markdown, &incident.labels),
+                        markdown: placeholders::fill(&step.markdown, &incident.labels).text,
                         done_by: t.ticked_by.clone(),
                         done_at: t.ticked_at,
                     })
@@ -424,18 +427,42 @@ fn figure(svgs: &BTreeMap<String, String>, key: &str, caption: &str) -> String {
     }
 }
 
-/// The sections as HTML with the charts drawn inline.
-async fn section_views(state: &AppState, p: &Postmortem) -> Result<Vec<PmSectionView>, ApiError> {
+/// Each section's Markdown rendered, charts still to draw.
+type Parts = Vec<(PmSection, Vec<postmortem::Rendered>)>;
+
+fn render_parts(p: &Postmortem) -> Parts {
+    p.sections
+        .iter()
+        .map(|s| (s.kind, postmortem::section_parts(&s.markdown)))
+        .collect()
+}
+
+/// The sections as HTML with the charts drawn inline. A stored version
+/// (`Some(version)`) is rendered once and cached; unsaved text each time.
+async fn section_views(
+    state: &AppState,
+    p: &Postmortem,
+    version: Option<i64>,
+) -> Result<Vec<PmSectionView>, ApiError> {
     let keys: Vec<String> = p.charts().into_iter().map(|c| c.key).collect();
     let svgs = charts::draw(&state.kb, p.meta.incident, &keys).await?;
-    Ok(p.sections
+    let parsed = p.clone();
+    let parts: Arc<Parts> = match version {
+        Some(v) => {
+            let key = DocKey::Postmortem(p.meta.id, v);
+            state
+                .renderer
+                .cached(key, move || render_parts(&parsed))
+                .await?
+        }
+        None => Arc::new(state.renderer.run(move || render_parts(&parsed)).await?),
+    };
+    Ok(parts
         .iter()
-        .map(|s| PmSectionView {
-            key: s.kind.key(),
-            heading: s.kind.heading(),
-            html: postmortem::section_html(&s.markdown, &|key, caption| {
-                figure(&svgs, key, caption)
-            }),
+        .map(|(kind, parts)| PmSectionView {
+            key: kind.key(),
+            heading: kind.heading(),
+            html: postmortem::assemble(parts, &|key, caption| figure(&svgs, key, caption)),
         })
         .collect())
 }
@@ -516,7 +543,7 @@ pub async fn view_postmortem_get(
     match Postmortem::parse(&label(id), &text.source) {
         Ok(p) => {
             view.head = HeadView::of(&p);
-            view.sections = section_views(&state, &p).await?;
+            view.sections = section_views(&state, &p, Some(text.version)).await?;
         }
         Err(e) => view.broken = Some(e.to_string()),
     }
@@ -559,7 +586,7 @@ impl EditorView {
             sections: Vec::new(),
         };
         match Postmortem::parse(&label(id), &view.source) {
-            Ok(p) => view.sections = section_views(state, &p).await?,
+            Ok(p) => view.sections = section_views(state, &p, None).await?,
             Err(e) => view.errors.push(ErrorLine::of(&e, &view.source)),
         }
         Ok(view)
@@ -695,7 +722,7 @@ pub async fn preview(State(state): State<AppState>, body: Bytes) -> Result<Json<
         }
     };
     let html = PreviewView {
-        sections: section_views(&state, &p).await?,
+        sections: section_views(&state, &p, None).await?,
     }
     .render()
     .map_err(|e| {
