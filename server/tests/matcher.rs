@@ -1,8 +1,11 @@
 //! The matcher end to end: the confusion matrix of the built-in playbooks
-//! against their example reports and the healthy ones, `faultline diagnose`,
-//! and `POST /api/v1/diagnose`.
+//! against their example reports and the healthy ones, the robustness suite
+//! (the fault lab's reports replayed with noise), `faultline diagnose`, and
+//! `POST /api/v1/diagnose`.
 
 mod common;
+#[path = "matcher/noise.rs"]
+mod noise;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -117,6 +120,56 @@ fn confusion_matrix_every_example_ranks_its_playbook_first_and_healthy_is_quiet(
     assert!(failures.is_empty(), "{}\n{out}", failures.join("\n"));
     assert_eq!(ids.len(), 13);
     assert_eq!(firsts, examples);
+}
+
+/// Every lab report clean, on a busy host, on a busy proxy and with idle
+/// timers no catalogue lists, plus healthy hosts that look alarming: the
+/// top likely answer must be the scenario's playbook, and nothing for the
+/// healthy ones. Prints precision and recall per playbook first.
+#[test]
+fn noise_suite_precision_and_recall_per_playbook() {
+    let playbooks = builtins();
+    let (matcher, _) = Matcher::new(&playbooks);
+    let ids: Vec<&str> = playbooks.iter().map(|p| p.id()).collect();
+    let cases = noise::cases();
+    let mut scores: std::collections::BTreeMap<String, noise::Score> = Default::default();
+    let (mut alarms, mut healthy) = (0, 0);
+    let mut failures = Vec::new();
+    for case in &cases {
+        let report = Report::from_json(case.report.to_string().as_bytes())
+            .unwrap_or_else(|e| panic!("{}: not a valid report: {e:?}", case.name));
+        let d = diagnose(&matcher, &report);
+        let top = d.likely().next().map(|c| c.playbook.clone());
+        match (&case.truth, &top) {
+            (Some(want), Some(got)) if want == got => {
+                scores.entry(want.clone()).or_default().tp += 1
+            }
+            (Some(want), got) => {
+                scores.entry(want.clone()).or_default().fn_ += 1;
+                if let Some(got) = got {
+                    scores.entry(got.clone()).or_default().fp += 1;
+                }
+                failures.push(format!("{}: expected {want}, got {got:?}", case.name));
+            }
+            (None, got) => {
+                healthy += 1;
+                if let Some(got) = got {
+                    alarms += 1;
+                    scores.entry(got.clone()).or_default().fp += 1;
+                    failures.push(format!("{}: healthy, got {got}", case.name));
+                }
+            }
+        }
+    }
+    let table = noise::table(&ids, &scores, (alarms, healthy));
+    let out = format!(
+        "\nnoise suite: {} cases (precision and recall of the top likely answer)\n{table}{}\n",
+        cases.len(),
+        failures.join("\n")
+    );
+    let _ = writeln!(std::io::stderr(), "{out}");
+    let _ = std::fs::write(std::env::temp_dir().join("faultline-noise-suite.txt"), &out);
+    assert!(failures.is_empty(), "{out}");
 }
 
 #[test]

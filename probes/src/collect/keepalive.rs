@@ -18,7 +18,7 @@ use crate::collect::http_latency::parse_url;
 use crate::report::Keepalive;
 
 /// Idle connections held per target.
-pub const CONNECTIONS: usize = 4;
+pub const CONNECTIONS: usize = 6;
 
 /// Makes one request on each of [`CONNECTIONS`] connections and waits at
 /// most `wait` for the server to hang up on them.
