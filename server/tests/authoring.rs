@@ -395,7 +395,10 @@ async fn preview_renders_safe_html_and_reports_errors_at_their_line() {
 
     // A clause whose expression does not compile, on line 9 of the file.
     let lines: Vec<&str> = source.lines().collect();
-    assert_eq!(lines[8], "when = \"tcp.close_wait_share > 0.3\"");
+    assert_eq!(
+        lines[8],
+        "when = \"tcp.close_wait_count >= 100 || (tcp.close_wait_count >= 20 && tcp.close_wait_share > 0.3)\""
+    );
     let broken = source.replacen("tcp.close_wait_share > 0.3", "tcp.close_wait_share >", 1);
     let bad = json_call(
         &t.state,
@@ -610,7 +613,7 @@ async fn the_test_bench_runs_unsaved_clauses_on_examples_and_a_stored_report() {
 
     // Unsaved clauses: one that can never be true makes the examples fail.
     let never = source.replacen(
-        "tcp.close_wait_share > 0.3",
+        "tcp.close_wait_count >= 100 || (tcp.close_wait_count >= 20 && tcp.close_wait_share > 0.3)",
         "tcp.close_wait_share > 2.0",
         1,
     );
