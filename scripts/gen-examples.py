@@ -311,14 +311,17 @@ def early_examples(r):
         tcp({"ESTABLISHED": 230, "TIME_WAIT": 1450, "LISTEN": 4}),
     ], minutes=50, length_s=48)
 
+    # After each silence, a burst of 4 requests on as many pooled connections.
     gaps = [1.02, 0.9, 1.05, 1.1] * 3
     start = ms(55)
     idle, at = [], start + 3000
     for i, g in enumerate(gaps):
         gap = round(5.0 * g + r.uniform(0.0, 0.01), 3)
         at += int(gap * 1000)
-        failed = g > 1.0 and i in (0, 2, 6, 7, 10)
-        idle.append({"gap_s": gap, "at": at, "latency_ms": round(0.8 + r.random() * 3, 1), "status": 502 if failed else 200})
+        for lane in range(4):
+            failed = g > 1.0 and (i + lane) % 3 == 0
+            idle.append({"gap_s": gap, "at": at + lane, "latency_ms": round(0.8 + r.random() * 3, 1),
+                         "status": 502 if failed else 200})
     http = latency("http://127.0.0.1:8080/", r, start, 15, 1.0, 2.0, step_ms=200)
     http.update({"idle_samples": idle, "idle_after_s": 5.004})
     yield "keepalive-race-502-3", report("keepalive-race-502-3", 3, "web-1", [

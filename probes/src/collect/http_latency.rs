@@ -4,7 +4,8 @@
 //! connections warm, which hides what goes wrong when one is reused after a
 //! quiet spell. So when a keepalive collector measured a backend's idle
 //! keep-alive, the rest of the window leaves silences around it between
-//! requests (a little under, mostly just past), as quiet-hour traffic does.
+//! bursts of requests (a little under, mostly just past), as quiet-hour
+//! traffic does.
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -25,6 +26,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// keep-alive, in turn: just past it where the close and the reuse race,
 /// and one a little under it to compare with.
 pub const IDLE_GAPS: [f64; 4] = [1.02, 0.9, 1.05, 1.1];
+
+/// Requests sent together after each silence.
+pub const IDLE_BURST: usize = 4;
 
 /// Idle keep-alives shorter than this are left alone: steady sampling
 /// already leaves such gaps.
@@ -50,7 +54,7 @@ pub fn collect(url: &str, watch: Duration, hint: &IdleHint) -> Result<HttpLatenc
         if started.elapsed() + SPACING >= watch {
             break None;
         }
-        if let Ok(Some(s)) = hint.ready()
+        if let Some(Some(s)) = hint.ready()
             && s >= SHORTEST_IDLE_S
         {
             break Some(s);
@@ -67,6 +71,8 @@ pub fn collect(url: &str, watch: Duration, hint: &IdleHint) -> Result<HttpLatenc
 }
 
 /// Requests after silences of [`IDLE_GAPS`] × `idle_s` until `until`.
+/// After each silence, [`IDLE_BURST`] requests at once: a proxy serves
+/// them on as many pooled connections, every one of them idle that long.
 fn idle_phase(agent: &ureq::Agent, url: &str, idle_s: f64, until: Instant) -> Vec<IdleSample> {
     let mut out = Vec::new();
     let mut quiet_since = Instant::now();
@@ -77,14 +83,26 @@ fn idle_phase(agent: &ureq::Agent, url: &str, idle_s: f64, until: Instant) -> Ve
         }
         thread::sleep(gap.saturating_sub(quiet_since.elapsed()));
         let gap_s = quiet_since.elapsed().as_secs_f64();
-        let LatencySample(at, latency_ms, status) = sample(agent, url);
-        quiet_since = Instant::now();
-        out.push(IdleSample {
-            gap_s,
-            at,
-            latency_ms,
-            status,
+        let burst: Vec<LatencySample> = thread::scope(|s| {
+            let handles: Vec<_> = (0..IDLE_BURST)
+                .map(|_| s.spawn(|| sample(agent, url)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(LatencySample(unix_ms(), 0.0, 0)))
+                .collect()
         });
+        quiet_since = Instant::now();
+        out.extend(
+            burst
+                .into_iter()
+                .map(|LatencySample(at, latency_ms, status)| IdleSample {
+                    gap_s,
+                    at,
+                    latency_ms,
+                    status,
+                }),
+        );
     }
     out
 }

@@ -112,11 +112,11 @@ impl IdleHint {
         };
     }
 
-    /// The shortest idle close once every collector reported: `Ok(None)`
-    /// when none measured one, `Err(())` while some are still watching.
-    pub fn ready(&self) -> Result<Option<f64>, ()> {
+    /// None while some collector is still watching; then the shortest
+    /// idle close, or `Some(None)` when none measured one.
+    pub fn ready(&self) -> Option<Option<f64>> {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if s.0 == 0 { Ok(s.1) } else { Err(()) }
+        (s.0 == 0).then_some(s.1)
     }
 }
 

@@ -64,25 +64,42 @@ fn run(lab: &Lab) -> Result<Run> {
         Duration::from_secs(20),
     )?;
     // The leak: clients connect, then go away; the service never closes.
+    // Waves of 100, as for the churn: a burst past the listen queue would
+    // leave connects unfinished when their clients give up.
     support::run_for(
         ns.cmd(lab_exe())
-            .args(["helper", "storm", leaky, &LEAKED.to_string(), "1", "500"]),
+            .args(["helper", "storm", leaky, "100"])
+            .arg((LEAKED / 100).to_string())
+            .arg("500"),
         Duration::from_secs(20),
     )?;
     let report = dir.path().join("report.json");
-    probe_collect(
+    let measured = probe_collect(
         Some(&ns),
         &["--for".into(), "2".into()],
         &report,
         Duration::from_secs(30),
     )?;
+    // The case is the leak among churn: both must be there, or the
+    // reproduction proves nothing.
+    let counts = measured["observations"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["kind"] == "tcp_states"))
+        .map(|t| t["counts"].clone())
+        .unwrap_or_default();
+    let n = |state: &str| counts[state].as_i64().unwrap_or(0);
+    if n("CLOSE_WAIT") < i64::from(LEAKED) || n("TIME_WAIT") < 900 {
+        anyhow::bail!("wanted {LEAKED} CLOSE_WAIT among at least 900 TIME_WAIT, measured {counts}");
+    }
     let verdict = ship(&lab.server, &report)?;
     Ok(Run {
         verdict,
         report,
         _dir: dir,
         note: format!(
-            "{LEAKED} leaked of a {FD_LIMIT}-descriptor limit, {CHURN} short connections to another service closed first (TIME_WAIT); no error yet, no log read"
+            "{} CLOSE_WAIT (leaked of a {FD_LIMIT}-descriptor limit) among {} TIME_WAIT from short connections to another service; no error yet, no log read",
+            n("CLOSE_WAIT"),
+            n("TIME_WAIT")
         ),
     })
 }
