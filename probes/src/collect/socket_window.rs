@@ -130,38 +130,58 @@ fn by_process(socks: &[Sock], owners: &[Walked]) -> Vec<ProcessSockets> {
         .filter(|s| s.inode != 0)
         .map(|s| (s.inode, s))
         .collect();
-    let mut held: Vec<(Tally, &Walked, HashMap<(u8, IpAddr), i64>)> = owners
+    let mut held: Vec<Holding<'_>> = owners
         .iter()
-        .filter_map(|w| {
-            let mut tally = Tally::default();
-            let mut peers = HashMap::new();
-            for s in w.socket_inodes.iter().filter_map(|i| by_inode.get(i)) {
-                if tally.add(s.state) == Some(CLOSE_WAIT) {
-                    *peers
-                        .entry((CLOSE_WAIT, s.peer.to_canonical()))
-                        .or_default() += 1;
-                }
-            }
-            (tally.0.iter().sum::<i64>() > 0).then_some((tally, w, peers))
-        })
+        .filter_map(|w| Holding::of(w, &by_inode))
         .collect();
-    let busy = |t: &Tally| t.0.iter().sum::<i64>() - t.get(LISTEN);
-    held.sort_by(|a, b| {
-        (b.0.get(CLOSE_WAIT), busy(&b.0), a.1.fd.pid).cmp(&(
-            a.0.get(CLOSE_WAIT),
-            busy(&a.0),
-            b.1.fd.pid,
-        ))
+    held.sort_by_key(|h| {
+        (
+            std::cmp::Reverse(h.tally.get(CLOSE_WAIT)),
+            std::cmp::Reverse(h.busy()),
+            h.owner.fd.pid,
+        )
     });
     held.into_iter()
         .take(TOP_PROCESSES)
-        .map(|(tally, w, peers)| ProcessSockets {
-            pid: w.fd.pid,
-            name: w.fd.name.clone(),
-            counts: tally.counts(),
-            by_peer: top_peers(peers, PEERS_PER_PROCESS),
+        .map(|h| ProcessSockets {
+            pid: h.owner.fd.pid,
+            name: h.owner.fd.name.clone(),
+            counts: h.tally.counts(),
+            by_peer: top_peers(h.peers, PEERS_PER_PROCESS),
         })
         .collect()
+}
+
+/// The TCP sockets one process holds, and the peers of its CLOSE_WAIT ones.
+struct Holding<'a> {
+    owner: &'a Walked,
+    tally: Tally,
+    peers: HashMap<(u8, IpAddr), i64>,
+}
+
+impl<'a> Holding<'a> {
+    /// None when it holds no TCP socket of this namespace.
+    fn of(owner: &'a Walked, by_inode: &HashMap<u32, &Sock>) -> Option<Holding<'a>> {
+        let mut tally = Tally::default();
+        let mut peers = HashMap::new();
+        for s in owner.socket_inodes.iter().filter_map(|i| by_inode.get(i)) {
+            if tally.add(s.state) == Some(CLOSE_WAIT) {
+                *peers
+                    .entry((CLOSE_WAIT, s.peer.to_canonical()))
+                    .or_default() += 1;
+            }
+        }
+        (tally.0.iter().sum::<i64>() > 0).then_some(Holding {
+            owner,
+            tally,
+            peers,
+        })
+    }
+
+    /// Its sockets other than listeners.
+    fn busy(&self) -> i64 {
+        self.tally.0.iter().sum::<i64>() - self.tally.get(LISTEN)
+    }
 }
 
 #[cfg(test)]

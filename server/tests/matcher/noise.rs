@@ -404,10 +404,9 @@ pub fn leak_grown(report: &Value, n: i64) -> Value {
     for state in ["CLOSE_WAIT", "FIN_WAIT2"] {
         grow(&mut t["counts"][state]);
         for part in ["first", "min", "max", "persistent"] {
-            if let Some(v) = t.get_mut("window").and_then(|w| w.get_mut(part)) {
-                if let Some(x) = v.get_mut(state) {
-                    grow(x);
-                }
+            let window = t.get_mut("window").and_then(|w| w.get_mut(part));
+            if let Some(x) = window.and_then(|v| v.get_mut(state)) {
+                grow(x);
             }
         }
     }
