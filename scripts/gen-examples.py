@@ -276,6 +276,61 @@ def examples():
          "drops": 0, "insert_failed": 880, "timeouts": {"tcp_timeout_established": 432000, "udp_timeout": 30}},
     ], minutes=14)
 
+    # Third examples: what the probe's window, per-process view and idle
+    # sampling show before anything has failed (own generator, so the
+    # examples above keep their numbers).
+    yield from early_examples(random.Random(23))
+
+
+def early_examples(r):
+    """A leak caught early on a busy proxy, a reset at a hand-set timer, a
+    keep-alive race seen by the probe alone."""
+    counts = {"ESTABLISHED": 8412, "TIME_WAIT": 30118, "CLOSE_WAIT": 2306, "SYN_RECV": 9, "FIN_WAIT2": 41, "LISTEN": 14}
+    yield "close-wait-leak-3", report("close-wait-leak-3", 3, "edge-lb-4", [
+        dict(tcp(counts, [("198.51.100.7", "TIME_WAIT", 6100), ("10.30.2.15", "CLOSE_WAIT", 2291),
+                          ("198.51.100.9", "ESTABLISHED", 1900)]),
+             window={"samples": 11, "seconds": 10.0,
+                     "first": dict(counts, CLOSE_WAIT=2298, TIME_WAIT=29870),
+                     "min": dict(counts, CLOSE_WAIT=2298, TIME_WAIT=29420),
+                     "max": dict(counts, CLOSE_WAIT=2306, TIME_WAIT=30544),
+                     "persistent": {"CLOSE_WAIT": 2296}},
+             by_process=[
+                 {"pid": 3310, "name": "billing-sync", "counts": {"CLOSE_WAIT": 2304, "ESTABLISHED": 12, "LISTEN": 1},
+                  "by_peer": [{"peer": "10.30.2.15", "state": "CLOSE_WAIT", "count": 2291}]},
+                 {"pid": 912, "name": "haproxy", "counts": {"ESTABLISHED": 8390, "CLOSE_WAIT": 2, "LISTEN": 12}}]),
+        {"kind": "process_fds", "processes": [
+            {"pid": 912, "name": "haproxy", "open_fds": 16810, "fd_limit": 200000, "sockets": 16790},
+            {"pid": 3310, "name": "billing-sync", "open_fds": 2351, "fd_limit": 65536, "sockets": 2318}]},
+        {"kind": "net_counters", "interval_s": 10.0, "deltas": {"TcpRetransSegs": 410, "TcpOutSegs": 612000,
+                                                                "TcpExtListenOverflows": 0, "TcpExtSyncookiesSent": 0}},
+    ], minutes=40, length_s=10)
+
+    yield "idle-timeout-reset-3", report("idle-timeout-reset-3", 3, "ws-gateway-2", [
+        lifetimes("chat.internal.example:8443",
+                  [(round(45.0 + r.uniform(0.0, 0.02), 3), "rst") for _ in range(3)]),
+        tcp({"ESTABLISHED": 230, "TIME_WAIT": 1450, "LISTEN": 4}),
+    ], minutes=50, length_s=48)
+
+    # After each silence, a burst of 4 requests on as many pooled connections.
+    gaps = [1.02, 0.9, 1.05, 1.1] * 3
+    start = ms(55)
+    idle, at = [], start + 3000
+    for i, g in enumerate(gaps):
+        gap = round(5.0 * g + r.uniform(0.0, 0.01), 3)
+        at += int(gap * 1000)
+        for lane in range(4):
+            failed = g > 1.0 and (i + lane) % 3 == 0
+            idle.append({"gap_s": gap, "at": at + lane, "latency_ms": round(0.8 + r.random() * 3, 1),
+                         "status": 502 if failed else 200})
+    http = latency("http://127.0.0.1:8080/", r, start, 15, 1.0, 2.0, step_ms=200)
+    http.update({"idle_samples": idle, "idle_after_s": 5.004})
+    yield "keepalive-race-502-3", report("keepalive-race-502-3", 3, "web-1", [
+        {"kind": "keepalive", "target": "http://127.0.0.1:3000/", "closed_idle_after_s": 5.004, "waited_s": 75.0,
+         "closes_s": [5.004, 5.005, 5.005, 5.006, 5.31, 5.312]},
+        http,
+        tcp({"ESTABLISHED": 4, "TIME_WAIT": 12, "LISTEN": 3}),
+    ], minutes=55, length_s=75)
+
 
 def healthy():
     r = random.Random(11)

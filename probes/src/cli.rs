@@ -148,12 +148,29 @@ fn cmd_collect(args: CollectArgs) -> Result<ExitCode> {
         out.write_all(&json)?;
         out.write_all(b"\n")?;
     } else {
-        write_atomic(std::path::Path::new(&args.out), &json)?;
+        write_out(Path::new(&args.out), &json)?;
     }
     for s in &report.skipped {
         eprintln!("faultline-probe: skipped {}: {}", s.kind, s.reason);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the report to `path`: a regular file atomically (temporary file,
+/// sync, rename); a device or a pipe (`/dev/null`, `/dev/stdout`, a FIFO)
+/// as it is, since renaming a file over it would replace it.
+fn write_out(path: &Path, bytes: &[u8]) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            f.write_all(bytes)
+                .with_context(|| format!("writing {}", path.display()))
+        }
+        _ => write_atomic(path, bytes),
+    }
 }
 
 /// Flags add targets to the config's lists and override its scalars.

@@ -87,7 +87,10 @@ impl Redactor {
     fn observation(&self, o: &mut Observation) {
         match o {
             Observation::TcpStates(t) => {
-                t.by_peer.iter_mut().for_each(|p| p.peer = self.ip(&p.peer))
+                let owned = t.by_process.iter_mut().flat_map(|p| &mut p.by_peer);
+                for p in t.by_peer.iter_mut().chain(owned) {
+                    p.peer = self.ip(&p.peer);
+                }
             }
             Observation::DnsLookups(d) => {
                 for l in &mut d.lookups {
@@ -120,7 +123,7 @@ impl Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{DnsLookup, DnsLookups, PeerCount, ResolvConf, TcpStates};
+    use crate::report::{DnsLookup, DnsLookups, PeerCount, ProcessSockets, ResolvConf, TcpStates};
 
     #[test]
     fn stable_keyed_and_structure_preserving() {
@@ -158,7 +161,17 @@ mod tests {
                     state: "ESTABLISHED".into(),
                     count: 1,
                 }],
-                counted: None,
+                by_process: vec![ProcessSockets {
+                    pid: 7,
+                    name: "app".into(),
+                    counts: [("CLOSE_WAIT".to_string(), 1)].into(),
+                    by_peer: vec![PeerCount {
+                        peer: "10.9.8.6".into(),
+                        state: "CLOSE_WAIT".into(),
+                        count: 1,
+                    }],
+                }],
+                ..TcpStates::default()
             }
             .into(),
         );
@@ -180,7 +193,7 @@ mod tests {
         );
         Redactor::new(b"k").apply(&mut report);
         let text = serde_json::to_string(&report).unwrap();
-        for secret in ["10.9.8.7", "secret", "corp"] {
+        for secret in ["10.9.8.7", "10.9.8.6", "secret", "corp"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
         assert!(report.validate().is_ok());

@@ -105,6 +105,50 @@ pub struct TcpStates {
     /// counted (what the probe sends).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counted: Option<Vec<String>>,
+    /// The states over the collection window, when it was watched rather
+    /// than read once: `counts` is then the last sample. Optional; readers
+    /// that predate it ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<TcpWindow>,
+    /// The processes holding the most CLOSE_WAIT sockets (then the most
+    /// sockets), each with its own counts per state: a leak in one process
+    /// shows whatever the rest of the host does. TIME_WAIT sockets belong
+    /// to no process. Optional, as `window`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_process: Vec<ProcessSockets>,
+}
+
+/// Socket states sampled over a window (at least once a second).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TcpWindow {
+    /// Samples taken.
+    pub samples: i64,
+    /// Seconds from the first sample to the last.
+    pub seconds: f64,
+    /// Counts per state in the first sample (the last is `counts`).
+    pub first: BTreeMap<String, i64>,
+    /// Smallest count per state over the samples.
+    pub min: BTreeMap<String, i64>,
+    /// Largest count per state over the samples.
+    pub max: BTreeMap<String, i64>,
+    /// Sockets in a state in every sample, the same sockets each time (by
+    /// inode): CLOSE_WAIT sockets nothing closes stay; churn does not.
+    #[serde(default)]
+    pub persistent: BTreeMap<String, i64>,
+}
+
+/// One process's TCP sockets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessSockets {
+    /// Process id.
+    pub pid: u32,
+    /// Command name (`/proc/PID/comm`).
+    pub name: String,
+    /// Its sockets per state (LISTEN included, TIME_WAIT never).
+    pub counts: BTreeMap<String, i64>,
+    /// Its busiest CLOSE_WAIT peers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_peer: Vec<PeerCount>,
 }
 
 /// Sockets in one state towards one peer.
@@ -301,6 +345,28 @@ pub struct HttpLatency {
     pub target: String,
     /// `[unix_ms, latency_ms, status]` triples; status 0 means transport error.
     pub samples: Vec<LatencySample>,
+    /// Requests sent on purpose after the probe stayed silent a while,
+    /// spaced past a backend's idle keep-alive as the probe measured it
+    /// (`idle_after_s`): what a proxy's pooled connections see after a
+    /// quiet spell, which steady sampling keeps warm and hides. Optional.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub idle_samples: Vec<IdleSample>,
+    /// The backend idle keep-alive the gaps were set from, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_after_s: Option<f64>,
+}
+
+/// One request sent after a deliberate silence.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct IdleSample {
+    /// Seconds of silence before it (end of the previous answer to this request).
+    pub gap_s: f64,
+    /// When it was sent, unix ms.
+    pub at: i64,
+    /// Latency, ms.
+    pub latency_ms: f64,
+    /// HTTP status; 0 is a transport error.
+    pub status: i64,
 }
 
 /// `[unix_ms, latency_ms, status]`.
@@ -317,6 +383,10 @@ pub struct Keepalive {
     /// How long the probe waited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waited_s: Option<f64>,
+    /// When each of the idle connections the probe held was closed (it
+    /// holds several; `closed_idle_after_s` is the first). Optional.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closes_s: Vec<f64>,
 }
 
 /// `pmtu`: DF-set probes of increasing size.
@@ -735,6 +805,12 @@ impl Checker {
         }
     }
 
+    fn http_status(&mut self, path: impl Into<String>, status: i64) {
+        if status != 0 && !(100..=599).contains(&status) {
+            self.err(path, "status must be 0 or 100..=599");
+        }
+    }
+
     fn tcp_state(&mut self, path: impl Into<String>, state: &str) {
         if !TCP_STATES.contains(&state) {
             self.err(
@@ -782,6 +858,9 @@ fn validate_observation(c: &mut Checker, p: &str, o: &Observation) {
             if let Some(s) = k.closed_idle_after_s {
                 c.non_negative_f(format!("{p}.closed_idle_after_s"), s);
             }
+            for (i, s) in k.closes_s.iter().enumerate() {
+                c.non_negative_f(format!("{p}.closes_s[{i}]"), *s);
+            }
         }
         Observation::Pmtu(m) => validate_pmtu(c, p, m),
         Observation::NatRules(n) => {
@@ -809,17 +888,46 @@ fn validate_observation(c: &mut Checker, p: &str, o: &Observation) {
 }
 
 fn validate_tcp_states(c: &mut Checker, p: &str, t: &TcpStates) {
-    for (state, n) in &t.counts {
-        let path = format!("{p}.counts.{state}");
-        c.tcp_state(path.clone(), state);
-        c.non_negative(path, *n);
-    }
+    state_counts(c, &format!("{p}.counts"), &t.counts);
     for (i, peer) in t.by_peer.iter().enumerate() {
         c.tcp_state(format!("{p}.by_peer[{i}].state"), &peer.state);
         c.non_negative(format!("{p}.by_peer[{i}].count"), peer.count);
     }
     for (i, state) in t.counted.iter().flatten().enumerate() {
         c.tcp_state(format!("{p}.counted[{i}]"), state);
+    }
+    if let Some(w) = &t.window {
+        validate_window(c, &format!("{p}.window"), w);
+    }
+    for (i, proc_) in t.by_process.iter().enumerate() {
+        let q = format!("{p}.by_process[{i}]");
+        state_counts(c, &format!("{q}.counts"), &proc_.counts);
+        for (j, peer) in proc_.by_peer.iter().enumerate() {
+            c.tcp_state(format!("{q}.by_peer[{j}].state"), &peer.state);
+            c.non_negative(format!("{q}.by_peer[{j}].count"), peer.count);
+        }
+    }
+}
+
+fn validate_window(c: &mut Checker, p: &str, w: &TcpWindow) {
+    c.non_negative(format!("{p}.samples"), w.samples);
+    c.non_negative_f(format!("{p}.seconds"), w.seconds);
+    for (name, map) in [
+        ("first", &w.first),
+        ("min", &w.min),
+        ("max", &w.max),
+        ("persistent", &w.persistent),
+    ] {
+        state_counts(c, &format!("{p}.{name}"), map);
+    }
+}
+
+/// A map of state name to count: known names, no negative counts.
+fn state_counts(c: &mut Checker, p: &str, counts: &BTreeMap<String, i64>) {
+    for (state, n) in counts {
+        let path = format!("{p}.{state}");
+        c.tcp_state(path.clone(), state);
+        c.non_negative(path, *n);
     }
 }
 
@@ -914,9 +1022,17 @@ fn validate_latency(c: &mut Checker, p: &str, h: &HttpLatency) {
         let q = format!("{p}.samples[{i}]");
         c.non_negative(format!("{q}[0]"), *at);
         c.non_negative_f(format!("{q}[1]"), *ms);
-        if *status != 0 && !(100..=599).contains(status) {
-            c.err(format!("{q}[2]"), "status must be 0 or 100..=599");
-        }
+        c.http_status(format!("{q}[2]"), *status);
+    }
+    for (i, s) in h.idle_samples.iter().enumerate() {
+        let q = format!("{p}.idle_samples[{i}]");
+        c.non_negative_f(format!("{q}.gap_s"), s.gap_s);
+        c.non_negative(format!("{q}.at"), s.at);
+        c.non_negative_f(format!("{q}.latency_ms"), s.latency_ms);
+        c.http_status(format!("{q}.status"), s.status);
+    }
+    if let Some(s) = h.idle_after_s {
+        c.non_negative_f(format!("{p}.idle_after_s"), s);
     }
 }
 

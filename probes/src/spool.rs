@@ -176,7 +176,12 @@ impl Spool {
 
 /// temp file + fsync + rename + fsync(dir): all or nothing across crashes.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().context("path without a directory")?;
+    // A bare file name (`report.json`) has the empty path as its parent:
+    // that is the current directory, which must be synced like any other.
+    let dir = match path.parent().context("path without a directory")? {
+        d if d.as_os_str().is_empty() => Path::new("."),
+        d => d,
+    };
     let name = path
         .file_name()
         .context("path without a file name")?

@@ -74,6 +74,66 @@ fn collect_on_this_host_covers_every_host_collector() {
 }
 
 #[test]
+fn out_may_be_a_bare_file_name_in_the_current_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .args(["collect", "--out", "report.json", "--for", "0"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = Report::from_json(&std::fs::read(dir.path().join("report.json")).unwrap())
+        .expect("valid v1 report");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["report.json"], "no temporary file left behind");
+    // Even `--for 0` watches the host for a second: two socket samples.
+    let window = r
+        .observations
+        .iter()
+        .find_map(|o| match o {
+            faultline_probe::report::Observation::TcpStates(t) => t.window.clone(),
+            _ => None,
+        })
+        .expect("socket states over a window");
+    assert!(window.samples >= 2 && window.seconds >= 0.9, "{window:?}");
+}
+
+#[test]
+fn out_may_be_a_pipe_which_stays_a_pipe() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("report.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let o = probe(
+        &[
+            "collect",
+            "--out",
+            fifo.to_str().unwrap(),
+            "--for",
+            "0",
+            "--no-host",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Checked before waiting for the reader, which a replaced pipe would
+    // leave waiting for ever.
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "not replaced by a file: {kind:?}");
+    let bytes = reader.join().unwrap();
+    Report::from_json(&bytes).expect("the report came through the pipe");
+}
+
+#[test]
 fn targeted_only_with_stdin_pods_and_a_log() {
     let pods = std::fs::read(fixture("pods.json")).unwrap();
     let log = fixture("nginx_error.log");

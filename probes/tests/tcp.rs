@@ -109,6 +109,11 @@ fn http_server(idle: Duration, status: u16, delay: Duration) -> String {
     addr
 }
 
+/// No keepalive collector ran: the HTTP sampler keeps its steady pace.
+fn no_hint() -> keepalive::IdleHint {
+    keepalive::IdleHint::new(0)
+}
+
 #[test]
 fn keepalive_timeout_is_measured() {
     let addr = http_server(Duration::from_millis(1500), 200, Duration::ZERO);
@@ -117,6 +122,41 @@ fn keepalive_timeout_is_measured() {
         .closed_idle_after_s
         .expect("server closed within the wait");
     assert!((1.3..2.5).contains(&s), "{k:?}");
+    assert_eq!(k.closes_s.len(), keepalive::CONNECTIONS, "{k:?}");
+    assert_eq!(k.closes_s[0], s, "the first close is the timer");
+}
+
+#[test]
+fn http_sampling_leaves_the_measured_idle_between_requests() {
+    let addr = http_server(Duration::from_secs(30), 200, Duration::ZERO);
+    let hint = keepalive::IdleHint::new(1);
+    hint.report(Some(0.6));
+    let h =
+        http_latency::collect(&format!("http://{addr}/"), Duration::from_secs(4), &hint).unwrap();
+    assert_eq!(h.idle_after_s, Some(0.6), "{h:?}");
+    assert!(h.samples.len() <= 2, "steady sampling stops: {h:?}");
+    let bursts = h.idle_samples.chunks(http_latency::IDLE_BURST);
+    assert!(bursts.len() >= 4, "{h:?}");
+    for (burst, factor) in bursts.zip(http_latency::IDLE_GAPS.iter().cycle()) {
+        assert_eq!(burst.len(), http_latency::IDLE_BURST, "{h:?}");
+        for s in burst {
+            assert_eq!(s.status, 200);
+            let want = 0.6 * factor;
+            assert!(
+                (want..want + 0.15).contains(&s.gap_s),
+                "{s:?} wanted {want}"
+            );
+        }
+    }
+    // Nothing measured: steady sampling for the whole window.
+    let h = http_latency::collect(
+        &format!("http://{addr}/"),
+        Duration::from_secs(1),
+        &no_hint(),
+    )
+    .unwrap();
+    assert!(h.idle_samples.is_empty() && h.idle_after_s.is_none());
+    assert!(h.samples.len() >= 4, "{h:?}");
 }
 
 #[test]
@@ -131,8 +171,12 @@ fn keepalive_longer_than_the_wait_is_null() {
 fn http_latency_keeps_raw_samples_with_status() {
     let addr = http_server(Duration::from_secs(5), 503, Duration::from_millis(50));
     let started_ms = chrono::Utc::now().timestamp_millis();
-    let h =
-        http_latency::collect(&format!("http://{addr}/health"), Duration::from_secs(1)).unwrap();
+    let h = http_latency::collect(
+        &format!("http://{addr}/health"),
+        Duration::from_secs(1),
+        &no_hint(),
+    )
+    .unwrap();
     assert!(h.samples.len() >= 3, "{h:?}");
     for s in &h.samples {
         assert_eq!(s.2, 503);
@@ -148,7 +192,12 @@ fn http_latency_transport_error_is_status_zero() {
         .local_addr()
         .unwrap()
         .port();
-    let h = http_latency::collect(&format!("http://127.0.0.1:{port}/"), Duration::ZERO).unwrap();
+    let h = http_latency::collect(
+        &format!("http://127.0.0.1:{port}/"),
+        Duration::ZERO,
+        &no_hint(),
+    )
+    .unwrap();
     assert_eq!(h.samples.len(), 1);
     assert_eq!(h.samples[0].2, 0);
 }
@@ -239,6 +288,121 @@ fn close_wait_sockets_are_counted_by_peer_via_netlink_and_proc() {
 #[test]
 fn http_latency_records_redirects_without_following() {
     let addr = http_server(Duration::from_secs(5), 302, Duration::ZERO);
-    let h = http_latency::collect(&format!("http://{addr}/"), Duration::ZERO).unwrap();
+    let h = http_latency::collect(&format!("http://{addr}/"), Duration::ZERO, &no_hint()).unwrap();
     assert_eq!(h.samples[0].2, 302, "{h:?}");
+}
+
+/// Runs `faultline-probe collect --out - ARGS…` (host collectors on).
+fn probe_collect(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_faultline-probe"))
+        .args(["collect", "--out", "-"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn report_of(child: std::process::Child) -> faultline_probe::report::Report {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    faultline_probe::report::Report::from_json(&out.stdout).expect("valid v1 report")
+}
+
+#[test]
+fn a_listen_queue_overflow_late_in_the_window_is_counted() {
+    // A listener with a backlog of 1 that never accepts: once its queue is
+    // full, the handshakes that complete overflow it.
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    sock.bind(
+        &"127.0.0.79:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    sock.listen(1).unwrap();
+    let addr = sock.local_addr().unwrap().as_socket().unwrap();
+    let started = Instant::now();
+    let probe = probe_collect(&["--for", "4"]);
+    // Two seconds in: a burst of connects, long after a one-second window.
+    thread::sleep(Duration::from_secs(2));
+    let clients: Vec<Socket> = (0..20)
+        .map(|_| {
+            let c = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            c.set_nonblocking(true).unwrap();
+            let _ = c.connect(&addr.into());
+            c
+        })
+        .collect();
+    let r = report_of(probe);
+    assert!(started.elapsed() >= Duration::from_secs(4));
+    let n = r
+        .observations
+        .iter()
+        .find_map(|o| match o {
+            faultline_probe::report::Observation::NetCounters(n) => Some(n.clone()),
+            _ => None,
+        })
+        .expect("net_counters");
+    assert!(
+        n.interval_s >= 3.9,
+        "counters cover the whole window: {n:?}"
+    );
+    assert!(
+        n.deltas["TcpExtListenOverflows"] >= 1,
+        "the burst 2 s in shows: {:?}",
+        n.deltas
+    );
+    drop(clients);
+}
+
+#[test]
+fn close_waits_are_tied_to_the_process_that_holds_them_and_stay_put() {
+    // This process accepts N connections and never closes them; the
+    // clients (from their own loopback address) close theirs at once.
+    const N: usize = 120;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client_ip: std::net::SocketAddr = "127.0.0.78:0".parse().unwrap();
+    let held: Vec<TcpStream> = (0..N)
+        .map(|_| {
+            let c = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            c.bind(&client_ip.into()).unwrap();
+            c.connect(&addr.into()).unwrap();
+            let (s, _) = listener.accept().unwrap();
+            drop(c);
+            s
+        })
+        .collect();
+    let r = report_of(probe_collect(&["--for", "2"]));
+    let t = r
+        .observations
+        .iter()
+        .find_map(|o| match o {
+            faultline_probe::report::Observation::TcpStates(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("tcp_states");
+    let w = t.window.as_ref().expect("a window");
+    assert!(w.samples >= 3, "sampled every second over 2 s: {w:?}");
+    assert!(w.persistent["CLOSE_WAIT"] >= N as i64, "{w:?}");
+    let me = t
+        .by_process
+        .iter()
+        .find(|p| p.pid == std::process::id())
+        .unwrap_or_else(|| panic!("this process is listed: {:?}", t.by_process));
+    assert!(me.counts["CLOSE_WAIT"] >= N as i64, "{me:?}");
+    assert!(
+        me.by_peer
+            .iter()
+            .any(|p| p.peer == "127.0.0.78" && p.state == "CLOSE_WAIT" && p.count == N as i64),
+        "{me:?}"
+    );
+    drop(held);
 }

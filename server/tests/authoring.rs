@@ -395,7 +395,10 @@ async fn preview_renders_safe_html_and_reports_errors_at_their_line() {
 
     // A clause whose expression does not compile, on line 9 of the file.
     let lines: Vec<&str> = source.lines().collect();
-    assert_eq!(lines[8], "when = \"tcp.close_wait_share > 0.3\"");
+    assert_eq!(
+        lines[8],
+        "when = \"tcp.close_wait_count >= 100 || (tcp.close_wait_count >= 20 && tcp.close_wait_share > 0.3)\""
+    );
     let broken = source.replacen("tcp.close_wait_share > 0.3", "tcp.close_wait_share >", 1);
     let bad = json_call(
         &t.state,
@@ -589,16 +592,20 @@ async fn the_test_bench_runs_unsaved_clauses_on_examples_and_a_stored_report() {
     assert_eq!(bench.status, StatusCode::OK, "{}", bench.text);
     let body = bench.json();
     let runs = body["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 3, "two examples and the stored report: {body}");
-    for example in &runs[..2] {
+    assert_eq!(
+        runs.len(),
+        4,
+        "three examples and the stored report: {body}"
+    );
+    for example in &runs[..3] {
         assert_eq!(example["kind"], "example");
         assert_eq!(example["candidate"]["likely"], true, "{example}");
         assert_eq!(example["fails"], false);
-        assert_eq!(example["candidate"]["clauses"].as_array().unwrap().len(), 5);
+        assert_eq!(example["candidate"]["clauses"].as_array().unwrap().len(), 7);
     }
-    assert_eq!(runs[2]["kind"], "stored report");
+    assert_eq!(runs[3]["kind"], "stored report");
     assert_eq!(
-        runs[2]["candidate"]["likely"], false,
+        runs[3]["candidate"]["likely"], false,
         "a conntrack report is no CLOSE_WAIT leak"
     );
     let html = body["html"].as_str().unwrap();
@@ -610,7 +617,7 @@ async fn the_test_bench_runs_unsaved_clauses_on_examples_and_a_stored_report() {
 
     // Unsaved clauses: one that can never be true makes the examples fail.
     let never = source.replacen(
-        "tcp.close_wait_share > 0.3",
+        "tcp.close_wait_count >= 100 || (tcp.close_wait_count >= 20 && tcp.close_wait_share > 0.3)",
         "tcp.close_wait_share > 2.0",
         1,
     );

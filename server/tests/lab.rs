@@ -1,4 +1,5 @@
-//! The fault lab: each of the 13 playbook scenarios created for real on this
+//! The fault lab: each of the 13 playbooks' scenarios (14 runs: the idle
+//! reset twice, at 3 s and at a hand-set 45 s) created for real on this
 //! machine (loopback, network namespaces and veth pairs the lab makes and
 //! removes), measured by the real `faultline-probe`, shipped to a real
 //! `faultline serve`, and the top diagnosis checked.
@@ -123,6 +124,7 @@ fn scenarios() -> Vec<Scenario> {
         tls::version_scenario(),
         ndots::scenario(),
         idle_reset::scenario(),
+        idle_reset::custom_scenario(),
         keepalive::scenario(),
         crashing::scenario(),
         drain::scenario(),
@@ -307,7 +309,7 @@ fn print_table(rows: &[Row], total: Duration) -> bool {
     let mut failed = false;
     println!("\nfault lab ({:.0} s)", total.as_secs_f64());
     println!(
-        "{:<12} {:<10} {:<28} {:>5} {:>6}",
+        "{:<18} {:<10} {:<28} {:>5} {:>6}",
         "scenario", "reproduced", "top diagnosis", "score", "time"
     );
     for r in rows {
@@ -315,25 +317,25 @@ fn print_table(rows: &[Row], total: Duration) -> bool {
         match &r.outcome {
             Outcome::Diagnosed { top, score, .. } => {
                 println!(
-                    "{:<12} {:<10} {:<28} {:>5.2} {:>6}",
+                    "{:<18} {:<10} {:<28} {:>5.2} {:>6}",
                     r.name, "yes", top, score, t
                 )
             }
             Outcome::Wrong { top, score, .. } => {
                 println!(
-                    "{:<12} {:<10} {:<28} {:>5.2} {:>6}  FAIL",
+                    "{:<18} {:<10} {:<28} {:>5.2} {:>6}  FAIL",
                     r.name, "yes", top, score, t
                 )
             }
             Outcome::Failed(_) => {
                 println!(
-                    "{:<12} {:<10} {:<28} {:>5} {:>6}  FAIL",
+                    "{:<18} {:<10} {:<28} {:>5} {:>6}  FAIL",
                     r.name, "no", "-", "-", t
                 )
             }
             Outcome::Skipped(_) => {
                 println!(
-                    "{:<12} {:<10} {:<28} {:>5} {:>6}  SKIP",
+                    "{:<18} {:<10} {:<28} {:>5} {:>6}  SKIP",
                     r.name, "skipped", "-", "-", t
                 )
             }

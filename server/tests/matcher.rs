@@ -1,8 +1,11 @@
 //! The matcher end to end: the confusion matrix of the built-in playbooks
-//! against their example reports and the healthy ones, `faultline diagnose`,
-//! and `POST /api/v1/diagnose`.
+//! against their example reports and the healthy ones, the robustness suite
+//! (the fault lab's reports replayed with noise), `faultline diagnose`, and
+//! `POST /api/v1/diagnose`.
 
 mod common;
+#[path = "matcher/noise.rs"]
+mod noise;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -117,6 +120,64 @@ fn confusion_matrix_every_example_ranks_its_playbook_first_and_healthy_is_quiet(
     assert!(failures.is_empty(), "{}\n{out}", failures.join("\n"));
     assert_eq!(ids.len(), 13);
     assert_eq!(firsts, examples);
+}
+
+/// Every lab report clean, on a busy host, on a busy proxy and with idle
+/// timers no catalogue lists, plus healthy hosts that look alarming: the
+/// top likely answer must be the scenario's playbook, and nothing for the
+/// healthy ones. Prints precision and recall per playbook first.
+#[test]
+fn noise_suite_precision_and_recall_per_playbook() {
+    let playbooks = builtins();
+    let (matcher, _) = Matcher::new(&playbooks);
+    let ids: Vec<&str> = playbooks.iter().map(|p| p.id()).collect();
+    let cases = noise::cases();
+    let mut scores: std::collections::BTreeMap<String, noise::Score> = Default::default();
+    let (mut alarms, mut healthy) = (0, 0);
+    let mut failures = Vec::new();
+    let mut also = Vec::new();
+    for case in &cases {
+        let report = Report::from_json(case.report.to_string().as_bytes())
+            .unwrap_or_else(|e| panic!("{}: not a valid report: {e:?}", case.name));
+        let d = diagnose(&matcher, &report);
+        let top = d.likely().next().map(|c| c.playbook.clone());
+        for c in d.likely().skip(1) {
+            if case.truth.as_ref() != Some(&c.playbook) {
+                scores.entry(c.playbook.clone()).or_default().also_likely += 1;
+                also.push(format!("{}: {} also likely", case.name, c.playbook));
+            }
+        }
+        match (&case.truth, &top) {
+            (Some(want), Some(got)) if want == got => {
+                scores.entry(want.clone()).or_default().tp += 1
+            }
+            (Some(want), got) => {
+                scores.entry(want.clone()).or_default().fn_ += 1;
+                if let Some(got) = got {
+                    scores.entry(got.clone()).or_default().fp += 1;
+                }
+                failures.push(format!("{}: expected {want}, got {got:?}", case.name));
+            }
+            (None, got) => {
+                healthy += 1;
+                if let Some(got) = got {
+                    alarms += 1;
+                    scores.entry(got.clone()).or_default().fp += 1;
+                    failures.push(format!("{}: healthy, got {got}", case.name));
+                }
+            }
+        }
+    }
+    let table = noise::table(&ids, &scores, (alarms, healthy));
+    let out = format!(
+        "\nnoise suite: {} cases (precision and recall of the top likely answer)\n{table}{}\n{}\n",
+        cases.len(),
+        also.join("\n"),
+        failures.join("\n")
+    );
+    let _ = writeln!(std::io::stderr(), "{out}");
+    let _ = std::fs::write(std::env::temp_dir().join("faultline-noise-suite.txt"), &out);
+    assert!(failures.is_empty(), "{out}");
 }
 
 #[test]
@@ -332,7 +393,10 @@ async fn a_playbook_with_a_bad_clause_is_refused_on_save_with_its_position() {
         .find(|(n, _)| n == "close-wait-leak.md")
         .unwrap()
         .1
-        .replace("tcp.close_wait_share > 0.3", "tcp.close_wait_share > > 0.3");
+        .replace(
+            "tcp.close_wait_count >= 100",
+            "tcp.close_wait_count > > 100",
+        );
     let err = t
         .state
         .kb
@@ -348,4 +412,53 @@ async fn a_playbook_with_a_bad_clause_is_refused_on_save_with_its_position() {
     let msg = err.to_string();
     assert!(msg.starts_with("close-wait-leak.md:9: clause 1: "), "{msg}");
     assert!(msg.contains("at column 24"), "{msg}");
+}
+
+/// The next steps follow what the evidence says about the host: nothing
+/// that only a Kubernetes node has on a plain nginx host, and nothing for a
+/// candidate its missing evidence could not make likely.
+#[test]
+fn next_steps_fit_the_host_and_can_change_a_verdict() {
+    let playbooks = builtins();
+    let (matcher, _) = Matcher::new(&playbooks);
+    let report = |name: &str| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/lab")
+            .join(name);
+        Report::from_json(&std::fs::read(path).unwrap()).unwrap()
+    };
+    for name in [
+        "keepalive.json",
+        "idle_reset.json",
+        "close_wait.json",
+        "healthy/host.json",
+    ] {
+        let d = diagnose(&matcher, &report(name));
+        for step in &d.next_steps {
+            assert!(
+                !step
+                    .signals
+                    .iter()
+                    .any(|s| s.starts_with("k8s.") || s.starts_with("nat.pod_cidrs")),
+                "{name}: a Kubernetes step on a plain host: {step:?}"
+            );
+            assert!(!step.collect.contains("iptables-save"), "{name}: {step:?}");
+        }
+    }
+    let d = diagnose(&matcher, &report("idle_reset.json"));
+    assert!(d.likely().any(|c| c.playbook == "idle-timeout-reset"));
+    assert!(
+        !d.next_steps
+            .iter()
+            .any(|s| s.settles.iter().any(|p| p == "close-wait-leak")),
+        "close-wait-leak is ruled out by the sockets measured: {:?}",
+        d.next_steps
+    );
+    // A Kubernetes node still gets the pod evidence asked for.
+    let d = diagnose(&matcher, &report("masquerade.json"));
+    assert!(
+        d.likely()
+            .next()
+            .is_some_and(|c| c.playbook == "missing-masquerade")
+    );
 }

@@ -2,9 +2,13 @@
 //!
 //! One request over a plain HTTP/1.1 connection, then silence: the time from
 //! the end of the response to the server's FIN or RST is its idle timeout.
+//! Several connections at once, since a busy server's timer can fire late
+//! on one of them: the first close is the timer.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::sync::Mutex;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -13,8 +17,50 @@ use crate::collect::connect_attempts::resolve;
 use crate::collect::http_latency::parse_url;
 use crate::report::Keepalive;
 
-/// Makes one request and waits at most `wait` for the server to hang up.
+/// Idle connections held per target.
+pub const CONNECTIONS: usize = 6;
+
+/// Makes one request on each of [`CONNECTIONS`] connections and waits at
+/// most `wait` for the server to hang up on them.
 pub fn collect(url: &str, wait: Duration) -> Result<Keepalive> {
+    let closes = thread::scope(|s| {
+        let handles: Vec<_> = (0..CONNECTIONS)
+            .map(|_| s.spawn(|| one(url, wait)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| bail!("keepalive watcher panicked"))
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut measured = Vec::new();
+    let mut first_error = None;
+    for c in closes {
+        match c {
+            Ok(Some(d)) => measured.push(d.as_secs_f64()),
+            Ok(None) => {}
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    // Every connection failed: that is the answer (refused, no keep-alive, …).
+    if let Some(e) = first_error
+        && measured.is_empty()
+    {
+        return Err(e);
+    }
+    measured.sort_by(f64::total_cmp);
+    Ok(Keepalive {
+        target: url.to_string(),
+        closed_idle_after_s: measured.first().copied(),
+        waited_s: Some(wait.as_secs_f64()),
+        closes_s: measured,
+    })
+}
+
+/// One connection: a request, then the time until the server closes it.
+fn one(url: &str, wait: Duration) -> Result<Option<Duration>> {
     let u = parse_url(url)?;
     if u.tls {
         bail!("{url}: keepalive measures plain http:// only");
@@ -37,12 +83,41 @@ pub fn collect(url: &str, wait: Duration) -> Result<Keepalive> {
         .write_all(request.as_bytes())
         .context("sending the request")?;
     read_response(&mut stream).context("reading the response")?;
-    let closed = wait_for_close(&mut stream, wait)?;
-    Ok(Keepalive {
-        target: url.to_string(),
-        closed_idle_after_s: closed.map(|d| d.as_secs_f64()),
-        waited_s: Some(wait.as_secs_f64()),
-    })
+    wait_for_close(&mut stream, wait)
+}
+
+/// The shortest backend idle keep-alive the keepalive collectors measured,
+/// handed to the HTTP samplers so they can leave the same silence between
+/// requests (`http_latency`'s idle phase).
+pub struct IdleHint {
+    /// Collectors yet to report, and the shortest close reported so far.
+    state: Mutex<(usize, Option<f64>)>,
+}
+
+impl IdleHint {
+    /// A hint `expected` keepalive collectors will report to.
+    pub fn new(expected: usize) -> IdleHint {
+        IdleHint {
+            state: Mutex::new((expected, None)),
+        }
+    }
+
+    /// One collector's measurement (None: it measured nothing).
+    pub fn report(&self, closed_idle_after_s: Option<f64>) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 = s.0.saturating_sub(1);
+        s.1 = match (s.1, closed_idle_after_s) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// None while some collector is still watching; then the shortest
+    /// idle close, or `Some(None)` when none measured one.
+    pub fn ready(&self) -> Option<Option<f64>> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (s.0 == 0).then_some(s.1)
+    }
 }
 
 /// Reads one response: headers, then a Content-Length or chunked body.

@@ -16,6 +16,7 @@ pub mod net_counters;
 pub mod pmtu;
 pub mod process_fds;
 pub mod resolv;
+pub mod socket_window;
 pub mod tcp_states;
 pub mod tls_handshake;
 
@@ -27,6 +28,7 @@ use anyhow::Result;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use crate::collect::keepalive::IdleHint;
 use crate::report::{Collector, Observation, Report, Skipped};
 
 /// What to collect; the `[collect]` table of the config file and the flags of `collect`.
@@ -101,7 +103,16 @@ impl CollectOptions {
     fn watch(&self) -> Duration {
         Duration::from_secs_f64(self.for_s.clamp(0.0, 86_400.0))
     }
+
+    /// How long the host collectors watch: `--for`, at least one second
+    /// (counters need a window to mean anything).
+    fn host_window(&self) -> Duration {
+        self.watch().max(Duration::from_secs(1))
+    }
 }
+
+/// Socket states are sampled this often over the window.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
 /// A collector's result: its kind and the observation or why it did not run.
 type Outcome = (&'static str, Result<Observation>);
@@ -110,14 +121,21 @@ type Outcome = (&'static str, Result<Observation>);
 /// Collectors that fail are listed in `skipped`; this never fails as a whole.
 pub fn collect(opts: &CollectOptions, collector: Collector) -> Report {
     let mut report = Report::new(collector);
-    let started = Instant::now();
+    let until = Instant::now() + opts.host_window();
     let counters_start = (!opts.no_host).then(net_counters::snapshot);
+    let hint = IdleHint::new(opts.keepalive.len());
     let mut outcomes = thread::scope(|s| {
-        let handles: Vec<_> = targeted_jobs(opts)
+        let handles: Vec<_> = targeted_jobs(opts, &hint)
             .into_iter()
             .map(|job| s.spawn(job))
             .collect();
-        let mut outcomes = if opts.no_host { vec![] } else { host(opts) };
+        let mut outcomes = if opts.no_host {
+            vec![]
+        } else {
+            // The host is watched for the whole run: the window, and as
+            // long as any targeted collector is still at work.
+            host(opts, until, || handles.iter().all(|h| h.is_finished()))
+        };
         for h in handles {
             outcomes.push(
                 h.join()
@@ -127,10 +145,6 @@ pub fn collect(opts: &CollectOptions, collector: Collector) -> Report {
         outcomes
     });
     if let Some(start) = counters_start {
-        // Counters need a window to mean anything: at least one second.
-        if let Some(rest) = Duration::from_secs(1).checked_sub(started.elapsed()) {
-            thread::sleep(rest);
-        }
         let end = net_counters::snapshot();
         outcomes.push((
             "net_counters",
@@ -150,29 +164,65 @@ pub fn collect(opts: &CollectOptions, collector: Collector) -> Report {
     report
 }
 
-/// Host collectors, run one after the other (each takes milliseconds).
-fn host(opts: &CollectOptions) -> Vec<Outcome> {
-    let mut out: Vec<Outcome> = vec![
-        ("tcp_states", tcp_states::collect()),
-        ("process_fds", process_fds::collect()),
+/// Host collectors. Socket states are sampled from the start until `until`
+/// has passed and `done` says the targeted collectors are finished, at
+/// least once a second; the other readings take milliseconds and are made
+/// once at the start, descriptors (and which process holds which socket)
+/// at the end, beside the last sample.
+fn host(opts: &CollectOptions, until: Instant, done: impl Fn() -> bool) -> Vec<Outcome> {
+    let mut sampler = socket_window::Sampler::default();
+    sampler.sample();
+    let mut once: Vec<Outcome> = vec![
         ("conntrack", conntrack::collect()),
         ("interfaces", interfaces::collect()),
         ("nat_rules", nat_rules::collect(&opts.pod_cidrs)),
     ];
     // resolv.conf on its own is evidence (ndots, search list); names add lookups below.
     if opts.dns.is_empty() {
-        out.push((
+        once.push((
             "dns_lookups",
             resolv::read(&opts.resolv_conf).map(|rc| dns_lookups::collect(&[], &rc)),
         ));
     }
+    watch_sockets(&mut sampler, until, done);
+    let walked = process_fds::walk(std::path::Path::new("/proc"));
+    let owners = walked.as_deref().unwrap_or_default();
+    let mut out: Vec<Outcome> = vec![
+        ("tcp_states", sampler.finish(owners).map(Observation::from)),
+        (
+            "process_fds",
+            walked.map(|w| process_fds::observation(&w, process_fds::TOP)),
+        ),
+    ];
+    out.extend(once);
     out
+}
+
+/// Samples every [`SAMPLE_EVERY`] until `until` and `done`, then once more.
+fn watch_sockets(sampler: &mut socket_window::Sampler, until: Instant, done: impl Fn() -> bool) {
+    /// How often to look whether the targeted collectors are done.
+    const POLL: Duration = Duration::from_millis(50);
+    loop {
+        let now = Instant::now();
+        if now >= until && done() {
+            break;
+        }
+        let next = sampler.tried_at().map_or(now, |t| t + SAMPLE_EVERY);
+        if now >= next {
+            sampler.sample();
+        } else {
+            thread::sleep((next - now).min(POLL));
+        }
+    }
+    sampler.sample();
 }
 
 type Job<'a> = Box<dyn FnOnce() -> Outcome + Send + 'a>;
 
 /// Targeted collectors, one thread each, so time-based probes overlap.
-fn targeted_jobs(opts: &CollectOptions) -> Vec<Job<'_>> {
+/// The keepalive collectors tell the HTTP samplers the idle keep-alive
+/// they measured (`hint`), so those can leave such silences.
+fn targeted_jobs<'a>(opts: &'a CollectOptions, hint: &'a IdleHint) -> Vec<Job<'a>> {
     let watch = opts.watch();
     let mut jobs: Vec<Job<'_>> = Vec::new();
     if !opts.dns.is_empty() {
@@ -200,13 +250,15 @@ fn targeted_jobs(opts: &CollectOptions) -> Vec<Job<'_>> {
         jobs.push(Box::new(move || {
             (
                 "http_latency",
-                http_latency::collect(u, watch).map(Into::into),
+                http_latency::collect(u, watch, hint).map(Into::into),
             )
         }));
     }
     for u in &opts.keepalive {
         jobs.push(Box::new(move || {
-            ("keepalive", keepalive::collect(u, watch).map(Into::into))
+            let k = keepalive::collect(u, watch);
+            hint.report(k.as_ref().ok().and_then(|k| k.closed_idle_after_s));
+            ("keepalive", k.map(Into::into))
         }));
     }
     for t in &opts.lifetime {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use crate::report::{Observation, ProcessFd, ProcessFds};
 
 /// Processes listed, busiest first.
-const TOP: usize = 15;
+pub const TOP: usize = 15;
 
 /// Walks /proc; processes we may not inspect are left out.
 pub fn collect() -> Result<Observation> {
@@ -17,19 +17,39 @@ pub fn collect() -> Result<Observation> {
 
 /// Same as [`collect`] over another procfs root, keeping `top` processes.
 pub fn collect_from(proc_root: &Path, top: usize) -> Result<Observation> {
-    let mut processes: Vec<ProcessFd> = fs::read_dir(proc_root)
+    Ok(observation(&walk(proc_root)?, top))
+}
+
+/// One process as /proc shows it: its descriptors, and the inodes of the
+/// sockets among them (what ties a socket to the process holding it).
+#[derive(Debug, Clone)]
+pub struct Walked {
+    /// What `process_fds` reports of it.
+    pub fd: ProcessFd,
+    /// Inodes of its sockets (`/proc/PID/fd/N -> socket:[INODE]`).
+    pub socket_inodes: Vec<u32>,
+}
+
+/// Every process we may inspect under `proc_root`.
+pub fn walk(proc_root: &Path) -> Result<Vec<Walked>> {
+    Ok(fs::read_dir(proc_root)
         .with_context(|| format!("listing {}", proc_root.display()))?
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| process(&proc_root.join(pid.to_string()), pid))
-        .collect();
-    processes.sort_by(|a, b| b.open_fds.cmp(&a.open_fds).then(a.pid.cmp(&b.pid)));
-    processes.truncate(top);
-    Ok(ProcessFds { processes }.into())
+        .collect())
 }
 
-fn process(dir: &Path, pid: u32) -> Option<ProcessFd> {
-    let (open_fds, sockets) = count_fds(&dir.join("fd"))?;
+/// The `top` processes with the most open descriptors.
+pub fn observation(walked: &[Walked], top: usize) -> Observation {
+    let mut processes: Vec<ProcessFd> = walked.iter().map(|w| w.fd.clone()).collect();
+    processes.sort_by(|a, b| b.open_fds.cmp(&a.open_fds).then(a.pid.cmp(&b.pid)));
+    processes.truncate(top);
+    ProcessFds { processes }.into()
+}
+
+fn process(dir: &Path, pid: u32) -> Option<Walked> {
+    let (open_fds, socket_inodes) = read_fds(&dir.join("fd"))?;
     let name = fs::read_to_string(dir.join("comm"))
         .ok()?
         .trim_end()
@@ -37,27 +57,42 @@ fn process(dir: &Path, pid: u32) -> Option<ProcessFd> {
     let fd_limit = fs::read_to_string(dir.join("limits"))
         .ok()
         .and_then(|l| soft_nofile(&l));
-    Some(ProcessFd {
-        pid,
-        name,
-        open_fds,
-        fd_limit,
-        sockets,
+    Some(Walked {
+        fd: ProcessFd {
+            pid,
+            name,
+            open_fds,
+            fd_limit,
+            sockets: socket_inodes.len() as i64,
+        },
+        socket_inodes,
     })
 }
 
-/// Counts entries of /proc/PID/fd and those that are sockets.
-fn count_fds(fd_dir: &Path) -> Option<(i64, i64)> {
-    let (mut open, mut sockets) = (0, 0);
+/// Counts entries of /proc/PID/fd and lists the inodes of its sockets.
+fn read_fds(fd_dir: &Path) -> Option<(i64, Vec<u32>)> {
+    let mut open = 0;
+    let mut sockets = Vec::new();
     for entry in fs::read_dir(fd_dir).ok()?.flatten() {
         open += 1;
-        if fs::read_link(entry.path())
-            .is_ok_and(|t| t.as_os_str().as_encoded_bytes().starts_with(b"socket:"))
+        if let Ok(target) = fs::read_link(entry.path())
+            && let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes())
         {
-            sockets += 1;
+            sockets.push(inode);
         }
     }
     Some((open, sockets))
+}
+
+/// `socket:[12345]` → 12345 (0 when the number does not parse).
+fn socket_inode(link: &[u8]) -> Option<u32> {
+    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    Some(
+        std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0),
+    )
 }
 
 /// Soft "Max open files" from /proc/PID/limits; None when unlimited.
@@ -84,6 +119,13 @@ Max open files            1024                 524288               files\n";
             soft_nofile("Max open files  unlimited unlimited files\n"),
             None
         );
+    }
+
+    #[test]
+    fn socket_links_give_their_inode() {
+        assert_eq!(socket_inode(b"socket:[48213]"), Some(48213));
+        assert_eq!(socket_inode(b"pipe:[48213]"), None);
+        assert_eq!(socket_inode(b"socket:[x]"), Some(0));
     }
 
     #[test]

@@ -23,6 +23,26 @@ const TOP_PEERS: usize = 5;
 /// One socket: kernel state number and remote address.
 pub type SockEntry = (u8, IpAddr);
 
+/// One socket with its inode: what ties it to the process holding it
+/// (`/proc/PID/fd/N -> socket:[INODE]`) and to itself across samples.
+/// Sockets no process holds (TIME_WAIT, orphans) have inode 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sock {
+    /// Kernel state number.
+    pub state: u8,
+    /// Remote address.
+    pub peer: IpAddr,
+    /// Socket inode; 0 when no process holds it.
+    pub inode: u32,
+}
+
+impl Sock {
+    /// The state and peer alone.
+    pub fn entry(&self) -> SockEntry {
+        (self.state, self.peer)
+    }
+}
+
 /// Where the socket list came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -40,10 +60,16 @@ pub fn collect() -> Result<Observation> {
 
 /// All TCP sockets (v4 and v6), and where they were read from.
 pub fn sockets() -> Result<(Vec<SockEntry>, Source)> {
-    match dump_netlink() {
+    let (socks, source) = socks()?;
+    Ok((socks.iter().map(Sock::entry).collect(), source))
+}
+
+/// All TCP sockets with their inodes, preferring netlink.
+pub fn socks() -> Result<(Vec<Sock>, Source)> {
+    match dump_socks() {
         Ok(s) => Ok((s, Source::Netlink)),
         Err(nl) => {
-            let s = read_proc()
+            let s = read_proc_socks()
                 .with_context(|| format!("netlink failed ({nl:#}), and so did /proc"))?;
             Ok((s, Source::Proc))
         }
@@ -64,36 +90,63 @@ pub fn state_name(state: u8) -> Option<&'static str> {
 /// Counts go into a per-state array first: building map keys per socket
 /// would cost more than the kernel's dump at tens of thousands of sockets.
 pub fn summarize(sockets: &[SockEntry]) -> TcpStates {
-    let mut per_state = [0i64; 13];
+    let mut per_state = Tally::default();
     let mut peers: HashMap<(u8, IpAddr), i64> = HashMap::new();
     for &(state, peer) in sockets {
-        // NEW_SYN_RECV request socks count as SYN_RECV.
-        let state = if state == 12 { 3 } else { state };
-        if !(1..=11).contains(&state) {
+        let Some(state) = per_state.add(state) else {
             continue;
-        }
-        per_state[usize::from(state)] += 1;
+        };
         // Dual-stack sockets show IPv4 peers as ::ffff:a.b.c.d; count them as IPv4.
         let peer = peer.to_canonical();
         if state != LISTEN && !peer.is_unspecified() {
             *peers.entry((state, peer)).or_default() += 1;
         }
     }
-    let counts = (1..=11u8)
-        .filter(|s| per_state[usize::from(*s)] > 0)
-        .filter_map(|s| Some((state_name(s)?.to_string(), per_state[usize::from(s)])))
-        .collect();
     TcpStates {
-        counts,
-        by_peer: top_peers(peers),
-        counted: None,
+        counts: per_state.counts(),
+        by_peer: top_peers(peers, TOP_PEERS),
+        ..TcpStates::default()
+    }
+}
+
+/// Sockets per kernel state number (1..=11), NEW_SYN_RECV folded into SYN_RECV.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally(pub [i64; 12]);
+
+impl Tally {
+    /// Counts one socket; its state number as counted, None when unknown.
+    pub fn add(&mut self, state: u8) -> Option<u8> {
+        // NEW_SYN_RECV request socks count as SYN_RECV.
+        let state = if state == 12 { 3 } else { state };
+        (1..=11).contains(&state).then(|| {
+            self.0[usize::from(state)] += 1;
+            state
+        })
+    }
+
+    /// The count of one state number.
+    pub fn get(&self, state: u8) -> i64 {
+        self.0.get(usize::from(state)).copied().unwrap_or(0)
+    }
+
+    /// By state name, states with no socket left out.
+    pub fn counts(&self) -> BTreeMap<String, i64> {
+        (1..=11u8)
+            .filter(|s| self.get(*s) > 0)
+            .filter_map(|s| Some((state_name(s)?.to_string(), self.get(s))))
+            .collect()
     }
 }
 
 /// Kernel number of the LISTEN state.
-const LISTEN: u8 = 10;
+pub const LISTEN: u8 = 10;
+/// Kernel number of the CLOSE_WAIT state.
+pub const CLOSE_WAIT: u8 = 8;
+/// Kernel number of the TIME_WAIT state.
+pub const TIME_WAIT: u8 = 6;
 
-fn top_peers(peers: HashMap<(u8, IpAddr), i64>) -> Vec<PeerCount> {
+/// The `limit` busiest peers of each state, busiest first.
+pub fn top_peers(peers: HashMap<(u8, IpAddr), i64>, limit: usize) -> Vec<PeerCount> {
     let mut by_state: BTreeMap<&str, Vec<(IpAddr, i64)>> = BTreeMap::new();
     for ((state, peer), n) in peers {
         let Some(name) = state_name(state) else {
@@ -104,15 +157,11 @@ fn top_peers(peers: HashMap<(u8, IpAddr), i64>) -> Vec<PeerCount> {
     let mut out = Vec::new();
     for (state, mut list) in by_state {
         list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        out.extend(
-            list.into_iter()
-                .take(TOP_PEERS)
-                .map(|(peer, count)| PeerCount {
-                    peer: peer.to_string(),
-                    state: state.to_string(),
-                    count,
-                }),
-        );
+        out.extend(list.into_iter().take(limit).map(|(peer, count)| PeerCount {
+            peer: peer.to_string(),
+            state: state.to_string(),
+            count,
+        }));
     }
     out.sort_by(|a, b| b.count.cmp(&a.count).then(a.state.cmp(&b.state)));
     out
@@ -120,6 +169,11 @@ fn top_peers(peers: HashMap<(u8, IpAddr), i64>) -> Vec<PeerCount> {
 
 /// Dumps every TCP socket of both families through sock_diag.
 pub fn dump_netlink() -> Result<Vec<SockEntry>> {
+    Ok(dump_socks()?.iter().map(Sock::entry).collect())
+}
+
+/// [`dump_netlink`] with inodes.
+pub fn dump_socks() -> Result<Vec<Sock>> {
     let mut socket =
         Socket::new(NETLINK_SOCK_DIAG).context("opening a sock_diag netlink socket")?;
     socket.bind_auto().context("binding the netlink socket")?;
@@ -133,7 +187,7 @@ pub fn dump_netlink() -> Result<Vec<SockEntry>> {
     Ok(out)
 }
 
-fn dump_family(socket: &Socket, family: u8, out: &mut Vec<SockEntry>) -> Result<()> {
+fn dump_family(socket: &Socket, family: u8, out: &mut Vec<Sock>) -> Result<()> {
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     let socket_id = if family == AF_INET {
@@ -175,13 +229,15 @@ const NLMSG_DONE: u16 = 3;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 /// family, state, timer, retrans, then inet_diag_sockid: sport, dport, src[16], dst[16].
 const DIAG_DST: usize = 4 + 2 + 2 + 16;
+/// After the sockid (interface, cookie): expires, rqueue, wqueue, uid, then inode.
+const DIAG_INODE: usize = DIAG_DST + 16 + 4 + 8 + 4 * 4;
 
 /// Parses one datagram of the dump; true when the dump is complete.
 ///
 /// Reads the two fields we need straight from the bytes: decoding every
 /// message into the crate's structs costs more than the kernel's dump itself
 /// at tens of thousands of sockets.
-fn parse_datagram(mut bytes: &[u8], out: &mut Vec<SockEntry>) -> Result<bool> {
+fn parse_datagram(mut bytes: &[u8], out: &mut Vec<Sock>) -> Result<bool> {
     while bytes.len() >= NLMSG_HDRLEN {
         let len = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
         let kind = u16::from_ne_bytes([bytes[4], bytes[5]]);
@@ -207,8 +263,8 @@ fn parse_datagram(mut bytes: &[u8], out: &mut Vec<SockEntry>) -> Result<bool> {
     Ok(false)
 }
 
-/// State and remote address of one inet_diag_msg.
-fn parse_diag_msg(body: &[u8]) -> Result<SockEntry> {
+/// State, remote address and inode of one inet_diag_msg.
+fn parse_diag_msg(body: &[u8]) -> Result<Sock> {
     let dst = body
         .get(DIAG_DST..DIAG_DST + 16)
         .context("short inet_diag_msg")?;
@@ -220,29 +276,50 @@ fn parse_diag_msg(body: &[u8]) -> Result<SockEntry> {
             IpAddr::V6(Ipv6Addr::from(b))
         }
     };
-    Ok((body[1], peer))
+    let inode = body
+        .get(DIAG_INODE..DIAG_INODE + 4)
+        .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    Ok(Sock {
+        state: body[1],
+        peer,
+        inode,
+    })
 }
 
 /// Reads /proc/net/tcp and /proc/net/tcp6 (the v6 file may be absent).
 pub fn read_proc() -> Result<Vec<SockEntry>> {
+    Ok(read_proc_socks()?.iter().map(Sock::entry).collect())
+}
+
+/// [`read_proc`] with inodes.
+pub fn read_proc_socks() -> Result<Vec<Sock>> {
     let v4 = std::fs::read_to_string("/proc/net/tcp").context("reading /proc/net/tcp")?;
-    let mut out = parse_proc_tcp(&v4);
+    let mut out = parse_proc_socks(&v4);
     if let Ok(v6) = std::fs::read_to_string("/proc/net/tcp6") {
-        out.extend(parse_proc_tcp(&v6));
+        out.extend(parse_proc_socks(&v6));
     }
     Ok(out)
 }
 
 /// Parses the text of /proc/net/tcp{,6}; malformed lines are skipped.
 pub fn parse_proc_tcp(text: &str) -> Vec<SockEntry> {
+    parse_proc_socks(text).iter().map(Sock::entry).collect()
+}
+
+/// [`parse_proc_tcp`] with inodes (the tenth column).
+pub fn parse_proc_socks(text: &str) -> Vec<Sock> {
     text.lines()
         .skip(1)
         .filter_map(|line| {
-            let mut cols = line.split_whitespace().skip(2);
-            let remote = cols.next()?;
-            let state = u8::from_str_radix(cols.next()?, 16).ok()?;
-            let (addr, _port) = remote.split_once(':')?;
-            Some((state, parse_proc_addr(addr)?))
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let (addr, _port) = cols.get(2)?.split_once(':')?;
+            let state = u8::from_str_radix(cols.get(3)?, 16).ok()?;
+            let inode = cols.get(9).and_then(|i| i.parse().ok()).unwrap_or(0);
+            Some(Sock {
+                state,
+                peer: parse_proc_addr(addr)?,
+                inode,
+            })
         })
         .collect()
 }

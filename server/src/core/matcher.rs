@@ -225,7 +225,7 @@ impl Matcher {
                 .then(b.confirmed_clauses().cmp(&a.confirmed_clauses()))
                 .then_with(|| a.playbook.cmp(&b.playbook))
         });
-        let next_steps = next_steps(&candidates);
+        let next_steps = next_steps(&candidates, signals);
         Diagnosis {
             candidates,
             next_steps,
@@ -332,22 +332,55 @@ fn evidence(c: &ClauseResult) -> Evidence {
     }
 }
 
+/// Whether settling a candidate's unknown clauses could change its verdict:
+/// a likely one could be ruled out; an unlikely one could become likely
+/// only if, with every unknown clause true, its score reached the bar.
+fn could_change(c: &Candidate) -> bool {
+    if c.likely {
+        return true;
+    }
+    let weight = |want: &[Truth]| -> f64 {
+        c.clauses
+            .iter()
+            .filter(|x| want.contains(&x.state))
+            .map(|x| x.weight)
+            .sum()
+    };
+    let all = weight(&[Truth::True, Truth::False, Truth::Unknown]);
+    let best = weight(&[Truth::True, Truth::Unknown]);
+    all > 0.0 && best / all >= LIKELY_SCORE
+}
+
+/// Whether evidence is worth asking for on this host: what only a
+/// Kubernetes node has is asked for only where the host shows Kubernetes.
+fn applies(e: &Evidence, signals: &Signals) -> bool {
+    let on_kubernetes = matches!(
+        signals.get("host.kubernetes"),
+        Some(SignalValue::Bool(true))
+    );
+    on_kubernetes || !e.signals.iter().all(|s| catalogue::kubernetes_only(s))
+}
+
 /// Unknown evidence of the leading candidates, grouped by how to collect it;
 /// evidence that only one leading candidate lacks separates them best.
-fn next_steps(candidates: &[Candidate]) -> Vec<NextStep> {
-    let top: Vec<&Candidate> = candidates
+/// Evidence that could not change a verdict, or that this host cannot
+/// have, is not offered.
+fn next_steps(candidates: &[Candidate], signals: &Signals) -> Vec<NextStep> {
+    let open: Vec<&Candidate> = candidates.iter().filter(|c| could_change(c)).collect();
+    let top: Vec<&Candidate> = open
         .iter()
+        .copied()
         .filter(|c| c.rank() > 0.0)
         .take(TOP)
         .collect();
     let pool: Vec<&Candidate> = if top.is_empty() {
-        candidates.iter().take(TOP).collect()
+        open.into_iter().take(TOP).collect()
     } else {
         top
     };
     let mut steps: Vec<NextStep> = Vec::new();
     for c in &pool {
-        for e in &c.evidence_to_collect {
+        for e in c.evidence_to_collect.iter().filter(|e| applies(e, signals)) {
             match steps.iter_mut().find(|s| s.collect == e.collect) {
                 Some(s) => {
                     if !s.settles.contains(&c.playbook) {
@@ -542,6 +575,47 @@ mod tests {
             .unwrap();
         assert!(!shared.separates);
         assert_eq!(shared.settles.len(), 2);
+    }
+
+    #[test]
+    fn no_step_for_a_candidate_its_evidence_cannot_make_likely() {
+        // `a` is ruled out by what was measured: whatever its unknown
+        // clause says, it stays below the bar. `b` could still be likely.
+        let a = playbook(
+            "a",
+            &[("tcp.close_wait_share > 0.5", 4.0), ("dns.ndots > 1", 1.0)],
+        );
+        let b = playbook(
+            "b",
+            &[("conntrack.fill > 0.5", 1.0), ("pmtu.blackhole", 2.0)],
+        );
+        let (m, _) = Matcher::new([&a, &b]);
+        let d = m.diagnose(&signals(&[
+            ("tcp.close_wait_share", 0.1),
+            ("conntrack.fill", 0.8),
+        ]));
+        assert!(d.candidates.iter().any(|c| c.playbook == "a"));
+        assert_eq!(d.next_steps.len(), 1, "{:?}", d.next_steps);
+        assert_eq!(d.next_steps[0].settles, ["b"]);
+        assert_eq!(d.next_steps[0].signals, ["pmtu.blackhole"]);
+    }
+
+    #[test]
+    fn kubernetes_evidence_is_asked_for_only_on_kubernetes_hosts() {
+        let p = playbook(
+            "pods",
+            &[
+                ("connect.refused_share > 0.01", 2.0),
+                ("k8s.max_restarts >= 5", 3.0),
+            ],
+        );
+        let (m, _) = Matcher::new([&p]);
+        let mut s = signals(&[("connect.refused_share", 0.05)]);
+        s.flag("host.kubernetes", false);
+        assert!(m.diagnose(&s).next_steps.is_empty(), "a plain host");
+        s.flag("host.kubernetes", true);
+        let d = m.diagnose(&s);
+        assert_eq!(d.next_steps[0].signals, ["k8s.max_restarts"]);
     }
 
     #[test]

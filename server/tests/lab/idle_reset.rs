@@ -1,7 +1,9 @@
 //! Idle-timeout reset: a TCP relay (a load balancer or NAT in miniature)
 //! that resets both sides of a connection once it has been idle for N
-//! seconds. N is 5 s in tests (Node's and Apache's keep-alive default) and
-//! 60 s with production timers (the AWS ALB default).
+//! seconds. N is 3 s in tests, a value no default timer has (60 s, the AWS
+//! ALB default, with production timers); `idle_reset_custom` is a
+//! hand-set 45 s (`timeout client 45s`), no default either. Exact-time
+//! resets are the fingerprint whatever the number.
 
 use std::time::Duration;
 
@@ -15,15 +17,24 @@ pub fn scenario() -> Scenario {
         name: "idle_reset",
         expect: "idle-timeout-reset",
         needs: || Ok(()),
-        run,
+        run: |lab| run(lab, "idle", lab.secs(3.0, 60.0)),
         group: "idle_reset",
     }
 }
 
-fn run(lab: &Lab) -> Result<Run> {
-    let dir = workdir("idle_reset")?;
-    let ns = Netns::new("idle")?;
-    let idle_s = lab.secs(5.0, 60.0);
+pub fn custom_scenario() -> Scenario {
+    Scenario {
+        name: "idle_reset_custom",
+        expect: "idle-timeout-reset",
+        needs: || Ok(()),
+        run: |lab| run(lab, "idle45", 45.0),
+        group: "idle_reset_custom",
+    }
+}
+
+fn run(lab: &Lab, tag: &str, idle_s: f64) -> Result<Run> {
+    let dir = workdir(tag)?;
+    let ns = Netns::new(tag)?;
     let _upstream = Proc::spawn(
         "upstream",
         ns.cmd(lab_exe()).args(["helper", "sink", "127.0.0.1:7200"]),

@@ -148,6 +148,7 @@ pub fn parse(block: &Block) -> Option<Claim> {
                 None => by_target.push(HttpLatency {
                     target,
                     samples: vec![sample],
+                    ..HttpLatency::default()
                 }),
             }
         }

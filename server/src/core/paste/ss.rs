@@ -238,7 +238,7 @@ pub fn parse_summary(block: &Block) -> Option<Claim> {
             obs: TcpStates {
                 counted: Some(counts.keys().cloned().collect()),
                 counts,
-                by_peer: Vec::new(),
+                ..TcpStates::default()
             }
             .into(),
             format: "ss -s",

@@ -31,6 +31,8 @@ const fn s(
 }
 
 const SS: &str = "faultline-probe collect, or paste `ss -tan`";
+const SS_WINDOW: &str = "faultline-probe collect --for 10 (socket states sampled every second)";
+const SS_OWNERS: &str = "faultline-probe collect (as root, to see every process's sockets)";
 const FDS: &str = "faultline-probe collect, or `ls /proc/PID/fd | wc -l` and /proc/PID/limits";
 const CT: &str = "faultline-probe collect, or `conntrack -S` and /proc/sys/net/netfilter/nf_conntrack_{count,max}";
 const NSTAT: &str = "faultline-probe collect --for 30, or paste `nstat -az`";
@@ -39,7 +41,10 @@ const DNS: &str =
 const TLS: &str = "faultline-probe collect --tls HOST:PORT [--sni NAME]";
 const LIFE: &str = "faultline-probe collect --lifetime HOST:PORT --for 400";
 const HTTP: &str = "faultline-probe collect --http URL --for 180";
+const HTTP_IDLE: &str = "faultline-probe collect --http PROXY_URL --keepalive BACKEND_URL --for 30";
+const HOST: &str = "faultline-probe collect (host): interfaces, resolv.conf, NAT rules";
 const KA: &str = "faultline-probe collect --keepalive URL --for 120";
+const KA_VS_PROXY: &str = "faultline-probe collect --keepalive BACKEND_URL --nginx-conf /etc/nginx/nginx.conf (or --fact proxy.upstream_keepalive_timeout_s=N)";
 const PMTU: &str = "faultline-probe collect --pmtu HOST";
 const NAT: &str = "faultline-probe collect (host), or paste `iptables-save -t nat`";
 const IFACES: &str = "faultline-probe collect (host), or paste `ip -d link`";
@@ -83,6 +88,48 @@ pub const SIGNALS: &[SignalDef] = &[
         SS,
     ),
     s(
+        "tcp.close_wait_share_of_open",
+        "ratio 0-1",
+        "CLOSE_WAIT sockets as a share of the sockets in use: neither listening nor in TIME_WAIT (churn that belongs to no process)",
+        SS,
+    ),
+    s(
+        "tcp.close_wait_top_process_count",
+        "sockets",
+        "CLOSE_WAIT sockets held by the process holding the most",
+        SS_OWNERS,
+    ),
+    s(
+        "tcp.close_wait_top_process_share",
+        "ratio 0-1",
+        "those sockets as a share of that process's own non-listening sockets",
+        SS_OWNERS,
+    ),
+    s(
+        "tcp.close_wait_persistent",
+        "sockets",
+        "CLOSE_WAIT sockets present in every sample over the window, the same sockets each time: nothing closes them",
+        SS_WINDOW,
+    ),
+    s(
+        "tcp.close_wait_persistent_share",
+        "ratio 0-1",
+        "those sockets as a share of the CLOSE_WAIT sockets at the first sample",
+        SS_WINDOW,
+    ),
+    s(
+        "tcp.close_wait_growth",
+        "sockets",
+        "CLOSE_WAIT sockets at the last sample minus at the first",
+        SS_WINDOW,
+    ),
+    s(
+        "tcp.window_s",
+        "seconds",
+        "how long socket states were sampled",
+        SS_WINDOW,
+    ),
+    s(
         "tcp.time_wait_count",
         "sockets",
         "sockets in TIME_WAIT (normal after active closes)",
@@ -106,6 +153,12 @@ pub const SIGNALS: &[SignalDef] = &[
         "SYN_RECV sockets as a share of all non-listening sockets",
         SS,
     ),
+    s(
+        "tcp.syn_recv_share_of_open",
+        "ratio 0-1",
+        "SYN_RECV sockets as a share of the sockets in use (TIME_WAIT left out)",
+        SS,
+    ),
     // process_fds
     s(
         "fds.max_share_of_limit",
@@ -124,6 +177,12 @@ pub const SIGNALS: &[SignalDef] = &[
         "ratio 0-1",
         "share of that process's descriptors that are sockets",
         FDS,
+    ),
+    s(
+        "fds.close_wait_holder_share_of_limit",
+        "ratio 0-1",
+        "open descriptors of the process holding the most CLOSE_WAIT sockets divided by its soft limit",
+        SS_OWNERS,
     ),
     // conntrack
     s(
@@ -334,6 +393,18 @@ pub const SIGNALS: &[SignalDef] = &[
         HTTP,
     ),
     s(
+        "http.idle_samples",
+        "requests",
+        "requests sent after a silence about as long as the backend's idle keep-alive (measured by --keepalive)",
+        HTTP_IDLE,
+    ),
+    s(
+        "http.idle_failed_share",
+        "ratio 0-1",
+        "share of those answered 502 or not at all: a pooled connection reused as the backend closed it",
+        HTTP_IDLE,
+    ),
+    s(
         "http.slow_share",
         "ratio 0-1",
         "share of requests slower than five times the median",
@@ -374,13 +445,13 @@ pub const SIGNALS: &[SignalDef] = &[
         "keepalive.backend_shorter_than_proxy",
         "bool",
         "the backend closes idle connections before the proxy stops reusing them",
-        KA,
+        KA_VS_PROXY,
     ),
     s(
         "keepalive.margin_s",
         "seconds",
         "backend idle close minus the proxy's upstream keep-alive timeout (negative is a race)",
-        KA,
+        KA_VS_PROXY,
     ),
     s(
         "config.proxy_upstream_keepalive_timeout_s",
@@ -497,6 +568,13 @@ pub const SIGNALS: &[SignalDef] = &[
         "pods with a container lacking a preStop hook",
         K8S,
     ),
+    // host
+    s(
+        "host.kubernetes",
+        "bool",
+        "the host shows Kubernetes: pods, pod CIDRs, a cluster search domain in resolv.conf or a CNI interface",
+        HOST,
+    ),
     // families
     s(
         "logs.*",
@@ -521,6 +599,12 @@ pub fn lookup(name: &str) -> Option<&'static SignalDef> {
             .find(|d| d.name.strip_suffix(".*") == Some(group))?;
         is_ident(rest).then_some(family)
     })
+}
+
+/// Signals that only a Kubernetes node or pod has: collecting them
+/// elsewhere settles nothing.
+pub fn kubernetes_only(name: &str) -> bool {
+    name.starts_with("k8s.") || name.starts_with("nat.pod_cidrs")
 }
 
 /// Top-level groups (`tcp`, `dns`, …): the variables a clause can name.

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use faultline_probe::report::{
     ConfigFacts, ConnLifetimes, ConnectAttempts, Conntrack, DnsLookups, EndedBy, HttpLatency,
     Interfaces, K8sPods, Keepalive, LogMatches, NatRules, NetCounters, Observation, Pmtu,
-    ProcessFds, TcpStates, TlsHandshake,
+    ProcessFds, ProcessSockets, Report, TcpStates, TcpWindow, TlsHandshake,
 };
 use serde_json::Value;
 
@@ -43,6 +43,82 @@ pub(super) fn cross(out: &mut Signals) {
     tls_common_version(out);
 }
 
+/// Signals that join observations by more than a signal value: the
+/// descriptors of the very process holding the CLOSE_WAIT sockets (another
+/// process near its limit says nothing about the leak), and whether the
+/// host shows any sign of Kubernetes.
+pub(super) fn joined(out: &mut Signals, r: &Report) {
+    let holder = r.observations.iter().find_map(|o| match o {
+        Observation::TcpStates(t) => close_wait_holder(t).map(|p| p.pid),
+        _ => None,
+    });
+    let fds = holder.and_then(|pid| {
+        r.observations.iter().find_map(|o| match o {
+            Observation::ProcessFds(f) => f.processes.iter().find(|p| p.pid == pid),
+            _ => None,
+        })
+    });
+    if let Some(p) = fds {
+        let limit = p.fd_limit.map(|l| l as f64);
+        out.num(
+            "fds.close_wait_holder_share_of_limit",
+            limit.and_then(|l| ratio(p.open_fds as f64, l)),
+        );
+    }
+    kubernetes(out, r);
+}
+
+/// Interface names CNI plugins and kube-proxy create.
+const KUBERNETES_LINKS: [&str; 8] = [
+    "cni",
+    "flannel",
+    "cali",
+    "cilium",
+    "weave",
+    "kube-",
+    "vxlan.calico",
+    "tunl0",
+];
+
+/// `host.kubernetes`: a pod list, pod CIDRs, a cluster search domain in
+/// resolv.conf or a CNI interface. False when interfaces or resolv.conf
+/// were seen and show none of it; absent when nothing was looked at.
+fn kubernetes(out: &mut Signals, r: &Report) {
+    let mut seen = false;
+    let mut found = false;
+    for o in &r.observations {
+        match o {
+            Observation::K8sPods(k) => {
+                seen = true;
+                found |= !k.pods.is_empty();
+            }
+            Observation::NatRules(n) => {
+                seen = true;
+                found |= !n.pod_cidrs.is_empty();
+            }
+            Observation::DnsLookups(d) => {
+                let Some(rc) = &d.resolv_conf else { continue };
+                seen = true;
+                found |= rc
+                    .search
+                    .iter()
+                    .any(|s| s.contains(".svc.") || s.ends_with("cluster.local"));
+            }
+            Observation::Interfaces(i) => {
+                seen = true;
+                found |= i
+                    .interfaces
+                    .iter()
+                    .any(|x| KUBERNETES_LINKS.iter().any(|k| x.name.starts_with(k)));
+            }
+            _ => {}
+        }
+    }
+    if seen {
+        out.flag("host.kubernetes", found);
+    }
+}
+
 fn count(map: &BTreeMap<String, i64>, key: &str) -> f64 {
     map.get(key).copied().unwrap_or(0) as f64
 }
@@ -50,7 +126,71 @@ fn count(map: &BTreeMap<String, i64>, key: &str) -> f64 {
 /// Socket-state signals. A partial count (`counted`: a filtered listing or
 /// `ss -s`) gives the counts of the states it saw and no totals or shares:
 /// a state it did not count is unknown, not zero.
+///
+/// Shares of all sockets dilute on a busy host, so there are also shares
+/// that leave TIME_WAIT aside (churn that belongs to no process), the
+/// process holding the most CLOSE_WAIT sockets, and, over the probe's
+/// window, how many of them stayed put.
 fn tcp_states(out: &mut Signals, t: &TcpStates) {
+    tcp_totals(out, t);
+    if t.counted.is_none() {
+        tcp_open_shares(out, &t.counts);
+    }
+    if let Some(w) = &t.window {
+        tcp_window(out, t, w);
+    }
+    if let Some(p) = close_wait_holder(t) {
+        let held = count(&p.counts, "CLOSE_WAIT");
+        let busy: f64 = p
+            .counts
+            .iter()
+            .filter(|(k, _)| k.as_str() != "LISTEN")
+            .map(|(_, n)| *n as f64)
+            .sum();
+        out.num("tcp.close_wait_top_process_count", Some(held));
+        out.num("tcp.close_wait_top_process_share", ratio(held, busy));
+    }
+}
+
+/// The process holding the most CLOSE_WAIT sockets, when one holds any.
+fn close_wait_holder(t: &TcpStates) -> Option<&ProcessSockets> {
+    t.by_process
+        .iter()
+        .max_by_key(|p| p.counts.get("CLOSE_WAIT").copied().unwrap_or(0))
+        .filter(|p| p.counts.get("CLOSE_WAIT").is_some_and(|n| *n > 0))
+}
+
+/// Shares of the sockets in use: neither listening nor in TIME_WAIT.
+fn tcp_open_shares(out: &mut Signals, c: &BTreeMap<String, i64>) {
+    let open: f64 = c
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "LISTEN" | "TIME_WAIT"))
+        .map(|(_, n)| *n as f64)
+        .sum();
+    for (state, name) in [
+        ("CLOSE_WAIT", "tcp.close_wait_share_of_open"),
+        ("SYN_RECV", "tcp.syn_recv_share_of_open"),
+    ] {
+        out.num(name, Some(ratio(count(c, state), open).unwrap_or(0.0)));
+    }
+}
+
+/// What the samples over the window add: sockets that stayed in
+/// CLOSE_WAIT from the first sample to the last, and the growth.
+fn tcp_window(out: &mut Signals, t: &TcpStates, w: &TcpWindow) {
+    out.num("tcp.window_s", Some(w.seconds));
+    let first = count(&w.first, "CLOSE_WAIT");
+    if let Some(held) = w.persistent.get("CLOSE_WAIT").map(|n| *n as f64) {
+        out.num("tcp.close_wait_persistent", Some(held));
+        out.num("tcp.close_wait_persistent_share", ratio(held, first));
+    }
+    out.num(
+        "tcp.close_wait_growth",
+        Some(count(&t.counts, "CLOSE_WAIT") - first),
+    );
+}
+
+fn tcp_totals(out: &mut Signals, t: &TcpStates) {
     let c = &t.counts;
     let known = |state: &str| {
         t.counted
@@ -224,8 +364,11 @@ fn lifetimes(out: &mut Signals, l: &ConnLifetimes) {
         );
         let hits = timers::matching(mode);
         out.num("conn.timer_matches", Some(hits.len() as f64));
+        // Named only when some timer matches: a hand-set timer has no name.
         let names: Vec<_> = hits.iter().map(|t| t.name).collect();
-        out.text("conn.matched_timers", names.join(", "));
+        if !names.is_empty() {
+            out.text("conn.matched_timers", names.join(", "));
+        }
     }
 }
 
@@ -234,7 +377,24 @@ const SLOW_FACTOR: f64 = 5.0;
 /// Slow requests closer than this belong to one burst.
 const BURST_GAP_MS: i64 = 2_000;
 
+/// Requests after a silence that got a 502 or no answer at all, against
+/// their number: what a proxy's stale pooled connections do.
+fn http_idle(out: &mut Signals, h: &HttpLatency) {
+    if h.idle_samples.is_empty() {
+        return;
+    }
+    let n = h.idle_samples.len() as f64;
+    let failed = h
+        .idle_samples
+        .iter()
+        .filter(|s| s.status == 0 || s.status == 502)
+        .count() as f64;
+    out.num("http.idle_samples", Some(n));
+    out.num("http.idle_failed_share", ratio(failed, n));
+}
+
 fn http(out: &mut Signals, h: &HttpLatency) {
+    http_idle(out, h);
     let n = h.samples.len() as f64;
     out.num("http.samples", Some(n));
     let lat: Vec<f64> = h.samples.iter().map(|s| s.1).collect();

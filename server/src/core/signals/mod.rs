@@ -102,5 +102,6 @@ pub fn derive(report: &Report) -> Signals {
         derive::observation(&mut out, observation);
     }
     derive::cross(&mut out);
+    derive::joined(&mut out, report);
     out
 }

@@ -15,6 +15,7 @@ pub mod lessons;
 pub mod library;
 pub mod login;
 pub mod observation_view;
+pub mod observation_window;
 pub mod playbook;
 pub mod postmortems;
 pub mod promote;

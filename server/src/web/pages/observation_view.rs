@@ -32,7 +32,7 @@ pub struct ObservationView {
 /// Rows shown per table.
 const ROWS: usize = 50;
 
-fn table(
+pub(super) fn table(
     caption: impl Into<String>,
     headers: Vec<&'static str>,
     rows: Vec<Vec<String>>,
@@ -58,7 +58,7 @@ fn ms(x: f64) -> String {
     format!("{} ms", crate::web::charts::human(x))
 }
 
-fn fact(k: &str, v: impl Into<String>) -> (String, String) {
+pub(super) fn fact(k: &str, v: impl Into<String>) -> (String, String) {
     (k.to_owned(), v.into())
 }
 
@@ -113,6 +113,7 @@ impl ObservationView {
                             .collect(),
                     ));
                 }
+                super::observation_window::tcp(&mut v, t);
                 v
             }
             Observation::ProcessFds(f) => {
@@ -323,6 +324,7 @@ impl ObservationView {
                             .to_string(),
                     ),
                 ]);
+                super::observation_window::idle_requests(&mut v, h);
                 v
             }
             Observation::Keepalive(k) => {
@@ -335,6 +337,13 @@ impl ObservationView {
                 ));
                 if let Some(w) = k.waited_s {
                     v.facts.push(fact("waited", format!("{w} s")));
+                }
+                if k.closes_s.len() > 1 {
+                    let all: Vec<String> = k.closes_s.iter().map(|s| format!("{s:.2}")).collect();
+                    v.facts.push(fact(
+                        "each idle connection closed after (s)",
+                        all.join(", "),
+                    ));
                 }
                 v
             }

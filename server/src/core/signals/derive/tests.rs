@@ -252,3 +252,104 @@ fn every_derived_name_is_in_the_catalogue() {
     assert_eq!(num(&r, "counters.retrans_share"), Some(0.05));
     assert_eq!(num(&r, "iface.tunnels"), Some(1.0));
 }
+
+/// 300 leaked CLOSE_WAIT among 30,000 TIME_WAIT and 8,000 ESTABLISHED of
+/// another process: shares of all sockets dilute, these do not.
+#[test]
+fn close_wait_signals_that_do_not_dilute() {
+    let r = report(json!([
+        {"kind": "tcp_states",
+         "counts": {"ESTABLISHED": 8000, "TIME_WAIT": 30000, "CLOSE_WAIT": 310, "LISTEN": 4},
+         "by_peer": [{"peer": "10.0.0.9", "state": "CLOSE_WAIT", "count": 300}],
+         "window": {"samples": 5, "seconds": 4.0,
+                    "first": {"CLOSE_WAIT": 305}, "min": {"CLOSE_WAIT": 302}, "max": {"CLOSE_WAIT": 312},
+                    "persistent": {"CLOSE_WAIT": 298}},
+         "by_process": [
+            {"pid": 7, "name": "proxy", "counts": {"ESTABLISHED": 8000, "CLOSE_WAIT": 10, "LISTEN": 3}},
+            {"pid": 9, "name": "billing", "counts": {"ESTABLISHED": 4, "CLOSE_WAIT": 300, "LISTEN": 1}}]},
+        {"kind": "process_fds", "processes": [
+            {"pid": 7, "name": "proxy", "open_fds": 9000, "fd_limit": 10000, "sockets": 8990},
+            {"pid": 9, "name": "billing", "open_fds": 320, "fd_limit": 1024, "sockets": 306}]}
+    ]));
+    assert!(num(&r, "tcp.close_wait_share").unwrap() < 0.01, "diluted");
+    let open = num(&r, "tcp.close_wait_share_of_open").unwrap();
+    assert!(
+        (open - 310.0 / 8310.0).abs() < 1e-9,
+        "TIME_WAIT left out: {open}"
+    );
+    assert_eq!(num(&r, "tcp.close_wait_top_process_count"), Some(300.0));
+    let share = num(&r, "tcp.close_wait_top_process_share").unwrap();
+    assert!((share - 300.0 / 304.0).abs() < 1e-9, "{share}");
+    assert_eq!(num(&r, "tcp.close_wait_persistent"), Some(298.0));
+    assert!((num(&r, "tcp.close_wait_persistent_share").unwrap() - 298.0 / 305.0).abs() < 1e-9);
+    assert_eq!(num(&r, "tcp.close_wait_growth"), Some(5.0));
+    assert_eq!(num(&r, "tcp.window_s"), Some(4.0));
+    // The holder's own descriptors, not the busier process's near its limit.
+    let holder = num(&r, "fds.close_wait_holder_share_of_limit").unwrap();
+    assert!((holder - 320.0 / 1024.0).abs() < 1e-9, "{holder}");
+    assert!(num(&r, "fds.max_share_of_limit").unwrap() > 0.85);
+}
+
+#[test]
+fn one_snapshot_and_no_process_view_leave_the_new_signals_unknown() {
+    let r = report(json!([{"kind": "tcp_states",
+        "counts": {"ESTABLISHED": 10, "TIME_WAIT": 90, "CLOSE_WAIT": 30}}]));
+    assert_eq!(num(&r, "tcp.close_wait_share_of_open"), Some(0.75));
+    for name in [
+        "tcp.close_wait_persistent",
+        "tcp.close_wait_growth",
+        "tcp.close_wait_top_process_count",
+        "fds.close_wait_holder_share_of_limit",
+    ] {
+        assert!(absent(&r, name), "{name} should be unknown");
+    }
+    // No process holds a CLOSE_WAIT socket: no holder to speak of.
+    let r = report(json!([{"kind": "tcp_states", "counts": {"ESTABLISHED": 1},
+        "by_process": [{"pid": 3, "name": "a", "counts": {"ESTABLISHED": 1}}]}]));
+    assert!(absent(&r, "tcp.close_wait_top_process_share"));
+}
+
+#[test]
+fn requests_after_a_silence_are_counted_apart() {
+    let idle: Vec<_> = [200, 502, 0, 502, 200]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| json!({"gap_s": 2.0 + i as f64 * 0.05, "at": 1000 + i, "latency_ms": 1.0, "status": s}))
+        .collect();
+    let r = report(json!([{"kind": "http_latency", "target": "http://p/",
+        "samples": [[1, 1.0, 200], [2, 1.0, 200]], "idle_samples": idle, "idle_after_s": 2.0}]));
+    assert_eq!(num(&r, "http.idle_samples"), Some(5.0));
+    assert_eq!(
+        num(&r, "http.idle_failed_share"),
+        Some(0.6),
+        "502 or no answer"
+    );
+    assert_eq!(
+        num(&r, "http.status_502_share"),
+        Some(0.0),
+        "steady samples apart"
+    );
+    let steady = report(
+        json!([{"kind": "http_latency", "target": "http://p/", "samples": [[1, 1.0, 200]]}]),
+    );
+    assert!(absent(&steady, "http.idle_failed_share"));
+}
+
+#[test]
+fn kubernetes_shows_in_pods_cidrs_search_domains_or_cni_links() {
+    let plain = report(json!([
+        {"kind": "interfaces", "interfaces": [{"name": "eth0", "mtu": 1500, "up": true}]},
+        {"kind": "nat_rules", "masquerade_sources": [], "pod_cidrs": []}
+    ]));
+    assert!(!flag(&plain, "host.kubernetes"));
+    let cni = report(json!([
+        {"kind": "interfaces", "interfaces": [{"name": "cni0", "mtu": 1450, "up": true, "kind": "bridge"}]}
+    ]));
+    assert!(flag(&cni, "host.kubernetes"));
+    let pod = report(json!([{"kind": "dns_lookups", "lookups": [],
+        "resolv_conf": {"nameservers": ["10.96.0.10"], "search": ["shop.svc.cluster.local", "svc.cluster.local"],
+                        "ndots": 5, "timeout_s": 5, "attempts": 2}}]));
+    assert!(flag(&pod, "host.kubernetes"));
+    let nothing = report(json!([{"kind": "tcp_states", "counts": {}}]));
+    assert!(absent(&nothing, "host.kubernetes"), "not looked at");
+}
