@@ -33,7 +33,11 @@ pub(super) fn refs(text: &str) -> Vec<Ref> {
 /// Parses `{{< ref "x" >}}` (or `{{% relref x %}}`) starting at `start`.
 fn parse_at(text: &str, start: usize) -> Option<Ref> {
     let rest = &text[start + 2..];
-    let delim = rest.chars().next().filter(|c| *c == '<' || *c == '%')?;
+    let delim = match rest.chars().next()? {
+        '<' => '>',
+        '%' => '%',
+        _ => return None,
+    };
     let mut s = rest[1..].trim_start();
     let name_len = s
         .find(|c: char| !c.is_ascii_alphabetic())

@@ -244,7 +244,10 @@ pub fn import_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Batch, ImportError> {
     let (postmortems, sources): (Vec<Source>, Vec<Source>) = sources
         .into_iter()
         .partition(|s| crate::postmortems::looks_like_postmortem(&s.text));
-    batch.postmortems = postmortems.into_iter().map(|s| (s.origin, s.text)).collect();
+    batch.postmortems = postmortems
+        .into_iter()
+        .map(|s| (s.origin, s.text))
+        .collect();
 
     // First pass: which playbook each file becomes, for cross-references.
     let mut ids: HashMap<PathBuf, String> = HashMap::new();
@@ -274,7 +277,10 @@ pub fn import_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Batch, ImportError> {
         if let Some(id) = ids.get(&normalize(&dir.join(&with_md))) {
             return Some(id.clone());
         }
-        let name = Path::new(&with_md).file_name()?.to_string_lossy().into_owned();
+        let name = Path::new(&with_md)
+            .file_name()?
+            .to_string_lossy()
+            .into_owned();
         match by_name.get(&name).map(Vec::as_slice) {
             Some([id]) => Some(id.clone()),
             _ => None,
@@ -365,7 +371,7 @@ fn unknown_layout_reason(text: &str) -> String {
     let rest: Vec<&str> = body
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !(l.starts_with("# ") || *l == "#"))
+        .filter(|l| !(l.is_empty() || l.starts_with("# ") || *l == "#"))
         .collect();
     if rest.is_empty() {
         return "only front matter and a title, no content (an index page)".to_owned();

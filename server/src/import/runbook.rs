@@ -25,7 +25,7 @@ fn part_of(heading: &str) -> Option<Part> {
         "impact" | "user impact" => Part::Impact,
         "symptoms" | "symptom" => Part::Section(SectionKind::Symptoms),
         "diagnosis" | "investigation" | "troubleshooting" | "debugging" | "how to investigate"
-        | "triage" => Part::Section(SectionKind::Investigation),
+        | "triage" | "runbook" | "steps" | "procedure" => Part::Section(SectionKind::Investigation),
         "root cause" | "root causes" | "cause" | "causes" | "possible causes" | "likely causes" => {
             Part::Section(SectionKind::RootCause)
         }
@@ -128,9 +128,7 @@ pub(super) fn parse(origin: &str, text: &str) -> Option<Draft> {
         .chain(std::iter::once(&stem))
         .find(|t| is_alert_name(t))
         .cloned();
-    d.title = fm_title
-        .or(h1_text)
-        .unwrap_or_else(|| split_camel(&stem));
+    d.title = fm_title.or(h1_text).unwrap_or_else(|| split_camel(&stem));
     let generic = matches!(
         stem.to_lowercase().as_str(),
         "" | "readme" | "index" | "_index" | "runbook"
