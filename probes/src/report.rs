@@ -1,4 +1,4 @@
-//! The probe report, wire format v1 (DESIGN §3).
+//! The probe report, wire format v1: the contract with the server (ARCHITECTURE.md).
 //!
 //! This module is the contract between the probe and the server: the server
 //! deserializes reports with these types. Parsing checks the *shape* (types,
@@ -546,7 +546,7 @@ macro_rules! observations {
             Unknown(UnknownObservation),
         }
 
-        /// Every kind this version knows, in DESIGN §3 order.
+        /// Every kind this version knows, in the wire format's order.
         pub const KNOWN_KINDS: &[&str] = &[$($kind),*];
 
         impl Observation {
