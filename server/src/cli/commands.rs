@@ -66,6 +66,24 @@ pub async fn run(cli: Cli) -> Result<()> {
             command: RetentionCommand::Run,
         } => retention_run(&config).await,
         Command::Parse { input, collector } => parse(&input, collector.as_deref()),
+        Command::Pull {
+            prometheus,
+            instance,
+            host,
+            at,
+            window,
+            labels,
+        } => {
+            let args = super::pull::PullArgs {
+                prometheus,
+                instance,
+                host,
+                at,
+                window,
+                labels,
+            };
+            super::pull::run(&config, args).await
+        }
         Command::Collector { command } => super::collector::run(&config, command).await,
         Command::User {
             command: UserCommand::Add { name, role },
