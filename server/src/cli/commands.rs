@@ -145,6 +145,9 @@ pub(super) async fn open_kb(config: &Config) -> Result<Arc<KnowledgeBase>> {
 }
 
 async fn serve(config: Config) -> Result<()> {
+    if let Some(prometheus) = config.prometheus().map_err(anyhow::Error::msg)? {
+        tracing::info!(url = %prometheus.url, "evidence is pulled from Prometheus when an alert opens an incident");
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
