@@ -68,6 +68,12 @@ pub struct Report {
     /// Collectors that could not run, with why.
     #[serde(default)]
     pub skipped: Vec<Skipped>,
+    /// Where the evidence came from when it was not measured by
+    /// `faultline-probe`: `prometheus` for series pulled from a Prometheus
+    /// server and read as observations (`faultline pull`). Absent: the
+    /// probe. Optional; readers that predate it ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The collector that produced a report.
@@ -746,6 +752,7 @@ impl Report {
             finished_at: now,
             observations: Vec::new(),
             skipped: Vec::new(),
+            source: None,
         }
     }
 
