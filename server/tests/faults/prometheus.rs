@@ -248,6 +248,7 @@ async fn an_alertmanager_incident_carries_evidence_pulled_from_prometheus() {
     )
     .trim()
     .to_owned();
+    run(data.path(), &["user", "add", "root", "--role", "responder"]);
     let port = free_port();
     let env = [
         ("FAULTLINE_ANONYMOUS_READ", "true"),
@@ -307,6 +308,55 @@ async fn an_alertmanager_incident_carries_evidence_pulled_from_prometheus() {
         .unwrap();
     assert!(page.contains("Evidence pulled from Prometheus"), "{page}");
     assert!(page.contains("prometheus about node-1"), "{page}");
+
+    // On demand: a responder's "Pull evidence from Prometheus".
+    let http = client();
+    let (cookie, csrf) =
+        super::common::http_login(&http, &server.base, "root", super::PASSWORD, "/incidents/1")
+            .await;
+    let pulled_again = http
+        .post(server.url("/incidents/1"))
+        .header("cookie", &cookie)
+        .header("origin", server.url(""))
+        .form(&[("csrf_token", csrf.as_str()), ("action", "pull")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pulled_again.status(), 303);
+    let to = pulled_again.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(to.starts_with("/incidents/1?pulled="), "{to}");
+    let flash = http
+        .get(server.url(&to))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        flash.contains("inc-flash-ok") && flash.contains("the diagnosis below includes it"),
+        "{flash}"
+    );
+    assert!(flash.contains("Pull evidence from Prometheus"));
+    let timeline: Value = http
+        .get(server.url("/api/v1/incidents/1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pulls = timeline["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| pulled(e))
+        .count();
+    assert_eq!(pulls, 2, "{timeline}");
 
     // Prometheus goes away: the next alert's incident says so, in a note.
     let _ = prom.child.kill();
