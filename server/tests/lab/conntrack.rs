@@ -41,6 +41,7 @@ pub fn prometheus_scenario() -> Scenario {
                 .and(crate::prometheus::need_prometheus())
         },
         run: |lab| run(lab, true),
+        // As the probe's run, and Prometheus loads the machine too.
         group: "timing",
     }
 }
