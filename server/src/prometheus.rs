@@ -112,7 +112,8 @@ pub async fn pull(
                 settings.url
             )
         })??;
-    let matrix = prometheus::parse_matrix(&answer)?;
+    let matrix = prometheus::parse_matrix(&answer)
+        .map_err(|e| format!("Prometheus at {} {e}", settings.url))?;
     if matrix.series.is_empty() {
         return Err(format!(
             "Prometheus at {} has no series for {} from {} to {}: is node_exporter scraped \
@@ -222,7 +223,7 @@ async fn once(
     }
     let detail = prometheus::parse_matrix(&body)
         .err()
-        .filter(|e| e.starts_with("Prometheus answered an error"))
+        .and_then(|e| e.strip_prefix("answered an error: ").map(str::to_owned))
         .unwrap_or_else(|| {
             let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
             text.trim().to_owned()

@@ -9,6 +9,8 @@
 #[path = "incidents/alert_links.rs"]
 mod alert_links;
 mod common;
+#[path = "incidents/fold.rs"]
+mod fold;
 #[path = "incidents/reports.rs"]
 mod reports;
 #[path = "incidents/triage.rs"]

@@ -438,29 +438,27 @@ struct RawSeries {
 }
 
 /// Reads the body of `/api/v1/query_range` (any status code: Prometheus
-/// sends its errors in the same envelope). The error says what was wrong
-/// in words an operator can act on.
+/// sends its errors in the same envelope). The error completes "Prometheus
+/// at URL …" in words an operator can act on.
 pub fn parse_matrix(body: &[u8]) -> Result<Matrix, String> {
     let env: Envelope = serde_json::from_slice(body)
-        .map_err(|e| format!("the answer is not Prometheus's JSON API ({e})"))?;
+        .map_err(|e| format!("answered something that is not Prometheus's JSON API ({e})"))?;
     if env.status != "success" {
         return Err(format!(
-            "Prometheus answered an error: {}{}",
+            "answered an error: {}{}",
             env.error_type.map(|t| format!("{t}: ")).unwrap_or_default(),
             env.error.unwrap_or_else(|| "no message".into())
         ));
     }
-    let data = env
-        .data
-        .ok_or("the answer has status success but no data")?;
+    let data = env.data.ok_or("answered success but no data")?;
     if data.result_type != "matrix" {
         return Err(format!(
-            "expected a range-query matrix, got resultType {:?}",
+            "answered resultType {:?}, not a range query's matrix",
             data.result_type
         ));
     }
     let raw: Vec<RawSeries> = serde_json::from_value(data.result)
-        .map_err(|e| format!("the matrix is not in Prometheus's shape ({e})"))?;
+        .map_err(|e| format!("answered a matrix not in Prometheus's shape ({e})"))?;
     let dropped_series = raw.len().saturating_sub(MAX_SERIES);
     let series = raw
         .into_iter()
@@ -949,7 +947,7 @@ mod tests {
     fn errors_and_odd_answers_say_what_is_wrong() {
         let e = parse_matrix(br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#)
             .unwrap_err();
-        assert_eq!(e, "Prometheus answered an error: bad_data: parse error");
+        assert_eq!(e, "answered an error: bad_data: parse error");
         assert!(
             parse_matrix(b"<html>")
                 .unwrap_err()

@@ -8,6 +8,7 @@ pub mod alertmanager;
 pub mod bus;
 pub mod candidates;
 pub mod filter;
+pub mod matrix;
 pub mod pull;
 
 use std::collections::BTreeMap;
@@ -390,15 +391,39 @@ pub async fn set_status(
 /// so it holds across replicas and restarts.
 pub struct CoolDown {
     period: Duration,
+    fold: Fold,
+}
+
+/// Many hosts, one symptom: a report whose likely diagnosis is the same
+/// playbook as an open incident's evidence from another host joins that
+/// incident when the two share a value of one of `labels` (`service`,
+/// `cluster`) and the incident opened within `window`.
+#[derive(Debug, Clone, Default)]
+pub struct Fold {
+    pub labels: Vec<String>,
+    pub window: Duration,
 }
 
 impl CoolDown {
     pub fn new(period: Duration) -> CoolDown {
-        CoolDown { period }
+        CoolDown {
+            period,
+            fold: Fold::default(),
+        }
+    }
+
+    /// With folding of related hosts' reports (see [`Fold`]).
+    pub fn with_fold(mut self, fold: Fold) -> CoolDown {
+        self.fold = fold;
+        self
     }
 
     pub fn period(&self) -> Duration {
         self.period
+    }
+
+    pub fn fold(&self) -> &Fold {
+        &self.fold
     }
 }
 
@@ -453,6 +478,9 @@ async fn attach_report(
     let key = report_group(collector, &top.playbook);
     let store = kb.store();
     if let Some(open) = open_for_report(kb, &report.collector.host, &key).await? {
+        return append_report(kb, bus, open.id, collector, &body).await;
+    }
+    if let Some(open) = related_incident(kb, &cool_down.fold, report, &top.playbook, None).await? {
         return append_report(kb, bus, open.id, collector, &body).await;
     }
     let mut labels = report.collector.labels.clone();
@@ -511,6 +539,55 @@ async fn open_for_report(
         Some(i) => Ok(Some(i)),
         None => kb.store().open_incident_for_group(key).await,
     }
+}
+
+/// The open incident a report folds into (see [`Fold`]): opened within
+/// the window, sharing a fold label's value with the report, and holding
+/// evidence from another host whose likely playbooks include `playbook`.
+/// Newest first, opened before `before` when given (an incident does not
+/// fold into itself or a newer one); an unrelated host's report finds none.
+pub async fn related_incident(
+    kb: &KnowledgeBase,
+    fold: &Fold,
+    report: &Report,
+    playbook: &str,
+    before: Option<i64>,
+) -> StoreResult<Option<Incident>> {
+    if fold.window.is_zero() {
+        return Ok(None);
+    }
+    let since = Utc::now() - chrono::Duration::from_std(fold.window).unwrap_or_default();
+    let host = report.collector.host.as_str();
+    for key in &fold.labels {
+        let Some(value) = report.collector.labels.get(key).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let open = kb
+            .store()
+            .incidents(&IncidentFilter {
+                status: Some(IncidentStatus::Open),
+                label: Some((key.clone(), value.clone())),
+                since: Some(since),
+                limit: 20,
+            })
+            .await?;
+        for incident in open {
+            if before.is_some_and(|id| incident.id >= id) {
+                continue;
+            }
+            let events = kb.store().events(incident.id).await?;
+            let same = events.iter().any(|e| {
+                e.kind == EventKind::Report
+                    && e.body["likely"]
+                        .as_array()
+                        .is_some_and(|l| l.iter().any(|p| p == playbook))
+            });
+            if same && incident.labels.get("host").map(String::as_str) != Some(host) {
+                return Ok(Some(incident));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// A report with nothing likely is still evidence for the incident open

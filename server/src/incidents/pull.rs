@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::Fold;
 use super::bus::Bus;
 use crate::core::prometheus::{SOURCE, Target, Window};
 use crate::kb::KnowledgeBase;
@@ -55,6 +56,7 @@ pub async fn pull(
     kb: &KnowledgeBase,
     bus: &Bus,
     settings: &Settings,
+    fold: &Fold,
     incident_id: i64,
     who: &str,
 ) -> StoreResult<PullOutcome> {
@@ -118,15 +120,64 @@ pub async fn pull(
         .await?;
     bus.publish(&event);
     crate::feedback::record_incident_diagnosis(kb, incident_id).await;
+    if let Some(top) = likely.first() {
+        fold_into_related(kb, bus, fold, report, top, incident_id, &body).await?;
+    }
     Ok(PullOutcome::Attached { event, likely })
+}
+
+/// Many hosts, one symptom: when an older open incident holds the same
+/// likely playbook from another host of the same service or cluster (see
+/// [`Fold`]), this host's pulled evidence joins it too, so its host matrix
+/// has the row, and this incident says where the others are.
+async fn fold_into_related(
+    kb: &KnowledgeBase,
+    bus: &Bus,
+    fold: &Fold,
+    report: &faultline_probe::report::Report,
+    playbook: &str,
+    incident_id: i64,
+    body: &serde_json::Value,
+) -> StoreResult<()> {
+    let Some(related) =
+        super::related_incident(kb, fold, report, playbook, Some(incident_id)).await?
+    else {
+        return Ok(());
+    };
+    let store = kb.store();
+    let joined = store
+        .append_event(related.id, SOURCE, EventKind::Report, body)
+        .await?;
+    bus.publish(&joined);
+    let note = json!({
+        "text": format!(
+            "Same symptom ({playbook}) as incident #{} on another host: this host's evidence \
+             is on that incident too, in its host matrix.",
+            related.id
+        ),
+        "source": SOURCE,
+        "folded_into": related.id,
+    });
+    let event = store
+        .append_event(incident_id, SOURCE, EventKind::Note, &note)
+        .await?;
+    bus.publish(&event);
+    crate::feedback::record_incident_diagnosis(kb, related.id).await;
+    Ok(())
 }
 
 /// [`pull`] in the background for an incident an alert just opened: the
 /// webhook has answered already. Failures are on the timeline or, for the
 /// store, in the log.
-pub fn spawn(kb: std::sync::Arc<KnowledgeBase>, bus: Bus, settings: Settings, incident_id: i64) {
+pub fn spawn(
+    kb: std::sync::Arc<KnowledgeBase>,
+    bus: Bus,
+    settings: Settings,
+    fold: Fold,
+    incident_id: i64,
+) {
     tokio::spawn(async move {
-        if let Err(e) = pull(&kb, &bus, &settings, incident_id, SOURCE).await {
+        if let Err(e) = pull(&kb, &bus, &settings, &fold, incident_id, SOURCE).await {
             tracing::warn!(error = %e, incident_id, "evidence from Prometheus not recorded");
         }
     });

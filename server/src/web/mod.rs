@@ -68,9 +68,13 @@ impl AppState {
             limits: Arc::new(limits::Limits::new(&config.security)),
             metrics: Arc::default(),
             incident_bus: Default::default(),
-            report_cool_down: Arc::new(crate::incidents::CoolDown::new(Duration::from_secs(
-                config.incident_cool_down_s,
-            ))),
+            report_cool_down: Arc::new(
+                crate::incidents::CoolDown::new(Duration::from_secs(config.incident_cool_down_s))
+                    .with_fold(crate::incidents::Fold {
+                        labels: config.fold_labels.clone(),
+                        window: Duration::from_secs(config.fold_window_s),
+                    }),
+            ),
             // `serve` refuses a configuration whose settings do not read.
             prometheus: config.prometheus().ok().flatten(),
             config: Arc::new(config),

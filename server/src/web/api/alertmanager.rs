@@ -104,6 +104,7 @@ async fn deliver(
                         state.kb.clone(),
                         state.incident_bus.clone(),
                         settings.clone(),
+                        state.report_cool_down.fold().clone(),
                         id,
                     );
                 }

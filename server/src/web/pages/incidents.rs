@@ -412,6 +412,69 @@ fn notes(a: &Assessment) -> Vec<String> {
     notes
 }
 
+/// One host's row of the host × clause matrix.
+pub struct HostRowView {
+    pub host: String,
+    pub likely: bool,
+    pub since: String,
+    pub since_iso: String,
+    pub sources: String,
+    /// (`true` / `false` / `unknown`, the signals read there).
+    pub cells: Vec<(&'static str, String)>,
+}
+
+/// Which hosts show the incident's playbook, on which clauses, since when.
+pub struct HostsView {
+    pub playbook: String,
+    pub title: String,
+    /// (`when`, `says`).
+    pub columns: Vec<(String, String)>,
+    pub rows: Vec<HostRowView>,
+}
+
+impl HostsView {
+    fn new(m: &crate::incidents::matrix::HostMatrix, now: DateTime<Utc>) -> HostsView {
+        use crate::core::clause::Truth;
+        HostsView {
+            playbook: m.playbook.clone(),
+            title: m.title.clone(),
+            columns: m
+                .columns
+                .iter()
+                .map(|c| (c.when.clone(), c.says.clone()))
+                .collect(),
+            rows: m
+                .rows
+                .iter()
+                .map(|r| HostRowView {
+                    host: r.host.clone(),
+                    likely: r.likely,
+                    since: ago(r.since, now),
+                    since_iso: when(r.since),
+                    sources: r.sources.join(", "),
+                    cells: r
+                        .cells
+                        .iter()
+                        .map(|c| {
+                            let state = match c.state {
+                                Truth::True => "true",
+                                Truth::False => "false",
+                                Truth::Unknown => "unknown",
+                            };
+                            let text = if c.observed.is_empty() {
+                                "not measured".to_owned()
+                            } else {
+                                c.observed.clone()
+                            };
+                            (state, text)
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The part of the incident page that changes as evidence arrives.
 #[derive(Template)]
 #[template(path = "incident_live.html")]
@@ -423,6 +486,7 @@ pub struct Live {
     pub candidates: CandidatesView,
     pub feedback: super::feedback::FeedbackView,
     pub checklist: Option<Checklist>,
+    pub hosts: Option<HostsView>,
     pub reports: Vec<ReportLink>,
     pub pastes: Vec<PasteView>,
     pub timeline: Vec<EventRow>,
@@ -547,6 +611,7 @@ async fn live(
             &assessment.verdicts,
         ),
         checklist,
+        hosts: assessment.hosts.as_ref().map(|m| HostsView::new(m, now)),
         reports: evidence
             .reports
             .iter()
@@ -825,7 +890,8 @@ pub async fn view_incident_post(
                     "No Prometheus is configured: set prometheus_url to pull evidence.",
                 ));
             };
-            let outcome = incidents::pull::pull(kb, bus, settings, id, &who)
+            let fold = state.report_cool_down.fold();
+            let outcome = incidents::pull::pull(kb, bus, settings, fold, id, &who)
                 .await
                 .map_err(ApiError::from)?;
             format!("{back}?pulled={}#evidence", outcome.event().id)
