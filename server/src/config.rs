@@ -62,6 +62,9 @@ pub struct Config {
     /// Accounts and limits, the `[security]` table (see `web::auth` and
     /// `web::limits`).
     pub security: Security,
+    /// Outbound messages to chat and webhooks, the `[notifications]` table
+    /// (see `notify`).
+    pub notifications: crate::notify::Settings,
 }
 
 /// Who may do what, and how much of it: sessions, anonymous read access,
@@ -141,6 +144,7 @@ impl Default for Config {
             review_after_days: 180,
             log_format: crate::logging::LogFormat::Text,
             security: Security::default(),
+            notifications: crate::notify::Settings::default(),
         }
     }
 }
@@ -165,6 +169,7 @@ impl std::fmt::Debug for Config {
             .field("review_after_days", &self.review_after_days)
             .field("log_format", &self.log_format)
             .field("security", &self.security)
+            .field("notifications", &self.notifications)
             .finish()
     }
 }
@@ -180,6 +185,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("environment variable {name}: {message}")]
     Env { name: String, message: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
 }
 
 impl Config {
@@ -190,6 +197,10 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config
+            .notifications
+            .resolve(|name| std::env::var(name).ok())
+            .map_err(ConfigError::Invalid)?;
         Ok(config)
     }
 
@@ -240,6 +251,15 @@ impl Config {
         }
         if let Some(v) = get("FAULTLINE_LOG_FORMAT") {
             self.log_format = parsed("FAULTLINE_LOG_FORMAT", v)?;
+        }
+        if let Some(v) = get("FAULTLINE_NOTIFY_BASE_URL") {
+            crate::notify::settings::check_base_url(v.trim()).map_err(|message| {
+                ConfigError::Env {
+                    name: "FAULTLINE_NOTIFY_BASE_URL".into(),
+                    message,
+                }
+            })?;
+            self.notifications.base_url = Some(v.trim().to_owned());
         }
         if let Some(v) = get("FAULTLINE_INCIDENT_COOL_DOWN_S") {
             self.incident_cool_down_s = parsed("FAULTLINE_INCIDENT_COOL_DOWN_S", v)?;
@@ -303,6 +323,15 @@ impl Config {
 
     pub fn body_read_timeout(&self) -> Duration {
         Duration::from_secs(self.body_read_timeout_s.max(1))
+    }
+
+    /// Where links in outbound messages point: `notifications.base_url`,
+    /// else `http://` and the listen address.
+    pub fn public_base_url(&self) -> String {
+        match &self.notifications.base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
     }
 }
 

@@ -57,6 +57,9 @@ pub struct AppState {
     pub report_cool_down: Arc<crate::incidents::CoolDown>,
     /// Markdown rendering off the async workers, cached per version.
     pub renderer: Arc<render::Renderer>,
+    /// Links in outbound messages and the key that signs their Right /
+    /// Wrong links (the incident page checks them).
+    pub links: Arc<crate::notify::Links>,
 }
 
 impl AppState {
@@ -69,6 +72,10 @@ impl AppState {
             report_cool_down: Arc::new(crate::incidents::CoolDown::new(Duration::from_secs(
                 config.incident_cool_down_s,
             ))),
+            links: Arc::new(crate::notify::Links::new(
+                &config.public_base_url(),
+                config.notifications.link_valid_days,
+            )),
             config: Arc::new(config),
             draining: Arc::default(),
             renderer: Arc::default(),
