@@ -108,3 +108,45 @@ pub async fn targets(
 pub fn is_delivery_note(event: &crate::store::IncidentEvent) -> bool {
     event.kind == crate::store::EventKind::Note && event.body.get("notification").is_some()
 }
+
+/// Sends a test message to one target now: one attempt with the usual
+/// timeout, recorded nowhere (the admin page shows the outcome).
+pub async fn send_test(links: &Links, settings: &Settings, target: &Target) -> deliver::Outcome {
+    let now = chrono::Utc::now();
+    let incident = crate::store::Incident {
+        id: 0,
+        title: "Test message from Faultline".to_owned(),
+        status: crate::store::IncidentStatus::Open,
+        severity: "info".to_owned(),
+        labels: target.labels.clone(),
+        playbook: None,
+        opened_at: now,
+        opened_by: WHO.to_owned(),
+        resolved_at: None,
+        group_key: None,
+    };
+    let diagnosis = crate::core::matcher::Diagnosis {
+        candidates: Vec::new(),
+        next_steps: Vec::new(),
+    };
+    let message = message::Message::new(
+        &incident,
+        &diagnosis,
+        message::Context {
+            trigger: Trigger::Opened,
+            verdict: None,
+            incident_url: format!("{}/incidents", links.base_url()),
+            playbook_url: &|p| links.playbook(p),
+            verdict_urls: &|_| None,
+            now,
+        },
+    );
+    let body = std::sync::Arc::new(message.render(target.kind).to_string().into_bytes());
+    let policy = deliver::Policy {
+        attempts: 1,
+        ..deliver::Policy::from_settings(settings)
+    };
+    deliver::Sender::new(settings.timeout())
+        .deliver(&target.url, body, &policy)
+        .await
+}

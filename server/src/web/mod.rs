@@ -216,6 +216,18 @@ pub fn app(state: AppState) -> Router {
             "/admin/collectors/{name}/revoke",
             post(pages::admin::view_admin_collector_revoke_post),
         )
+        .route(
+            "/admin/notifications",
+            post(pages::admin::view_admin_notifications_post),
+        )
+        .route(
+            "/admin/notifications/{name}/remove",
+            post(pages::admin::view_admin_notification_remove_post),
+        )
+        .route(
+            "/admin/notifications/{name}/test",
+            post(pages::admin::view_admin_notification_test_post),
+        )
         .route("/collectors", get(pages::collectors::view_collectors_get))
         .route("/reports", get(pages::reports::view_reports_get))
         .route("/reports/{id}", get(pages::reports::view_report_get))

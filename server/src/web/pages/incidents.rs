@@ -441,6 +441,8 @@ struct IncidentView {
     playbooks: Vec<(String, String)>,
     chosen: String,
     flash: Option<(&'static str, String)>,
+    /// What a Right / Wrong link from a message offers.
+    verdict_link: Option<super::verdict_link::VerdictLinkView>,
     /// The incident's postmortem, when one is written: the page links to it.
     postmortem: Option<i64>,
     live: Live,
@@ -609,6 +611,16 @@ pub struct PageParams {
     /// The report event an attach just made, to say it did.
     #[serde(default)]
     attached: Option<i64>,
+    /// A Right / Wrong link from an outbound message (see
+    /// [`super::verdict_link`]): all four, or it is not one.
+    #[serde(default)]
+    verdict: Option<String>,
+    #[serde(default)]
+    playbook: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    sig: Option<String>,
 }
 
 pub async fn view_incident_get(
@@ -618,7 +630,7 @@ pub async fn view_incident_get(
     Query(params): Query<PageParams>,
 ) -> Result<Response, PageError> {
     let (incident, events) = load(&state, id).await?;
-    let can_respond = user.is_some_and(|u| u.can(Role::Responder));
+    let can_respond = user.as_ref().is_some_and(|u| u.can(Role::Responder));
     let attached = params
         .attached
         .and_then(|aid| {
@@ -650,6 +662,30 @@ pub async fn view_incident_get(
             ),
         })
         .or(attached);
+    let verdict_link = match (
+        &params.verdict,
+        &params.playbook,
+        &params.until,
+        &params.sig,
+    ) {
+        (Some(verdict), Some(playbook), Some(until), Some(sig)) => {
+            let link = super::verdict_link::LinkParams {
+                verdict,
+                playbook,
+                until,
+                sig,
+            };
+            let here = format!(
+                "/incidents/{id}?verdict={}&playbook={}&until={}&sig={}",
+                crate::web::auth::percent_encode(verdict),
+                crate::web::auth::percent_encode(playbook),
+                crate::web::auth::percent_encode(until),
+                crate::web::auth::percent_encode(sig)
+            );
+            Some(super::verdict_link::view(&state, &incident, user.as_ref(), link, &here).await)
+        }
+        _ => None,
+    };
     let live = live(&state, &incident, &events, can_respond).await?;
     let postmortem = state
         .kb
@@ -674,6 +710,7 @@ pub async fn view_incident_get(
         chosen: incident.playbook.clone().unwrap_or_default(),
         playbooks,
         flash,
+        verdict_link,
         postmortem,
         live,
     }))
