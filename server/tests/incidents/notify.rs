@@ -604,3 +604,140 @@ async fn diagnosis_changes_verdicts_and_resolution_are_told_within_the_rate_limi
     assert!(text.contains("limit of 4 messages"), "{text}");
     assert_eq!(hook.count(), 4);
 }
+
+#[tokio::test]
+async fn admins_add_test_and_remove_targets_on_the_admin_page() {
+    let rx = Receiver::start(&[]).await;
+    let t = common::app_with(config(vec![target(
+        "from-file",
+        Kind::Slack,
+        &rx.url("/services/file/s3cr3t"),
+        &[],
+    )]))
+    .await;
+    let _notifications = start(&t);
+    let ada = session_for(&t.state, "ada", Role::Admin).await;
+    let page = get_as(&t.state, &ada, "/admin").await;
+    assert!(page.text.contains("from-file") && page.text.contains("config file"));
+    assert!(page.text.contains(&format!("{}/…", rx.base)), "redacted");
+    assert!(!page.text.contains("s3cr3t"), "{}", page.text);
+
+    let hook = rx.url("/hook/t0ken");
+    let add = [
+        ("name", "payments"),
+        ("kind", "webhook"),
+        ("url", hook.as_str()),
+        ("labels", "service=payments"),
+        ("ev_opened", "on"),
+        ("ev_resolved", "on"),
+    ];
+    let added = form(&t.state, &ada, "/admin/notifications", &add).await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.text);
+    let page = get_as(&t.state, &ada, "/admin").await;
+    assert!(page.text.contains("service=payments") && page.text.contains("opened, resolved"));
+    assert!(!page.text.contains("t0ken"), "{}", page.text);
+    let audit = t.state.kb.store().recent_audit(10).await.unwrap();
+    let entry = audit
+        .iter()
+        .find(|a| a.action == "notification.add")
+        .unwrap();
+    assert_eq!(entry.target, "payments");
+    assert!(!entry.detail.contains("t0ken"), "{}", entry.detail);
+
+    // Clear refusals.
+    let try_add =
+        |name: &'static str, kind: &'static str, url: &'static str, labels: &'static str| {
+            vec![
+                ("name", name),
+                ("kind", kind),
+                ("url", url),
+                ("labels", labels),
+                ("ev_opened", "on"),
+            ]
+        };
+    let ok_url = "https://hooks.slack.com/services/T/B/x";
+    for (fields, status, says) in [
+        (
+            try_add("payments", "webhook", ok_url, ""),
+            StatusCode::CONFLICT,
+            "payments",
+        ),
+        (
+            try_add("from-file", "slack", ok_url, ""),
+            StatusCode::CONFLICT,
+            "config file",
+        ),
+        (
+            try_add("no spaces", "slack", ok_url, ""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "target name",
+        ),
+        (
+            try_add("other", "slack", "hooks.slack.com/x", ""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "https://",
+        ),
+        (
+            try_add("other", "pager", ok_url, ""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "webhook, slack or teams",
+        ),
+        (
+            try_add("other", "slack", ok_url, "service"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "key=value",
+        ),
+    ] {
+        let answer = form(&t.state, &ada, "/admin/notifications", &fields).await;
+        assert_eq!(answer.status, status, "{fields:?}: {}", answer.text);
+        assert!(answer.text.contains(says), "{says}: {}", answer.text);
+    }
+    let no_events: Vec<_> = add
+        .iter()
+        .copied()
+        .filter(|(k, _)| !k.starts_with("ev_") && *k != "name")
+        .chain([("name", "quiet")])
+        .collect();
+    let answer = form(&t.state, &ada, "/admin/notifications", &no_events).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let rita = session_for(&t.state, "rita", Role::Responder).await;
+    let denied = form(&t.state, &rita, "/admin/notifications", &add).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+
+    // A test message goes out at once, and the page says how it went.
+    let tested = form(&t.state, &ada, "/admin/notifications/payments/test", &[]).await;
+    assert_eq!(tested.status, StatusCode::OK);
+    assert!(
+        tested.text.contains("delivered (HTTP 200)"),
+        "{}",
+        tested.text
+    );
+    assert_eq!(rx.seen()[0].path, "/hook/t0ken");
+    assert_eq!(rx.accepted()[0]["schema"], "faultline.notification.v1");
+
+    // The stored target takes the incidents its labels match.
+    let id = common::close_wait_incident(&t.state, &labels_of(&[("service", "payments")])).await;
+    let notes = settle(&t, id, 2).await;
+    let mut targets: Vec<&str> = notes
+        .iter()
+        .map(|(_, n)| n["target"].as_str().unwrap())
+        .collect();
+    targets.sort_unstable();
+    assert_eq!(targets, ["from-file", "payments"]);
+
+    // Removed, it is gone; the config file's cannot be removed here.
+    let removed = form(&t.state, &ada, "/admin/notifications/payments/remove", &[]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert!(
+        t.state
+            .kb
+            .store()
+            .notification_targets()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let kept = form(&t.state, &ada, "/admin/notifications/from-file/remove", &[]).await;
+    assert_eq!(kept.status, StatusCode::NOT_FOUND);
+    assert!(kept.text.contains("config file"), "{}", kept.text);
+}
