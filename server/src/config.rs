@@ -443,6 +443,39 @@ mod tests {
     }
 
     #[test]
+    fn notification_targets_load_from_the_file_and_bad_ones_stop_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(
+            &path,
+            "[notifications]\nbase_url = \"https://f.example\"\n\
+             [[notifications.target]]\nname = \"ops\"\nkind = \"teams\"\n\
+             url = \"https://prod-1.logic.azure.com/workflows/w?sig=s3cret\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.public_base_url(), "https://f.example");
+        assert_eq!(c.notifications.targets[0].name, "ops");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(Config::default().public_base_url(), "http://127.0.0.1:8740");
+        std::fs::write(
+            &path,
+            "[[notifications.target]]\nname = \"ops\"\nkind = \"slack\"\nurl = \"hooks.slack.com/x\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("\"ops\"") && err.contains("https://"), "{err}");
+        let mut c = Config::default();
+        let err = c
+            .apply_env(|n| (n == "FAULTLINE_NOTIFY_BASE_URL").then(|| "f.example".to_owned()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("FAULTLINE_NOTIFY_BASE_URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn file_with_unknown_key_is_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.toml");

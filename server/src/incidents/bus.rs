@@ -87,3 +87,36 @@ impl Bus {
         self.closing.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::EventKind;
+
+    fn event(id: i64) -> IncidentEvent {
+        IncidentEvent {
+            id,
+            incident_id: 1,
+            at: Utc::now(),
+            who: "t".into(),
+            kind: EventKind::Note,
+            body: json!({"text": "x"}),
+        }
+    }
+
+    #[test]
+    fn other_replicas_events_reach_the_pages_but_not_local_listeners() {
+        let bus = Bus::default();
+        let mut pages = bus.subscribe();
+        let mut local = bus.subscribe_local();
+        bus.publish(&event(1));
+        bus.publish_remote(&event(2));
+        assert_eq!(pages.try_recv().unwrap().id, 1);
+        assert_eq!(pages.try_recv().unwrap().id, 2);
+        assert_eq!(local.try_recv().unwrap().id, 1);
+        assert!(local.try_recv().is_err(), "a remote event is not local");
+    }
+}
