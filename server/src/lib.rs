@@ -19,6 +19,7 @@ pub mod kb;
 pub mod logging;
 pub mod notify;
 pub mod postmortems;
+pub mod prometheus;
 pub mod promote;
 pub mod replicas;
 pub mod retention;

@@ -60,6 +60,8 @@ pub struct AppState {
     /// Links in outbound messages and the key that signs their Right /
     /// Wrong links (the incident page checks them).
     pub links: Arc<crate::notify::Links>,
+    /// Where to pull evidence from (`prometheus_url`), when set.
+    pub prometheus: Option<crate::prometheus::Settings>,
 }
 
 impl AppState {
@@ -76,6 +78,8 @@ impl AppState {
                 &config.public_base_url(),
                 config.notifications.link_valid_days,
             )),
+            // `serve` refuses a configuration whose settings do not read.
+            prometheus: config.prometheus().ok().flatten(),
             config: Arc::new(config),
             draining: Arc::default(),
             renderer: Arc::default(),

@@ -445,6 +445,8 @@ struct IncidentView {
     verdict_link: Option<super::verdict_link::VerdictLinkView>,
     /// The incident's postmortem, when one is written: the page links to it.
     postmortem: Option<i64>,
+    /// The Prometheus evidence is pulled from, when one is configured.
+    prometheus: Option<String>,
     live: Live,
 }
 
@@ -553,7 +555,10 @@ async fn live(
             .rev()
             .map(|r| ReportLink {
                 id: r.summary.report_id.hyphenated().to_string(),
-                collector: r.summary.collector.clone(),
+                collector: match r.report.source.as_deref() {
+                    Some(source) => format!("{source} about {}", r.summary.host),
+                    None => r.summary.collector.clone(),
+                },
                 received: ago(r.summary.received_at, now),
                 observations: r
                     .report
@@ -621,6 +626,10 @@ pub struct PageParams {
     until: Option<String>,
     #[serde(default)]
     sig: Option<String>,
+    /// The event a pull from Prometheus just made (a report, or a note
+    /// saying why not).
+    #[serde(default)]
+    pulled: Option<i64>,
 }
 
 pub async fn view_incident_get(
@@ -661,7 +670,20 @@ pub async fn view_incident_get(
                 ),
             ),
         })
-        .or(attached);
+        .or(attached)
+        .or_else(|| {
+            let e = events.iter().find(|e| Some(e.id) == params.pulled)?;
+            Some(match e.kind {
+                EventKind::Report => (
+                    "ok",
+                    format!(
+                        "{}; the diagnosis below includes it.",
+                        incidents::describe(e)
+                    ),
+                ),
+                _ => ("warn", incidents::describe(e)),
+            })
+        });
     let verdict_link = match (
         &params.verdict,
         &params.playbook,
@@ -712,6 +734,7 @@ pub async fn view_incident_get(
         flash,
         verdict_link,
         postmortem,
+        prometheus: state.prometheus.as_ref().map(|p| p.url.clone()),
         live,
     }))
 }
@@ -832,6 +855,18 @@ pub async fn view_incident_post(
             bus.publish(&event);
             format!("{back}#checklist")
         }
+        "pull" => {
+            let Some(settings) = &state.prometheus else {
+                return Err(invalid(
+                    "action",
+                    "No Prometheus is configured: set prometheus_url to pull evidence.",
+                ));
+            };
+            let outcome = incidents::pull::pull(kb, bus, settings, id, &who)
+                .await
+                .map_err(ApiError::from)?;
+            format!("{back}?pulled={}#evidence", outcome.event().id)
+        }
         "report" => {
             // A bare id or the report page's address (`…/reports/{id}`).
             let given = form.report.trim().trim_end_matches('/');
@@ -852,8 +887,8 @@ pub async fn view_incident_post(
             return Err(invalid(
                 "action",
                 &format!(
-                    "Unknown action {other:?}; use note, paste, status, tick, untick, playbook \
-                     or report."
+                    "Unknown action {other:?}; use note, paste, status, tick, untick, playbook, \
+                     report or pull."
                 ),
             ));
         }
