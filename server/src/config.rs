@@ -82,6 +82,9 @@ pub struct Config {
     /// Accounts and limits, the `[security]` table (see `web::auth` and
     /// `web::limits`).
     pub security: Security,
+    /// Outbound messages to chat and webhooks, the `[notifications]` table
+    /// (see `notify`).
+    pub notifications: crate::notify::Settings,
 }
 
 /// Who may do what, and how much of it: sessions, anonymous read access,
@@ -169,6 +172,7 @@ impl Default for Config {
             fold_labels: vec!["service".into(), "cluster".into()],
             fold_window_s: 30 * 60,
             security: Security::default(),
+            notifications: crate::notify::Settings::default(),
         }
     }
 }
@@ -207,6 +211,7 @@ impl std::fmt::Debug for Config {
             .field("fold_labels", &self.fold_labels)
             .field("fold_window_s", &self.fold_window_s)
             .field("security", &self.security)
+            .field("notifications", &self.notifications)
             .finish()
     }
 }
@@ -222,6 +227,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("environment variable {name}: {message}")]
     Env { name: String, message: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
 }
 
 impl Config {
@@ -232,6 +239,10 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config
+            .notifications
+            .resolve(|name| std::env::var(name).ok())
+            .map_err(ConfigError::Invalid)?;
         Ok(config)
     }
 
@@ -282,6 +293,15 @@ impl Config {
         }
         if let Some(v) = get("FAULTLINE_LOG_FORMAT") {
             self.log_format = parsed("FAULTLINE_LOG_FORMAT", v)?;
+        }
+        if let Some(v) = get("FAULTLINE_NOTIFY_BASE_URL") {
+            crate::notify::settings::check_base_url(v.trim()).map_err(|message| {
+                ConfigError::Env {
+                    name: "FAULTLINE_NOTIFY_BASE_URL".into(),
+                    message,
+                }
+            })?;
+            self.notifications.base_url = Some(v.trim().to_owned());
         }
         for (name, slot) in [
             ("FAULTLINE_PROMETHEUS_URL", &mut self.prometheus_url),
@@ -427,6 +447,15 @@ impl Config {
     pub fn body_read_timeout(&self) -> Duration {
         Duration::from_secs(self.body_read_timeout_s.max(1))
     }
+
+    /// Where links in outbound messages point: `notifications.base_url`,
+    /// else `http://` and the listen address.
+    pub fn public_base_url(&self) -> String {
+        match &self.notifications.base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
 }
 
 /// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
@@ -534,6 +563,39 @@ mod tests {
         std::fs::write(&path, "[security]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
         let err = Config::load(Some(&path)).unwrap_err();
         assert!(err.to_string().contains("10.0.0.0/33"), "{err}");
+    }
+
+    #[test]
+    fn notification_targets_load_from_the_file_and_bad_ones_stop_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(
+            &path,
+            "[notifications]\nbase_url = \"https://f.example\"\n\
+             [[notifications.target]]\nname = \"ops\"\nkind = \"teams\"\n\
+             url = \"https://prod-1.logic.azure.com/workflows/w?sig=s3cret\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.public_base_url(), "https://f.example");
+        assert_eq!(c.notifications.targets[0].name, "ops");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(Config::default().public_base_url(), "http://127.0.0.1:8740");
+        std::fs::write(
+            &path,
+            "[[notifications.target]]\nname = \"ops\"\nkind = \"slack\"\nurl = \"hooks.slack.com/x\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("\"ops\"") && err.contains("https://"), "{err}");
+        let mut c = Config::default();
+        let err = c
+            .apply_env(|n| (n == "FAULTLINE_NOTIFY_BASE_URL").then(|| "f.example".to_owned()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("FAULTLINE_NOTIFY_BASE_URL"),
+            "{err}"
+        );
     }
 
     #[test]

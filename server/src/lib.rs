@@ -17,6 +17,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod kb;
 pub mod logging;
+pub mod notify;
 pub mod postmortems;
 pub mod prometheus;
 pub mod promote;

@@ -2129,6 +2129,68 @@ mod suite {
                 .any(|t| t.postmortem_id == 40 && t.source == "changed")
         );
     }
+
+    pub async fn notification_targets_and_server_secrets(store: DynStore, url: String) {
+        use std::collections::BTreeMap;
+
+        use faultline::store::NewTarget;
+        assert!(store.notification_targets().await.unwrap().is_empty());
+        let labels = BTreeMap::from([("service".to_owned(), "payments".to_owned())]);
+        let events = vec!["opened".to_owned(), "resolved".to_owned()];
+        let new = |name: &'static str, kind: &'static str| NewTarget {
+            name,
+            kind,
+            url: "https://hooks.slack.com/services/T0/B0/secret",
+            labels: &labels,
+            events: &events,
+            fallback: name == "b-rest",
+            who: "ada",
+        };
+        let a = store
+            .add_notification_target(new("a-payments", "slack"))
+            .await
+            .unwrap();
+        store
+            .add_notification_target(new("b-rest", "teams"))
+            .await
+            .unwrap();
+        let taken = store
+            .add_notification_target(new("a-payments", "webhook"))
+            .await;
+        assert!(
+            matches!(taken, Err(StoreError::AlreadyExists(_))),
+            "{taken:?}"
+        );
+        let bad_kind = store.add_notification_target(new("c", "pager")).await;
+        assert!(bad_kind.is_err(), "the schema refuses unknown kinds");
+
+        let listed = store.notification_targets().await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0], a, "read back as written, times included");
+        assert_eq!(listed[0].labels["service"], "payments");
+        assert_eq!(listed[0].events, events);
+        assert!(!listed[0].fallback && listed[1].fallback);
+        assert_eq!(listed[1].kind, "teams");
+
+        store
+            .remove_notification_target("a-payments")
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.remove_notification_target("a-payments").await,
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(store.notification_targets().await.unwrap().len(), 1);
+
+        // A secret is made once: later candidates, and other connections
+        // (replicas), get the first.
+        let first = store.server_secret("k", "one").await.unwrap();
+        assert_eq!(first, "one");
+        assert_eq!(store.server_secret("k", "two").await.unwrap(), "one");
+        let other = store::connect(&url).await.unwrap();
+        assert_eq!(other.server_secret("k", "three").await.unwrap(), "one");
+        other.close().await;
+    }
 }
 
 macro_rules! on_both_backends {
@@ -2176,6 +2238,7 @@ on_both_backends!(
     study_attempts_schedule_and_summaries,
     feedback_verdicts_and_matches,
     postmortems_create_save_conflict_import,
+    notification_targets_and_server_secrets,
 );
 
 // ---- SQLite only -----------------------------------------------------------

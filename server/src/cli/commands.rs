@@ -180,10 +180,18 @@ async fn serve(config: Config) -> Result<()> {
         crate::retention::Policy::from_config(&state.config),
         std::time::Duration::from_secs(3600),
     );
+    // Messages to chat and webhooks about this process's incident changes.
+    let notifications = crate::notify::spawn(
+        state.kb.clone(),
+        state.incident_bus.clone(),
+        state.links.clone(),
+        &state.config.notifications,
+    );
     let app = web::app(state.clone());
     let served = web::serve(listener, app, state.clone(), web::shutdown_signal()).await;
     replicas.stop().await;
     retention.stop().await;
+    notifications.stop().await;
     served?;
     // Every acknowledged write is committed; closing checkpoints SQLite's
     // write-ahead log so the file stands alone.

@@ -12,6 +12,7 @@
 mod accounts;
 mod feedback;
 mod incidents;
+mod notifications;
 mod playbooks;
 mod postgres;
 mod postmortems;
@@ -32,6 +33,7 @@ pub use incidents::{
     IncidentEvent, IncidentFilter, IncidentStatus, IncidentStore, NewIncident, Tick, group_key,
     replica_origin,
 };
+pub use notifications::{NewTarget, NotificationStore, StoredTarget};
 pub use playbooks::{NewVersion, Origin, PlaybookStore, PlaybookVersion};
 pub use postmortems::{
     DraftText, ImportPostmortem, NewPostmortem, POSTMORTEMS_CHANNEL, Postmortem, PostmortemStore,
@@ -84,6 +86,7 @@ pub trait Store:
     + FeedbackStore
     + PostmortemStore
     + FeedbackStore
+    + NotificationStore
     + Send
     + Sync
     + 'static

@@ -57,6 +57,9 @@ pub struct AppState {
     pub report_cool_down: Arc<crate::incidents::CoolDown>,
     /// Markdown rendering off the async workers, cached per version.
     pub renderer: Arc<render::Renderer>,
+    /// Links in outbound messages and the key that signs their Right /
+    /// Wrong links (the incident page checks them).
+    pub links: Arc<crate::notify::Links>,
     /// Where to pull evidence from (`prometheus_url`), when set.
     pub prometheus: Option<crate::prometheus::Settings>,
 }
@@ -75,6 +78,10 @@ impl AppState {
                         window: Duration::from_secs(config.fold_window_s),
                     }),
             ),
+            links: Arc::new(crate::notify::Links::new(
+                &config.public_base_url(),
+                config.notifications.link_valid_days,
+            )),
             // `serve` refuses a configuration whose settings do not read.
             prometheus: config.prometheus().ok().flatten(),
             config: Arc::new(config),
@@ -216,6 +223,18 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/admin/collectors/{name}/revoke",
             post(pages::admin::view_admin_collector_revoke_post),
+        )
+        .route(
+            "/admin/notifications",
+            post(pages::admin::view_admin_notifications_post),
+        )
+        .route(
+            "/admin/notifications/{name}/remove",
+            post(pages::admin::view_admin_notification_remove_post),
+        )
+        .route(
+            "/admin/notifications/{name}/test",
+            post(pages::admin::view_admin_notification_test_post),
         )
         .route("/collectors", get(pages::collectors::view_collectors_get))
         .route("/reports", get(pages::reports::view_reports_get))

@@ -505,6 +505,8 @@ struct IncidentView {
     playbooks: Vec<(String, String)>,
     chosen: String,
     flash: Option<(&'static str, String)>,
+    /// What a Right / Wrong link from a message offers.
+    verdict_link: Option<super::verdict_link::VerdictLinkView>,
     /// The incident's postmortem, when one is written: the page links to it.
     postmortem: Option<i64>,
     /// The Prometheus evidence is pulled from, when one is configured.
@@ -679,6 +681,16 @@ pub struct PageParams {
     /// The report event an attach just made, to say it did.
     #[serde(default)]
     attached: Option<i64>,
+    /// A Right / Wrong link from an outbound message (see
+    /// [`super::verdict_link`]): all four, or it is not one.
+    #[serde(default)]
+    verdict: Option<String>,
+    #[serde(default)]
+    playbook: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    sig: Option<String>,
     /// The event a pull from Prometheus just made (a report, or a note
     /// saying why not).
     #[serde(default)]
@@ -692,7 +704,7 @@ pub async fn view_incident_get(
     Query(params): Query<PageParams>,
 ) -> Result<Response, PageError> {
     let (incident, events) = load(&state, id).await?;
-    let can_respond = user.is_some_and(|u| u.can(Role::Responder));
+    let can_respond = user.as_ref().is_some_and(|u| u.can(Role::Responder));
     let attached = params
         .attached
         .and_then(|aid| {
@@ -737,6 +749,30 @@ pub async fn view_incident_get(
                 _ => ("warn", incidents::describe(e)),
             })
         });
+    let verdict_link = match (
+        &params.verdict,
+        &params.playbook,
+        &params.until,
+        &params.sig,
+    ) {
+        (Some(verdict), Some(playbook), Some(until), Some(sig)) => {
+            let link = super::verdict_link::LinkParams {
+                verdict,
+                playbook,
+                until,
+                sig,
+            };
+            let here = format!(
+                "/incidents/{id}?verdict={}&playbook={}&until={}&sig={}",
+                crate::web::auth::percent_encode(verdict),
+                crate::web::auth::percent_encode(playbook),
+                crate::web::auth::percent_encode(until),
+                crate::web::auth::percent_encode(sig)
+            );
+            Some(super::verdict_link::view(&state, &incident, user.as_ref(), link, &here).await)
+        }
+        _ => None,
+    };
     let live = live(&state, &incident, &events, can_respond).await?;
     let postmortem = state
         .kb
@@ -761,6 +797,7 @@ pub async fn view_incident_get(
         chosen: incident.playbook.clone().unwrap_or_default(),
         playbooks,
         flash,
+        verdict_link,
         postmortem,
         prometheus: state.prometheus.as_ref().map(|p| p.url.clone()),
         live,
