@@ -67,9 +67,12 @@ pub fn ns_inode(link: &Path) -> Result<u64> {
         .with_context(|| format!("{} is not a network namespace link", link.display()))
 }
 
-/// The probe's own network namespace.
+/// The probe's own network namespace (the calling thread's; kernels
+/// before 3.17 have no /proc/thread-self, and the process's is the same
+/// for every thread but the namespace thread).
 pub fn own_inode() -> Result<u64> {
     ns_inode(Path::new("/proc/thread-self/ns/net"))
+        .or_else(|_| ns_inode(Path::new("/proc/self/ns/net")))
 }
 
 /// Every network namespace but `own` under `proc_root` (by process) and
