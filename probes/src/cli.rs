@@ -1,4 +1,4 @@
-//! The `faultline-probe` command line (DESIGN §7).
+//! The `faultline-probe` command line (documented in probes/README.md).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

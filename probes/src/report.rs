@@ -1,4 +1,4 @@
-//! The probe report, wire format v1 (DESIGN §3).
+//! The probe report, wire format v1: the contract with the server (ARCHITECTURE.md).
 //!
 //! This module is the contract between the probe and the server: the server
 //! deserializes reports with these types. Parsing checks the *shape* (types,
@@ -68,6 +68,12 @@ pub struct Report {
     /// Collectors that could not run, with why.
     #[serde(default)]
     pub skipped: Vec<Skipped>,
+    /// Where the evidence came from when it was not measured by
+    /// `faultline-probe`: `prometheus` for series pulled from a Prometheus
+    /// server and read as observations (`faultline pull`). Absent: the
+    /// probe. Optional; readers that predate it ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The collector that produced a report.
@@ -611,7 +617,7 @@ macro_rules! observations {
             Unknown(UnknownObservation),
         }
 
-        /// Every kind this version knows, in DESIGN §3 order.
+        /// Every kind this version knows, in the wire format's order.
         pub const KNOWN_KINDS: &[&str] = &[$($kind),*];
 
         impl Observation {
@@ -746,6 +752,7 @@ impl Report {
             finished_at: now,
             observations: Vec::new(),
             skipped: Vec::new(),
+            source: None,
         }
     }
 

@@ -169,7 +169,7 @@ impl Diagnosis {
     }
 
     /// The JSON answer of `faultline diagnose` and `POST /api/v1/diagnose`
-    /// (DESIGN §4): likely candidates only, then the next steps.
+    /// (ARCHITECTURE.md, step 5): likely candidates only, then the next steps.
     pub fn summary(&self) -> Summary<'_> {
         Summary {
             matches: self.likely().collect(),

@@ -57,6 +57,8 @@ pub struct AppState {
     pub report_cool_down: Arc<crate::incidents::CoolDown>,
     /// Markdown rendering off the async workers, cached per version.
     pub renderer: Arc<render::Renderer>,
+    /// Where to pull evidence from (`prometheus_url`), when set.
+    pub prometheus: Option<crate::prometheus::Settings>,
 }
 
 impl AppState {
@@ -69,6 +71,8 @@ impl AppState {
             report_cool_down: Arc::new(crate::incidents::CoolDown::new(Duration::from_secs(
                 config.incident_cool_down_s,
             ))),
+            // `serve` refuses a configuration whose settings do not read.
+            prometheus: config.prometheus().ok().flatten(),
             config: Arc::new(config),
             draining: Arc::default(),
             renderer: Arc::default(),

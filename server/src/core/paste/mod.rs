@@ -1,5 +1,5 @@
 //! Paste parsers: command output an engineer pasted, turned into v1
-//! observations (DESIGN §3, the paragraph on pasted command output).
+//! observations (ARCHITECTURE.md, data flow: pastes enter at the signals).
 //!
 //! Pure functions, no I/O. The text is cut into blocks at shell prompt lines
 //! (`$ ss -tan`, `root@node:~# nstat`); inside a block every parser claims the

@@ -291,7 +291,9 @@ fn tcp_totals(out: &mut Signals, t: &TcpStates) {
         }
         out.num(&format!("tcp.{name}_count"), Some(count(c, state)));
     }
-    if !known("CLOSE_WAIT") {
+    // No peers listed at all (a source that counts states only, such as
+    // Prometheus's tcpstat): which peer holds them is unknown, not zero.
+    if !known("CLOSE_WAIT") || t.by_peer.is_empty() {
         return;
     }
     let close_wait = count(c, "CLOSE_WAIT");
