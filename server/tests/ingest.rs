@@ -188,6 +188,45 @@ async fn the_answer_carries_the_diagnosis_and_the_page_shows_it() {
     assert!(page.text[section..].contains("/playbooks/conntrack-table-full"));
 }
 
+/// A DaemonSet probe's report: the page lists each network namespace in
+/// a row of its own, the pod with the leak first, and folds the pods'
+/// own tables away.
+#[tokio::test]
+async fn the_page_breaks_the_sockets_down_by_network_namespace() {
+    let t = common::app_with(config()).await;
+    let token = collector(&t.state, "k8s-node-7").await;
+    let text = faultline::builtin::example("examples/close-wait-leak-4.json").unwrap();
+    let mut report: Value = serde_json::from_str(&text).unwrap();
+    report["report_id"] = json!(Uuid::new_v4().to_string());
+    let a = post(&t.state, &token, &report).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(
+        a.json()["diagnosis"]["matches"][0]["playbook"],
+        "close-wait-leak"
+    );
+    let page = get(&t.state, &format!("/reports/{}", id_of(&report))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let table = page
+        .text
+        .find("<h2 id=\"namespaces\">")
+        .expect("a namespace table");
+    let rows = &page.text[table..page.text[table..].find("</table>").unwrap() + table];
+    let pod = rows
+        .find("pod payments/ledger-6c8f9-2xk4q")
+        .expect("the leaking pod");
+    let host = rows.find("<td>host (the probe").expect("the host's row");
+    assert!(pod < host, "most CLOSE_WAIT first: {rows}");
+    assert!(rows.contains("java (18502): 642"));
+    let folded = page
+        .text
+        .find("id=\"namespace-sockets\"")
+        .expect("the pods' own tables, folded");
+    assert!(page.text[folded..].contains("TCP sockets in pod shop/web-5f7c9-8tq2m"));
+    // The diagnosis names the pod beside the counts.
+    let diagnosis = page.text.find("<section id=\"diagnosis\"").unwrap();
+    assert!(page.text[diagnosis..table].contains("pod payments/ledger-6c8f9-2xk4q"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_duplicate_sends_store_once() {
     let t = common::app_with(config()).await;

@@ -191,10 +191,10 @@ fn host(opts: &CollectOptions, until: Instant, done: impl Fn() -> bool) -> Vec<O
             resolv::read(&opts.resolv_conf).map(|rc| dns_lookups::collect(&[], &rc)),
         ));
     }
-    let mut sample = || {
+    let mut sample = |last: bool| {
         sampler.sample();
         if let Ok(spaces) = &mut spaces {
-            spaces.sample();
+            spaces.sample_if_due(last);
         }
         sampler.tried_at()
     };
@@ -230,10 +230,11 @@ fn host(opts: &CollectOptions, until: Instant, done: impl Fn() -> bool) -> Vec<O
     out
 }
 
-/// Samples (`sample` returns when it did; `last` is the first sample's
-/// time) every [`SAMPLE_EVERY`] until `until` and `done`, then once more.
+/// Samples (`sample` returns when it did, and is told whether it is the
+/// last; `last` is the first sample's time) every [`SAMPLE_EVERY`] until
+/// `until` and `done`, then once more.
 fn watch_sockets(
-    sample: &mut impl FnMut() -> Option<Instant>,
+    sample: &mut impl FnMut(bool) -> Option<Instant>,
     mut last: Option<Instant>,
     until: Instant,
     done: impl Fn() -> bool,
@@ -247,12 +248,12 @@ fn watch_sockets(
         }
         let next = last.map_or(now, |t| t + SAMPLE_EVERY);
         if now >= next {
-            last = sample();
+            last = sample(false);
         } else {
             thread::sleep((next - now).min(POLL));
         }
     }
-    sample();
+    sample(true);
 }
 
 type Job<'a> = Box<dyn FnOnce() -> Outcome + Send + 'a>;

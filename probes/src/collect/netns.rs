@@ -27,14 +27,23 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
 
+use super::SAMPLE_EVERY;
 use super::process_fds::Walked;
 use super::socket_window::Sampler;
 use super::tcp_states::{Sock, SockDiag, read_proc_socks_in};
 use crate::report::{NetnsLabel, TcpStates};
+
+/// Namespace tables dumped per second at most, however many namespaces
+/// there are. Each dump walks the kernel's whole TCP hash table (shared by
+/// every namespace) and costs about a millisecond of kernel time whatever
+/// the namespace holds: with more namespaces than this, each is sampled
+/// less often than the host (first and last sample always).
+pub const DUMPS_PER_SECOND: usize = 25;
 
 /// Processes of a namespace looked at for its pod's labels.
 const LABEL_PROCESSES: usize = 32;
@@ -67,9 +76,12 @@ pub fn ns_inode(link: &Path) -> Result<u64> {
         .with_context(|| format!("{} is not a network namespace link", link.display()))
 }
 
-/// The probe's own network namespace.
+/// The probe's own network namespace (the calling thread's; kernels
+/// before 3.17 have no /proc/thread-self, and the process's is the same
+/// for every thread but the namespace thread).
 pub fn own_inode() -> Result<u64> {
     ns_inode(Path::new("/proc/thread-self/ns/net"))
+        .or_else(|_| ns_inode(Path::new("/proc/self/ns/net")))
 }
 
 /// Every network namespace but `own` under `proc_root` (by process) and
@@ -279,7 +291,12 @@ pub struct Namespaces {
     watched: Vec<Watched>,
     /// Namespaces that could be neither entered nor read through /proc.
     unread: Vec<(NetnsLabel, String)>,
+    sampled_at: Option<Instant>,
 }
+
+/// A sample a little early still counts as on time (the host's loop wakes
+/// at whole seconds, give or take a poll).
+const SAMPLE_SLACK: Duration = Duration::from_millis(100);
 
 impl Namespaces {
     /// Finds the namespaces and opens a reader in each: a sock_diag socket
@@ -299,6 +316,7 @@ impl Namespaces {
             proc_root: proc_root.to_owned(),
             watched: Vec::new(),
             unread: Vec::new(),
+            sampled_at: None,
         };
         for (mut f, entered) in found.into_iter().zip(entered) {
             let reader = match entered {
@@ -335,8 +353,27 @@ impl Namespaces {
         self.watched.is_empty()
     }
 
+    /// How often each namespace is sampled: every [`SAMPLE_EVERY`], or
+    /// less often when there are more than [`DUMPS_PER_SECOND`].
+    pub fn every(&self) -> Duration {
+        let rounds = self.watched.len().div_ceil(DUMPS_PER_SECOND).max(1);
+        SAMPLE_EVERY * u32::try_from(rounds).unwrap_or(u32::MAX)
+    }
+
+    /// Samples every namespace when [`Namespaces::every`] has passed since
+    /// the last time, or when `now_anyway` (the first and last samples).
+    pub fn sample_if_due(&mut self, now_anyway: bool) {
+        let due = self
+            .sampled_at
+            .is_none_or(|t| t.elapsed() + SAMPLE_SLACK >= self.every());
+        if due || now_anyway {
+            self.sample();
+        }
+    }
+
     /// Samples every namespace once.
     pub fn sample(&mut self) {
+        self.sampled_at = Some(Instant::now());
         let proc_root = &self.proc_root;
         for w in &mut self.watched {
             let (reader, inode) = (&mut w.reader, w.label.inode);
@@ -627,5 +664,27 @@ mod tests {
             ),
             "{why}"
         );
+    }
+
+    #[test]
+    fn many_namespaces_are_sampled_less_often_than_the_host() {
+        let found = |n: u64| -> Vec<Found> {
+            (1..=n)
+                .map(|i| Found {
+                    label: NetnsLabel {
+                        inode: i,
+                        ..NetnsLabel::default()
+                    },
+                    // Not enterable: read through this process's /proc.
+                    pids: vec![std::process::id()],
+                    path: PathBuf::from("/nonexistent"),
+                })
+                .collect()
+        };
+        let few = Namespaces::open_found(Path::new("/proc"), found(3));
+        assert_eq!(few.every(), SAMPLE_EVERY);
+        let many =
+            Namespaces::open_found(Path::new("/proc"), found(DUMPS_PER_SECOND as u64 * 2 + 1));
+        assert_eq!(many.every(), SAMPLE_EVERY * 3);
     }
 }

@@ -461,6 +461,10 @@ fn merge(found: Vec<(&'static str, Observation)>) -> Vec<Observation> {
             merged.counts.entry(state).or_insert(n);
         }
         merged.by_peer.extend(t.by_peer);
+        // The first listing that named processes (`ss -tanp`) gives them.
+        if merged.by_process.is_empty() {
+            merged.by_process = t.by_process;
+        }
     }
     merged.counted = counted.map(|all| all.into_iter().collect());
     merged
