@@ -57,11 +57,17 @@ pub struct AppState {
     pub report_cool_down: Arc<crate::incidents::CoolDown>,
     /// Markdown rendering off the async workers, cached per version.
     pub renderer: Arc<render::Renderer>,
+    /// The group commit reports and their incident events are written by.
+    pub report_writer: crate::ingest::GroupCommit,
 }
 
 impl AppState {
     pub fn new(kb: Arc<KnowledgeBase>, config: Config) -> AppState {
         AppState {
+            report_writer: crate::ingest::GroupCommit::new(
+                kb.store().clone(),
+                crate::ingest::BatchOptions::from_config(&config),
+            ),
             kb,
             limits: Arc::new(limits::Limits::new(&config.security)),
             metrics: Arc::default(),
