@@ -13,6 +13,21 @@
     return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
   }
 
+  // A block that scrolls sideways (a long command, a wide table) takes
+  // keyboard focus, so it can be scrolled without a mouse.
+  function focusScrollers() {
+    document.querySelectorAll("pre, .prose table, .admin-table").forEach(function (el) {
+      if (el.scrollWidth > el.clientWidth + 1) el.setAttribute("tabindex", "0");
+      else if (el.getAttribute("tabindex") === "0") el.removeAttribute("tabindex");
+    });
+  }
+  var resizing = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizing);
+    resizing = setTimeout(focusScrollers, 150);
+  });
+  window.faultlineFocusScrollers = focusScrollers;
+
   document.addEventListener("DOMContentLoaded", function () {
     var toggle = document.querySelector(".theme-toggle");
     if (toggle) {
@@ -40,8 +55,16 @@
           button.textContent = "Select and copy";
         }
       });
-      code.parentNode.classList.add("has-copy");
-      code.parentNode.appendChild(button);
+      // The button sits on a wrapper, not in the block, so it stays put
+      // while a long line scrolls sideways inside the block.
+      var pre = code.parentNode;
+      var wrap = document.createElement("div");
+      wrap.className = "code-wrap";
+      pre.parentNode.insertBefore(wrap, pre);
+      wrap.appendChild(pre);
+      wrap.appendChild(button);
+      pre.classList.add("has-copy");
     });
+    focusScrollers();
   });
 })();

@@ -69,6 +69,26 @@ pub struct Config {
     /// `text` (coloured only on a terminal, never with `NO_COLOR`) or
     /// `json` (one object a line, for log shippers).
     pub log_format: crate::logging::LogFormat,
+    /// A Prometheus server to pull evidence from when an alert opens an
+    /// incident (and on demand from the incident page): its base address,
+    /// `http://prometheus:9090`. None: no pulls.
+    pub prometheus_url: Option<String>,
+    /// Sent as `Authorization: Bearer …` to Prometheus.
+    pub prometheus_bearer_token: Option<String>,
+    /// Basic authentication to Prometheus (both or neither).
+    pub prometheus_username: Option<String>,
+    pub prometheus_password: Option<String>,
+    /// The whole pull (connecting, retries, reading) within this.
+    pub prometheus_timeout_s: u64,
+    /// Seconds read before and after the alert's start.
+    pub prometheus_window_s: u64,
+    /// Reports from different hosts whose likely diagnosis is the same
+    /// playbook fold into one incident when they share a value of one of
+    /// these labels (`service`, `cluster`) …
+    pub fold_labels: Vec<String>,
+    /// … and the incident opened at most this many seconds before (0: no
+    /// folding).
+    pub fold_window_s: u64,
     /// Accounts and limits, the `[security]` table (see `web::auth` and
     /// `web::limits`).
     pub security: Security,
@@ -153,6 +173,14 @@ impl Default for Config {
             incident_cool_down_s: 15 * 60,
             review_after_days: 180,
             log_format: crate::logging::LogFormat::Text,
+            prometheus_url: None,
+            prometheus_bearer_token: None,
+            prometheus_username: None,
+            prometheus_password: None,
+            prometheus_timeout_s: 10,
+            prometheus_window_s: 15 * 60,
+            fold_labels: vec!["service".into(), "cluster".into()],
+            fold_window_s: 30 * 60,
             security: Security::default(),
         }
     }
@@ -180,6 +208,20 @@ impl std::fmt::Debug for Config {
             .field("incident_cool_down_s", &self.incident_cool_down_s)
             .field("review_after_days", &self.review_after_days)
             .field("log_format", &self.log_format)
+            .field("prometheus_url", &self.prometheus_url)
+            .field(
+                "prometheus_bearer_token",
+                &self.prometheus_bearer_token.as_ref().map(|_| "***"),
+            )
+            .field("prometheus_username", &self.prometheus_username)
+            .field(
+                "prometheus_password",
+                &self.prometheus_password.as_ref().map(|_| "***"),
+            )
+            .field("prometheus_timeout_s", &self.prometheus_timeout_s)
+            .field("prometheus_window_s", &self.prometheus_window_s)
+            .field("fold_labels", &self.fold_labels)
+            .field("fold_window_s", &self.fold_window_s)
             .field("security", &self.security)
             .finish()
     }
@@ -257,6 +299,32 @@ impl Config {
         if let Some(v) = get("FAULTLINE_LOG_FORMAT") {
             self.log_format = parsed("FAULTLINE_LOG_FORMAT", v)?;
         }
+        for (name, slot) in [
+            ("FAULTLINE_PROMETHEUS_URL", &mut self.prometheus_url),
+            (
+                "FAULTLINE_PROMETHEUS_BEARER_TOKEN",
+                &mut self.prometheus_bearer_token,
+            ),
+            (
+                "FAULTLINE_PROMETHEUS_USERNAME",
+                &mut self.prometheus_username,
+            ),
+            (
+                "FAULTLINE_PROMETHEUS_PASSWORD",
+                &mut self.prometheus_password,
+            ),
+        ] {
+            if let Some(v) = get(name) {
+                *slot = Some(v).filter(|v| !v.trim().is_empty());
+            }
+        }
+        if let Some(v) = get("FAULTLINE_FOLD_LABELS") {
+            self.fold_labels = v
+                .split(',')
+                .map(|l| l.trim().to_owned())
+                .filter(|l| !l.is_empty())
+                .collect();
+        }
         if let Some(v) = get("FAULTLINE_INCIDENT_COOL_DOWN_S") {
             self.incident_cool_down_s = parsed("FAULTLINE_INCIDENT_COOL_DOWN_S", v)?;
         }
@@ -293,6 +361,15 @@ impl Config {
                 &mut self.retention_delete_days,
             ),
             ("FAULTLINE_REVIEW_AFTER_DAYS", &mut self.review_after_days),
+            (
+                "FAULTLINE_PROMETHEUS_TIMEOUT_S",
+                &mut self.prometheus_timeout_s,
+            ),
+            (
+                "FAULTLINE_PROMETHEUS_WINDOW_S",
+                &mut self.prometheus_window_s,
+            ),
+            ("FAULTLINE_FOLD_WINDOW_S", &mut self.fold_window_s),
         ] {
             if let Some(v) = get(name) {
                 *slot = parsed(name, v)?;
@@ -307,6 +384,52 @@ impl Config {
             Some(url) => url.clone(),
             None => crate::store::sqlite_url(&self.data_dir),
         }
+    }
+
+    /// How to reach Prometheus, when `prometheus_url` is set; the error
+    /// names the setting at fault.
+    pub fn prometheus(&self) -> Result<Option<crate::prometheus::Settings>, String> {
+        use crate::prometheus::{Auth, Settings, check_url};
+        let Some(url) = &self.prometheus_url else {
+            return Ok(None);
+        };
+        let url = check_url(url)?;
+        let auth = match (
+            &self.prometheus_bearer_token,
+            &self.prometheus_username,
+            &self.prometheus_password,
+        ) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(
+                    "prometheus_bearer_token and prometheus_username / prometheus_password: \
+                     set one way of logging in, not both"
+                        .into(),
+                );
+            }
+            (Some(token), None, None) => Auth::Bearer(token.clone()),
+            (None, Some(username), Some(password)) => Auth::Basic {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                return Err(
+                    "prometheus_username and prometheus_password go together: set both".into(),
+                );
+            }
+            (None, None, None) => Auth::None,
+        };
+        if !(1..=300).contains(&self.prometheus_timeout_s) {
+            return Err("prometheus_timeout_s must be 1 to 300 seconds".into());
+        }
+        if !(60..=7 * 86_400).contains(&self.prometheus_window_s) {
+            return Err("prometheus_window_s must be 60 seconds to 7 days".into());
+        }
+        Ok(Some(Settings {
+            url,
+            auth,
+            timeout: Duration::from_secs(self.prometheus_timeout_s),
+            window_s: self.prometheus_window_s as i64,
+        }))
     }
 
     pub fn keepalive_idle(&self) -> Duration {
@@ -427,6 +550,31 @@ mod tests {
         std::fs::write(&path, "[security]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
         let err = Config::load(Some(&path)).unwrap_err();
         assert!(err.to_string().contains("10.0.0.0/33"), "{err}");
+    }
+
+    #[test]
+    fn prometheus_settings_hide_secrets_and_name_what_is_wrong() {
+        let mut c = Config::default();
+        assert!(c.prometheus().unwrap().is_none(), "off by default");
+        c.apply_env(|n| match n {
+            "FAULTLINE_PROMETHEUS_URL" => Some("http://prom:9090/".into()),
+            "FAULTLINE_PROMETHEUS_BEARER_TOKEN" => Some("s3cret-token".into()),
+            "FAULTLINE_PROMETHEUS_TIMEOUT_S" => Some("4".into()),
+            _ => None,
+        })
+        .unwrap();
+        let s = c.prometheus().unwrap().unwrap();
+        assert_eq!(s.url, "http://prom:9090");
+        assert_eq!(s.timeout, Duration::from_secs(4));
+        assert!(!format!("{c:?}").contains("s3cret"));
+        c.prometheus_username = Some("u".into());
+        assert!(c.prometheus().unwrap_err().contains("not both"));
+        c.prometheus_bearer_token = None;
+        assert!(c.prometheus().unwrap_err().contains("set both"));
+        c.prometheus_password = Some("p".into());
+        assert!(c.prometheus().is_ok());
+        c.prometheus_url = Some("https://prom".into());
+        assert!(c.prometheus().unwrap_err().contains("prometheus_url"));
     }
 
     #[test]

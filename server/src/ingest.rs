@@ -17,8 +17,8 @@ use subtle::ConstantTimeEq;
 use crate::core::matcher::Diagnosis;
 use crate::kb::KnowledgeBase;
 use crate::store::{
-    BatchDone, BatchWrite, CollectorRecord, DynStore, Inserted, ReportRow, StoreError, StoreResult,
-    TOKEN_HASH_LEN,
+    BatchDone, BatchWrite, CollectorRecord, DynStore, Inserted, NewReport, ReportRow, StoreError,
+    StoreResult, TOKEN_HASH_LEN,
 };
 
 // ---- Collector tokens --------------------------------------------------------
@@ -97,10 +97,19 @@ pub async fn add_collector(
     Ok((record, token))
 }
 
+/// The collector reports pulled from Prometheus are stored under. Nobody
+/// holds its token, so nothing can send as it; the name is reserved.
+pub const PULLED_COLLECTOR: &str = crate::core::prometheus::SOURCE;
+
 /// Checks a collector name: what a host name or a pod name can be.
 pub fn valid_collector_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 128 {
         return Err("a collector name has 1 to 128 characters".into());
+    }
+    if name == PULLED_COLLECTOR {
+        return Err(format!(
+            "the collector name {name:?} is reserved for evidence pulled from Prometheus"
+        ));
     }
     if !name
         .chars()
@@ -299,6 +308,45 @@ pub async fn ingest(
             sqlx::Error::Protocol("the group commit answered a report with an event".into()),
         ))),
     }
+}
+
+/// Stores a report pulled from Prometheus as a sent one is stored (once,
+/// durable, its diagnosis as the answer) under [`PULLED_COLLECTOR`],
+/// registered on first use with a token nobody is given. Returns the
+/// diagnosis summary.
+pub async fn store_pulled(kb: &KnowledgeBase, report: &Report) -> StoreResult<Value> {
+    let store = kb.store();
+    if store.collector(PULLED_COLLECTOR).await?.is_none() {
+        let labels = BTreeMap::from([("source".to_owned(), PULLED_COLLECTOR.to_owned())]);
+        match add_collector(store, PULLED_COLLECTOR, &labels).await {
+            // Dropping the token: nothing can send as this collector.
+            Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let body = serde_json::to_string(report).map_err(|e| {
+        StoreError::Database(sqlx::Error::Protocol(format!(
+            "a pulled report did not serialize: {e}"
+        )))
+    })?;
+    let received_at = crate::store::now_micros();
+    let diagnosis = diagnosis_for(kb, report);
+    let answer = answer_text(report, received_at, &diagnosis);
+    store
+        .insert_report(NewReport {
+            report_id: report.report_id,
+            collector: PULLED_COLLECTOR,
+            host: &report.collector.host,
+            labels: &report.collector.labels,
+            started_at: report.started_at,
+            finished_at: report.finished_at,
+            received_at,
+            body: &body,
+            answer: &answer,
+        })
+        .await?;
+    crate::feedback::record_report_matches(store, report.report_id, &diagnosis).await;
+    Ok(diagnosis)
 }
 
 fn replay(
@@ -623,7 +671,7 @@ mod tests {
     #[test]
     fn collector_names() {
         assert!(valid_collector_name("node-5.prod:eu@k8s").is_ok());
-        for bad in ["", "a b", "<script>", &"x".repeat(129)] {
+        for bad in ["", "a b", "<script>", &"x".repeat(129), "prometheus"] {
             assert!(valid_collector_name(bad).is_err(), "{bad:?}");
         }
     }

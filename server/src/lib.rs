@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod kb;
 pub mod logging;
 pub mod postmortems;
+pub mod prometheus;
 pub mod promote;
 pub mod replicas;
 pub mod retention;

@@ -94,7 +94,7 @@ async fn an_engineer_searches_and_reads_a_playbook_body() {
     assert!(steps.len() >= 3, "{} steps", steps.len());
     assert_eq!(text_of(&client, "#step-1 .step-no").await, "1");
     let copies = client
-        .find_all(Locator::Css("pre button.copy"))
+        .find_all(Locator::Css(".code-wrap > pre + button.copy"))
         .await
         .unwrap();
     assert!(!copies.is_empty(), "app.js ran and added copy buttons");
@@ -410,4 +410,221 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
                 .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
         })
         .collect()
+}
+
+/// axe-core, vendored for this test (see `browser_support/vendor/README.md`).
+const AXE: &str = include_str!("browser_support/vendor/axe.min.js");
+
+/// The widths the pages must work at: a phone and a laptop.
+const SIZES: [(&str, u32, u32, bool); 2] =
+    [("phone", 390, 844, true), ("desktop", 1400, 1000, false)];
+const SCHEMES: [&str; 2] = ["light", "dark"];
+
+/// Runs axe on the page and measures sideways scrolling at the viewport
+/// width given as the first argument. Returns a JSON
+/// string: `{violations: [{id, impact, help, nodes: [{target, summary,
+/// contrast}]}], scroll: {width, inner, offenders}}`.
+const AUDIT: &str = r#"
+    var done = arguments[arguments.length - 1];
+    function describe(el) {
+        var s = el.tagName.toLowerCase();
+        if (el.id) s += '#' + el.id;
+        if (el.classList.length) s += '.' + Array.prototype.join.call(el.classList, '.');
+        return s;
+    }
+    // The width asked for: a phone's layout viewport widens to fit content
+    // that overflows, so innerWidth alone would hide the overflow.
+    var inner = Math.min(window.innerWidth, arguments[0]);
+    var offenders = [];
+    document.querySelectorAll('body *').forEach(function (el) {
+        var r = el.getBoundingClientRect();
+        if (r.width === 0 || r.right <= inner + 0.5) return;
+        for (var p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+            var ox = getComputedStyle(p).overflowX;
+            if (ox !== 'visible') return; // clipped or scrolled inside p
+            if (p.getBoundingClientRect().right > inner + 0.5) return; // p is reported
+        }
+        if (offenders.length < 6) offenders.push(describe(el) + ' right=' + Math.round(r.right));
+    });
+    var scroll = { width: document.scrollingElement.scrollWidth, inner: inner, offenders: offenders };
+    axe.run(document, { resultTypes: ['violations'] }).then(function (r) {
+        var out = r.violations.map(function (v) {
+            return { id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 4).map(function (n) {
+                var c = null;
+                (n.any || []).forEach(function (a) {
+                    if (a.data && a.data.contrastRatio) c = a.data.fgColor + ' on ' + a.data.bgColor + ' ' + a.data.contrastRatio + ':1';
+                });
+                return { target: n.target.join(' '), contrast: c, count: v.nodes.length };
+            }) };
+        });
+        done(JSON.stringify({ violations: out, scroll: scroll }));
+    }, function (e) { done(JSON.stringify({ error: String(e) })); });
+"#;
+
+/// Every page type at phone and laptop width, in the light and the dark
+/// system theme: axe-core finds no serious or critical violation, and the
+/// page never scrolls sideways. Screenshots of each land in
+/// `target/screenshots/a11y-{page}-{width}-{theme}.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_passes_axe_without_sideways_scroll_in_both_themes_and_widths() {
+    within(
+        "every_page_passes_axe_without_sideways_scroll_in_both_themes_and_widths",
+        TEST_LIMIT,
+        every_page_passes_axe_body(),
+    )
+    .await
+}
+
+async fn every_page_passes_axe_body() {
+    use faultline::store::Role;
+    let started = std::time::Instant::now();
+    let (addr, app) = start_server_with_login().await;
+    let state = &app.state;
+    let store = state.kb.store();
+    faultline::accounts::add_user(store, "ada", "audit-every-page", Role::Admin, "test")
+        .await
+        .unwrap();
+    let login = common::session_for(state, "ada", Role::Admin).await;
+    // Evidence as the lab's probe measured it (every collector's output),
+    // which opens an incident; its postmortem drafted.
+    let (_, token) = faultline::ingest::add_collector(store, "orders-api-1", &Default::default())
+        .await
+        .unwrap();
+    let lab: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/lab/close_wait.json")).unwrap();
+    let sent = common::post_report(state, &token, lab).await;
+    assert_eq!(sent.status, 201, "{}", sent.text);
+    let report = sent.json()["report_id"].as_str().unwrap().to_owned();
+    let incidents = common::incidents(state).await;
+    assert_eq!(
+        incidents.len(),
+        1,
+        "the lab's CLOSE_WAIT report opens an incident"
+    );
+    let incident = incidents[0].id;
+    let drafted = common::form(
+        state,
+        &login,
+        &format!("/incidents/{incident}/postmortem"),
+        &[],
+    )
+    .await;
+    let postmortem = drafted.location.expect("a postmortem is drafted");
+
+    let logged_out = [("login", "/login".to_owned())];
+    let pages = [
+        ("home", "/".to_owned()),
+        ("search", "/search?q=connection+reset+timeout".to_owned()),
+        ("library", "/playbooks".to_owned()),
+        ("playbook", "/playbooks/keepalive-race-502".to_owned()),
+        ("incidents", "/incidents".to_owned()),
+        ("incident", format!("/incidents/{incident}")),
+        ("report", format!("/reports/{report}")),
+        ("study", "/study".to_owned()),
+        ("exercise", "/study/close-wait-leak".to_owned()),
+        ("postmortem", postmortem),
+        ("admin", "/admin".to_owned()),
+        ("editor", "/playbooks/close-wait-leak/edit".to_owned()),
+        ("lessons", "/lessons".to_owned()),
+    ];
+
+    let (_driver, port) = start_driver();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(port, profile.path()).await;
+    client
+        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+            Some(std::time::Duration::from_secs(40)),
+            Some(std::time::Duration::from_secs(20)),
+            Some(std::time::Duration::ZERO),
+        ))
+        .await
+        .unwrap();
+    cdp(
+        &client,
+        "Page.addScriptToEvaluateOnNewDocument",
+        serde_json::json!({ "source": AXE }),
+    )
+    .await;
+    let base = format!("http://{addr}");
+
+    let mut failures: Vec<String> = Vec::new();
+    let mut counts: Vec<String> = Vec::new();
+    let mut total = 0usize;
+    for (round, list) in [&logged_out[..], &pages[..]].into_iter().enumerate() {
+        if round == 1 {
+            viewport(&client, 1400, 1000, false).await;
+            log_in(&client, &base, "ada", "audit-every-page").await;
+        }
+        for scheme in SCHEMES {
+            color_scheme(&client, scheme).await;
+            for (size, width, height, mobile) in SIZES {
+                viewport(&client, width, height, mobile).await;
+                for (name, path) in list {
+                    client.goto(&format!("{base}{path}")).await.unwrap();
+                    let out = client
+                        .execute_async(AUDIT, vec![width.into()])
+                        .await
+                        .unwrap();
+                    let out: serde_json::Value =
+                        serde_json::from_str(out.as_str().unwrap()).unwrap();
+                    assert!(out.get("error").is_none(), "{name}: axe failed: {out}");
+                    shot(&client, &format!("a11y-{name}-{size}-{scheme}")).await;
+                    let bad: Vec<&serde_json::Value> = out["violations"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+                        .collect();
+                    let nodes: usize = bad
+                        .iter()
+                        .map(|v| v["nodes"][0]["count"].as_u64().unwrap_or(0) as usize)
+                        .sum();
+                    total += nodes;
+                    counts.push(format!(
+                        "{name} {size} {scheme}: {} rules, {nodes} nodes",
+                        bad.len()
+                    ));
+                    for v in bad {
+                        failures.push(format!(
+                            "{name} {size} {scheme}: {} ({}): {} — {}",
+                            v["id"].as_str().unwrap_or(""),
+                            v["impact"].as_str().unwrap_or(""),
+                            v["help"].as_str().unwrap_or(""),
+                            v["nodes"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|n| match n["contrast"].as_str() {
+                                    Some(c) =>
+                                        format!("{} [{c}]", n["target"].as_str().unwrap_or("")),
+                                    None => n["target"].as_str().unwrap_or("").to_owned(),
+                                })
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ));
+                    }
+                    let scroll = &out["scroll"];
+                    if scroll["width"].as_f64() > scroll["inner"].as_f64() {
+                        failures.push(format!(
+                            "{name} {size} {scheme}: scrolls sideways, {} px wide in {} px: {}",
+                            scroll["width"], scroll["inner"], scroll["offenders"]
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    println!("{}", counts.join("\n"));
+    println!(
+        "serious/critical axe nodes: {total}; {} pages checked in {:?}",
+        counts.len(),
+        started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    client.close().await.unwrap();
 }

@@ -66,6 +66,24 @@ pub async fn run(cli: Cli) -> Result<()> {
             command: RetentionCommand::Run,
         } => retention_run(&config).await,
         Command::Parse { input, collector } => parse(&input, collector.as_deref()),
+        Command::Pull {
+            prometheus,
+            instance,
+            host,
+            at,
+            window,
+            labels,
+        } => {
+            let args = super::pull::PullArgs {
+                prometheus,
+                instance,
+                host,
+                at,
+                window,
+                labels,
+            };
+            super::pull::run(&config, args).await
+        }
         Command::Collector { command } => super::collector::run(&config, command).await,
         Command::User {
             command: UserCommand::Add { name, role },
@@ -127,6 +145,9 @@ pub(super) async fn open_kb(config: &Config) -> Result<Arc<KnowledgeBase>> {
 }
 
 async fn serve(config: Config) -> Result<()> {
+    if let Some(prometheus) = config.prometheus().map_err(anyhow::Error::msg)? {
+        tracing::info!(url = %prometheus.url, "evidence is pulled from Prometheus when an alert opens an incident");
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

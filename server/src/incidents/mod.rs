@@ -8,6 +8,7 @@ pub mod alertmanager;
 pub mod bus;
 pub mod candidates;
 pub mod filter;
+pub mod pull;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -674,6 +675,9 @@ pub fn describe(event: &IncidentEvent) -> String {
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
             format!("Pasted output recognised as {}", formats.join(", "))
+        }
+        EventKind::Report if b["source"] == crate::core::prometheus::SOURCE => {
+            format!("Evidence pulled from Prometheus for {}", s("target"))
         }
         EventKind::Report => format!("Report from {}", s("collector")),
         EventKind::Alert => format!(

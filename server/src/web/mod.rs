@@ -59,6 +59,8 @@ pub struct AppState {
     pub renderer: Arc<render::Renderer>,
     /// The group commit reports and their incident events are written by.
     pub report_writer: crate::ingest::GroupCommit,
+    /// Where to pull evidence from (`prometheus_url`), when set.
+    pub prometheus: Option<crate::prometheus::Settings>,
 }
 
 impl AppState {
@@ -75,6 +77,8 @@ impl AppState {
             report_cool_down: Arc::new(crate::incidents::CoolDown::new(Duration::from_secs(
                 config.incident_cool_down_s,
             ))),
+            // `serve` refuses a configuration whose settings do not read.
+            prometheus: config.prometheus().ok().flatten(),
             config: Arc::new(config),
             draining: Arc::default(),
             renderer: Arc::default(),

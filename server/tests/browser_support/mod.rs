@@ -286,3 +286,60 @@ pub async fn wait_until(client: &Client, script: &str, secs: u64, what: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A Chrome DevTools Protocol command sent through chromedriver's
+/// `goog/cdp/execute` endpoint (device metrics, emulated media).
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Runs one DevTools command on the session's tab.
+pub async fn cdp(client: &Client, cmd: &'static str, params: serde_json::Value) {
+    client
+        .issue_cmd(Cdp { cmd, params })
+        .await
+        .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"));
+}
+
+/// Makes the page's viewport exactly `width` × `height` CSS pixels, as a
+/// phone (touch, `mobile`) or a desktop browser would have it.
+pub async fn viewport(client: &Client, width: u32, height: u32, mobile: bool) {
+    cdp(
+        client,
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile }),
+    )
+    .await;
+}
+
+/// Emulates the system's colour scheme preference (`light` or `dark`):
+/// what `prefers-color-scheme` media queries see, with no theme chosen on
+/// the page.
+pub async fn color_scheme(client: &Client, scheme: &str) {
+    cdp(
+        client,
+        "Emulation.setEmulatedMedia",
+        json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+    )
+    .await;
+}

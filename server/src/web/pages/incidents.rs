@@ -443,6 +443,8 @@ struct IncidentView {
     flash: Option<(&'static str, String)>,
     /// The incident's postmortem, when one is written: the page links to it.
     postmortem: Option<i64>,
+    /// The Prometheus evidence is pulled from, when one is configured.
+    prometheus: Option<String>,
     live: Live,
 }
 
@@ -551,7 +553,10 @@ async fn live(
             .rev()
             .map(|r| ReportLink {
                 id: r.summary.report_id.hyphenated().to_string(),
-                collector: r.summary.collector.clone(),
+                collector: match r.report.source.as_deref() {
+                    Some(source) => format!("{source} about {}", r.summary.host),
+                    None => r.summary.collector.clone(),
+                },
                 received: ago(r.summary.received_at, now),
                 observations: r
                     .report
@@ -609,6 +614,10 @@ pub struct PageParams {
     /// The report event an attach just made, to say it did.
     #[serde(default)]
     attached: Option<i64>,
+    /// The event a pull from Prometheus just made (a report, or a note
+    /// saying why not).
+    #[serde(default)]
+    pulled: Option<i64>,
 }
 
 pub async fn view_incident_get(
@@ -649,7 +658,20 @@ pub async fn view_incident_get(
                 ),
             ),
         })
-        .or(attached);
+        .or(attached)
+        .or_else(|| {
+            let e = events.iter().find(|e| Some(e.id) == params.pulled)?;
+            Some(match e.kind {
+                EventKind::Report => (
+                    "ok",
+                    format!(
+                        "{}; the diagnosis below includes it.",
+                        incidents::describe(e)
+                    ),
+                ),
+                _ => ("warn", incidents::describe(e)),
+            })
+        });
     let live = live(&state, &incident, &events, can_respond).await?;
     let postmortem = state
         .kb
@@ -675,6 +697,7 @@ pub async fn view_incident_get(
         playbooks,
         flash,
         postmortem,
+        prometheus: state.prometheus.as_ref().map(|p| p.url.clone()),
         live,
     }))
 }
@@ -795,6 +818,18 @@ pub async fn view_incident_post(
             bus.publish(&event);
             format!("{back}#checklist")
         }
+        "pull" => {
+            let Some(settings) = &state.prometheus else {
+                return Err(invalid(
+                    "action",
+                    "No Prometheus is configured: set prometheus_url to pull evidence.",
+                ));
+            };
+            let outcome = incidents::pull::pull(kb, bus, settings, id, &who)
+                .await
+                .map_err(ApiError::from)?;
+            format!("{back}?pulled={}#evidence", outcome.event().id)
+        }
         "report" => {
             // A bare id or the report page's address (`…/reports/{id}`).
             let given = form.report.trim().trim_end_matches('/');
@@ -815,8 +850,8 @@ pub async fn view_incident_post(
             return Err(invalid(
                 "action",
                 &format!(
-                    "Unknown action {other:?}; use note, paste, status, tick, untick, playbook \
-                     or report."
+                    "Unknown action {other:?}; use note, paste, status, tick, untick, playbook, \
+                     report or pull."
                 ),
             ));
         }
