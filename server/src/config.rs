@@ -44,6 +44,16 @@ pub struct Config {
     pub shutdown_grace_s: u64,
     /// Largest report body `POST /api/v1/reports` takes, in bytes (413 above).
     pub report_body_limit: usize,
+    /// Group commit of reports (`ingest::GroupCommit`): at most this many
+    /// writes in one transaction.
+    pub ingest_batch_max: usize,
+    /// Under load (the last batch held more than one write), how long the
+    /// writer waits for more before committing, in milliseconds (0: never
+    /// wait; take only what is already queued).
+    pub ingest_batch_wait_ms: u64,
+    /// Writes waiting for the writer, at most; past this a report is
+    /// answered 503 with `Retry-After` instead of queueing without bound.
+    pub ingest_queue: usize,
     /// Reports older than this many days are rolled up: raw observations
     /// dropped, derived signals and the diagnosis kept (0: never).
     pub retention_days: u64,
@@ -158,6 +168,9 @@ impl Default for Config {
             request_timeout_s: 30,
             shutdown_grace_s: 20,
             report_body_limit: 1024 * 1024,
+            ingest_batch_max: 256,
+            ingest_batch_wait_ms: 2,
+            ingest_queue: 2048,
             retention_days: 30,
             retention_delete_days: 90,
             incident_cool_down_s: 15 * 60,
@@ -191,6 +204,9 @@ impl std::fmt::Debug for Config {
             .field("request_timeout_s", &self.request_timeout_s)
             .field("shutdown_grace_s", &self.shutdown_grace_s)
             .field("report_body_limit", &self.report_body_limit)
+            .field("ingest_batch_max", &self.ingest_batch_max)
+            .field("ingest_batch_wait_ms", &self.ingest_batch_wait_ms)
+            .field("ingest_queue", &self.ingest_queue)
             .field("retention_days", &self.retention_days)
             .field("retention_delete_days", &self.retention_delete_days)
             .field("incident_cool_down_s", &self.incident_cool_down_s)

@@ -587,6 +587,91 @@ async fn a_busy_store_answers_503_not_a_hang() {
     assert_eq!(post(&t.state, &token, &r).await.status, StatusCode::CREATED);
 }
 
+// ---- Group commit (issue 19) ----------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reports_share_commits_and_each_gets_its_answer() {
+    let mut c = config();
+    c.security.ingest_token_burst = 10_000;
+    let t = common::app_with(c).await;
+    let token = collector(&t.state, "node-5").await;
+    // Hold the write lock a moment, so the first sends queue up behind it
+    // (as they do behind an fsync): the writer then takes them together.
+    let url = faultline::store::sqlite_url(t.dir.path());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let sends: Vec<_> = (0..32)
+        .map(|_| {
+            let (state, token) = (t.state.clone(), token.clone());
+            tokio::spawn(async move {
+                let r = report();
+                (id_of(&r), post(&state, &token, &r).await)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+    let mut ids = HashSet::new();
+    for s in sends {
+        let (id, answer) = s.await.unwrap();
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+        assert_eq!(answer.json()["report_id"], id.to_string(), "its own answer");
+        let stored = t.state.kb.store().report(id).await.unwrap().unwrap();
+        assert_eq!(stored.answer, answer.text);
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), 32);
+    let stats = t.state.report_writer.stats();
+    // 32 reports plus their incident events, in far fewer transactions.
+    assert!(stats.writes >= 32, "{stats:?}");
+    assert!(stats.batches * 4 <= stats.writes, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_ingest_queue_answers_503_at_once() {
+    let mut c = config();
+    c.ingest_queue = 1;
+    let t = common::app_with(c).await;
+    let token = collector(&t.state, "node-5").await;
+    let url = faultline::store::sqlite_url(t.dir.path());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    // The writer takes the first and waits for the lock; the second fills
+    // the queue.
+    let mut waiting = Vec::new();
+    for _ in 0..2 {
+        let (state, token) = (t.state.clone(), token.clone());
+        waiting.push(tokio::spawn(async move {
+            post(&state, &token, &report()).await.status
+        }));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let started = Instant::now();
+    let r = report();
+    let a = post(&t.state, &token, &r).await;
+    // Refused at once (a store wait would take the 5 s busy timeout).
+    a.error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert_eq!(a.headers[header::RETRY_AFTER], "1");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "refused at once"
+    );
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+    for w in waiting {
+        assert_eq!(w.await.unwrap(), StatusCode::CREATED);
+    }
+    // Refused, not half-stored: the retry is a first send.
+    assert_eq!(post(&t.state, &token, &r).await.status, StatusCode::CREATED);
+}
+
 // ---- JSON API reads ---------------------------------------------------------
 
 #[tokio::test]

@@ -23,8 +23,8 @@ use crate::core::matcher::Diagnosis;
 use crate::core::paste;
 use crate::kb::KnowledgeBase;
 use crate::store::{
-    EventKind, Incident, IncidentEvent, IncidentFilter, IncidentStatus, NewIncident, ReportSummary,
-    StoreError, StoreResult,
+    BatchDone, BatchWrite, EventKind, Incident, IncidentEvent, IncidentFilter, IncidentStatus,
+    NewIncident, ReportSummary, StoreError, StoreResult,
 };
 
 /// Longest paste kept on the timeline, in bytes (the observations are kept
@@ -447,38 +447,66 @@ pub async fn report_arrived(
     kb: &KnowledgeBase,
     bus: &bus::Bus,
     cool_down: &CoolDown,
-    collector: &str,
-    report: &Report,
-) -> StoreResult<Option<i64>> {
-    let diagnosis = diagnose(kb, report);
-    let went_to = attach_report(kb, bus, cool_down, collector, report, &diagnosis).await?;
-    if let Some(id) = went_to {
-        let likely: Vec<String> = diagnosis.likely().map(|c| c.playbook.clone()).collect();
-        crate::feedback::record_incident_matches(kb.store(), id, &likely).await;
-    }
-    Ok(went_to)
-}
-
-async fn attach_report(
-    kb: &KnowledgeBase,
-    bus: &bus::Bus,
-    cool_down: &CoolDown,
+    writer: &crate::ingest::GroupCommit,
     collector: &str,
     report: &Report,
     diagnosis: &Diagnosis,
 ) -> StoreResult<Option<i64>> {
+    let to = Attach {
+        kb,
+        bus,
+        writer,
+        collector,
+    };
+    match attach_report(&to, cool_down, report, diagnosis).await? {
+        Attached::Nowhere => Ok(None),
+        // The group commit recorded the likely playbooks with the event.
+        Attached::Appended(id) => Ok(Some(id)),
+        Attached::Opened(id) => {
+            let likely: Vec<String> = diagnosis.likely().map(|c| c.playbook.clone()).collect();
+            crate::feedback::record_incident_matches(kb.store(), id, &likely).await;
+            Ok(Some(id))
+        }
+    }
+}
+
+/// Where a report's evidence goes, and what writes it there.
+struct Attach<'a> {
+    kb: &'a KnowledgeBase,
+    bus: &'a bus::Bus,
+    writer: &'a crate::ingest::GroupCommit,
+    collector: &'a str,
+}
+
+/// What became of a report's evidence.
+enum Attached {
+    Nowhere,
+    /// A report event on an incident already open.
+    Appended(i64),
+    /// A new incident, opened by this report.
+    Opened(i64),
+}
+
+async fn attach_report(
+    to: &Attach<'_>,
+    cool_down: &CoolDown,
+    report: &Report,
+    diagnosis: &Diagnosis,
+) -> StoreResult<Attached> {
+    let (kb, bus, collector) = (to.kb, to.bus, to.collector);
+    let likely: Vec<String> = diagnosis.likely().map(|c| c.playbook.clone()).collect();
     let body = json!({
         "report_id": report.report_id.hyphenated().to_string(),
         "collector": collector,
-        "likely": diagnosis.likely().map(|c| c.playbook.clone()).collect::<Vec<_>>(),
+        "likely": likely,
     });
     let Some(top) = diagnosis.likely().next() else {
-        return join_host_incident(kb, bus, &report.collector.host, collector, &body).await;
+        return join_host_incident(to, &report.collector.host, &body).await;
     };
     let key = report_group(collector, &top.playbook);
     let store = kb.store();
     if let Some(open) = open_for_report(kb, &report.collector.host, &key).await? {
-        return append_report(kb, bus, open.id, collector, &body).await;
+        return append_report(to, open.id, &body, likely).await;
     }
     if let Some(open) = related_incident(kb, &cool_down.fold, report, &top.playbook, None).await? {
         return append_report(kb, bus, open.id, collector, &body).await;
@@ -505,22 +533,22 @@ async fn attach_report(
     match result {
         Ok(Some((incident, event))) => {
             bus.publish(&event);
-            Ok(Some(incident.id))
+            Ok(Attached::Opened(incident.id))
         }
         // In cool-down, or another report (on any replica) opened one a
         // moment ago: attach to that if it is open, else hold off.
         Ok(None) => match open_for_report(kb, &report.collector.host, &key).await? {
-            Some(open) => append_report(kb, bus, open.id, collector, &body).await,
+            Some(open) => append_report(to, open.id, &body, likely).await,
             None => {
                 tracing::info!(%collector, playbook = %top.playbook, "likely diagnosis; collector in cool-down");
-                Ok(None)
+                Ok(Attached::Nowhere)
             }
         },
         // Another report of the group opened it a moment ago: attach.
         Err(StoreError::Database(e)) if is_unique_violation(&e) => {
             match store.open_incident_for_group(&key).await? {
-                Some(open) => append_report(kb, bus, open.id, collector, &body).await,
-                None => Ok(None),
+                Some(open) => append_report(to, open.id, &body, likely).await,
+                None => Ok(Attached::Nowhere),
             }
         }
         Err(e) => Err(e),
@@ -596,28 +624,22 @@ pub async fn related_incident(
 /// playbooks differ from that collector's last report on the incident (a
 /// healthy report after a sick one shows the recovery). A probe reporting
 /// every minute so adds one report, not sixty an hour.
-async fn join_host_incident(
-    kb: &KnowledgeBase,
-    bus: &bus::Bus,
-    host: &str,
-    collector: &str,
-    body: &Value,
-) -> StoreResult<Option<i64>> {
+async fn join_host_incident(to: &Attach<'_>, host: &str, body: &Value) -> StoreResult<Attached> {
     if host.is_empty() {
-        return Ok(None);
+        return Ok(Attached::Nowhere);
     }
-    let Some(open) = open_about_host(kb, host).await? else {
-        return Ok(None);
+    let Some(open) = open_about_host(to.kb, host).await? else {
+        return Ok(Attached::Nowhere);
     };
-    let events = kb.store().events(open.id).await?;
+    let events = to.kb.store().events(open.id).await?;
     let last = events
         .iter()
         .rev()
         .find(|e| e.kind == EventKind::Report && e.body["collector"] == body["collector"]);
     if last.is_some_and(|e| e.body.get("likely") == body.get("likely")) {
-        return Ok(None);
+        return Ok(Attached::Nowhere);
     }
-    append_report(kb, bus, open.id, collector, body).await
+    append_report(to, open.id, body, Vec::new()).await
 }
 
 /// The newest open incident labelled with this host.
@@ -635,20 +657,33 @@ async fn open_about_host(kb: &KnowledgeBase, host: &str) -> StoreResult<Option<I
         .next())
 }
 
-/// Appends a report event to an incident's timeline.
+/// Appends a report event to an incident's timeline, with the incident's
+/// likely playbooks, through the group commit (so under load many reports'
+/// events share one transaction).
 async fn append_report(
-    kb: &KnowledgeBase,
-    bus: &bus::Bus,
+    to: &Attach<'_>,
     incident_id: i64,
-    collector: &str,
     body: &Value,
-) -> StoreResult<Option<i64>> {
-    let event = kb
-        .store()
-        .append_event(incident_id, collector, EventKind::Report, body)
+    likely: Vec<String>,
+) -> StoreResult<Attached> {
+    let done = to
+        .writer
+        .write(BatchWrite::ReportEvent {
+            incident_id,
+            who: to.collector.to_owned(),
+            body: body.clone(),
+            likely,
+        })
         .await?;
-    bus.publish(&event);
-    Ok(Some(incident_id))
+    match done {
+        BatchDone::Event(event) => {
+            to.bus.publish(&event);
+            Ok(Attached::Appended(incident_id))
+        }
+        BatchDone::Report(_) => Err(StoreError::Database(sqlx::Error::Protocol(
+            "the group commit answered an event with a report".into(),
+        ))),
+    }
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

@@ -40,8 +40,8 @@ pub use postmortems::{
     PostmortemVersion, SavePostmortem,
 };
 pub use reports::{
-    CollectorCredential, CollectorRecord, Inserted, MAX_LIST, NewReport, ReportStore,
-    ReportSummary, StoredReport, TOKEN_HASH_LEN,
+    BatchDone, BatchWrite, CollectorCredential, CollectorRecord, Inserted, MAX_LIST, NewReport,
+    ReportRow, ReportStore, ReportSummary, StoredReport, TOKEN_HASH_LEN,
 };
 pub use retention::{RetentionStore, RolledUp, Unrolled};
 pub use study::{NewAttempt, ScheduleEntry, StudyAttempt, StudyStore, StudySummary};

@@ -60,6 +60,8 @@ pub struct AppState {
     /// Links in outbound messages and the key that signs their Right /
     /// Wrong links (the incident page checks them).
     pub links: Arc<crate::notify::Links>,
+    /// The group commit reports and their incident events are written by.
+    pub report_writer: crate::ingest::GroupCommit,
     /// Where to pull evidence from (`prometheus_url`), when set.
     pub prometheus: Option<crate::prometheus::Settings>,
 }
@@ -67,6 +69,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(kb: Arc<KnowledgeBase>, config: Config) -> AppState {
         AppState {
+            report_writer: crate::ingest::GroupCommit::new(
+                kb.store().clone(),
+                crate::ingest::BatchOptions::from_config(&config),
+            ),
             kb,
             limits: Arc::new(limits::Limits::new(&config.security)),
             metrics: Arc::default(),
