@@ -412,6 +412,15 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
         .collect()
 }
 
+/// Presses and releases one key (a `fantoccini::key::Key` code or a character).
+async fn press(client: &fantoccini::Client, key: char) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    client.perform_actions(keys).await.unwrap();
+}
+
 /// axe-core, vendored for this test (see `browser_support/vendor/README.md`).
 const AXE: &str = include_str!("browser_support/vendor/axe.min.js");
 
@@ -446,7 +455,7 @@ const AUDIT: &str = r#"
         }
         if (offenders.length < 6) offenders.push(describe(el) + ' right=' + Math.round(r.right));
     });
-    var scroll = { width: document.scrollingElement.scrollWidth, inner: inner, offenders: offenders };
+    var scroll = { width: document.scrollingElement.scrollWidth, inner: inner, offenders: offenders, height: document.scrollingElement.scrollHeight };
     axe.run(document, { resultTypes: ['violations'] }).then(function (r) {
         var out = r.violations.map(function (v) {
             return { id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 4).map(function (n) {
@@ -581,8 +590,9 @@ async fn every_page_passes_axe_body() {
                         .sum();
                     total += nodes;
                     counts.push(format!(
-                        "{name} {size} {scheme}: {} rules, {nodes} nodes",
-                        bad.len()
+                        "{name} {size} {scheme}: {} rules, {nodes} nodes, {} px tall",
+                        bad.len(),
+                        out["scroll"]["height"]
                     ));
                     for v in bad {
                         failures.push(format!(
@@ -614,6 +624,61 @@ async fn every_page_passes_axe_body() {
             }
         }
     }
+    // The keyboard: Tab first reaches a visible "Skip to content", Enter
+    // moves to the page's content, `/` puts the cursor in search.
+    viewport(&client, 1400, 1000, false).await;
+    client
+        .goto(&format!("{base}/incidents/{incident}"))
+        .await
+        .unwrap();
+    press(&client, '\u{e004}').await;
+    assert!(
+        js_bool(
+            &client,
+            "const a = document.activeElement; const r = a.getBoundingClientRect();\
+             return a.classList.contains('skip-link') && r.top >= 0 && r.bottom <= innerHeight\
+               && getComputedStyle(a).outlineStyle !== 'none';"
+        )
+        .await,
+        "Tab reaches a visible, outlined skip link first"
+    );
+    shot(&client, "a11y-skip-link").await;
+    press(&client, '\u{e007}').await;
+    assert!(
+        js_bool(&client, "return document.activeElement.id === 'main'").await,
+        "the skip link moves to the content"
+    );
+    press(&client, '/').await;
+    assert!(
+        js_bool(
+            &client,
+            "return document.activeElement.matches('.topsearch input[name=q]')"
+        )
+        .await,
+        "/ focuses search"
+    );
+    // "… ago" and the incident's duration keep time without a reload.
+    assert!(
+        text_of(&client, "#inc-duration")
+            .await
+            .starts_with("open for")
+    );
+    client
+        .execute(
+            "const t = document.querySelector('#timeline time.ago');\
+             t.setAttribute('datetime', new Date(Date.now() - 125000).toISOString()); return true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_until(
+        &client,
+        "return document.querySelector('#timeline time.ago').textContent === '2 min ago'",
+        20,
+        "the relative time to tick",
+    )
+    .await;
+
     println!("{}", counts.join("\n"));
     println!(
         "serious/critical axe nodes: {total}; {} pages checked in {:?}",

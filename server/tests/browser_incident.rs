@@ -95,7 +95,7 @@ async fn an_engineer_walks_an_incident_from_alert_to_resolved_body() {
         .await
         .unwrap();
     assert!(
-        text_of(&client, ".diagnosis")
+        text_of(&client, "#summary")
             .await
             .contains("No likely root cause")
     );
@@ -140,12 +140,53 @@ async fn an_engineer_walks_an_incident_from_alert_to_resolved_body() {
         js_bool(&client, "return window.__notReloaded === true").await,
         "updated without a reload"
     );
-    let diagnosis = text_of(&client, "#incident-live .diagnosis").await;
+    let diagnosis = text_of(&client, "#incident-live #summary").await;
     assert!(diagnosis.contains("CLOSE_WAIT"), "{diagnosis}");
     let checklist = text_of(&client, "#checklist").await;
     assert!(checklist.contains("Checklist"), "{checklist}");
     println!("report to live diagnosis on the open page: {live_ms} ms");
     shot(&client, "incident-live-diagnosis").await;
+
+    // Diagnosis first: what is likely, why, and the next step's commands,
+    // each with a copy button; the evidence that decided it next.
+    let summary = text_of(&client, "#summary").await;
+    assert!(summary.contains("Likely"), "{summary}");
+    let copyable = client
+        .find_all(Locator::Css("#summary code.cmd + button.copy"))
+        .await
+        .unwrap();
+    assert!(
+        !copyable.is_empty(),
+        "next-step commands are copyable: {summary}"
+    );
+    assert!(
+        text_of(&client, "#deciding")
+            .await
+            .contains("TCP sockets by state"),
+        "the socket counts that decided it are shown"
+    );
+
+    // On a 1400×1000 laptop the side column fits the window: "Use" and the
+    // paste box are on screen at the top of the page and halfway down it.
+    viewport(&client, 1400, 1000, false).await;
+    for at in ["0", "document.scrollingElement.scrollHeight / 2"] {
+        let check = format!(
+            "window.scrollTo(0, {at});\
+             const bar = document.querySelector('.topbar').getBoundingClientRect().bottom;\
+             const side = document.querySelector('.inc-side').getBoundingClientRect();\
+             const seen = css => {{ const r = document.querySelector(css).getBoundingClientRect();\
+               return r.top >= bar && r.bottom <= innerHeight; }};\
+             return [side.height <= innerHeight - bar, seen('#choose button[type=submit]'),\
+               seen('#paste textarea'), seen('#paste button[type=submit]')];"
+        );
+        let seen = client.execute(&check, vec![]).await.unwrap();
+        assert_eq!(seen, json!([true, true, true, true]), "scrolled to {at}");
+    }
+    client
+        .execute("window.scrollTo(0, 0); return true;", vec![])
+        .await
+        .unwrap();
+    shot(&client, "incident-laptop").await;
 
     // Paste real `ss -tan` output (this host's, so any size).
     paste_into(&client, "#paste textarea", &common::real_ss_tan()).await;
@@ -166,6 +207,16 @@ async fn an_engineer_walks_an_incident_from_alert_to_resolved_body() {
     let flash = text_of(&client, "#inc-flash").await;
     assert!(flash.contains("recognised as ss -tan"), "{flash}");
     assert!(
+        js_bool(
+            &client,
+            "return document.querySelector('#paste #inc-flash') !== null \
+             && document.querySelector('#paste textarea').value === '' \
+             && window.__notReloaded === true"
+        )
+        .await,
+        "the paste's outcome is said next to the paste box, in place"
+    );
+    assert!(
         text_of(&client, "#timeline")
             .await
             .contains("Pasted output recognised as ss -tan")
@@ -181,6 +232,10 @@ async fn an_engineer_walks_an_incident_from_alert_to_resolved_body() {
             .await
             .unwrap();
     }
+    assert!(
+        js_bool(&client, "return window.__notReloaded === true").await,
+        "ticks update in place"
+    );
     let ticks = store.ticks(id).await.unwrap();
     assert_eq!(ticks.iter().map(|t| t.step).collect::<Vec<_>>(), [1, 2]);
     assert!(ticks.iter().all(|t| t.ticked_by == "oncall"));
@@ -331,7 +386,7 @@ async fn the_alert_points_at_the_playbook_and_a_responder_decides_body() {
         "{why}"
     );
     assert!(
-        text_of(&client, ".diagnosis")
+        text_of(&client, "#summary")
             .await
             .contains("No likely root cause")
     );

@@ -652,3 +652,154 @@ async fn reopening_while_the_alert_group_has_an_open_incident_is_409() {
     let reopened = t.state.kb.store().incident(old).await.unwrap().unwrap();
     assert_eq!(reopened.status, IncidentStatus::Open);
 }
+
+/// A form of the incident page posted by its script (`Accept:
+/// application/json`) as a browser's fetch sends it.
+async fn form_json(
+    state: &AppState,
+    login: &common::Login,
+    uri: &str,
+    fields: &[(&str, &str)],
+) -> Answer {
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", common::urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    send(
+        state,
+        Request::post(uri)
+            .header(header::COOKIE, &login.cookie)
+            .header(header::ACCEPT, "application/json")
+            .header(
+                header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded;charset=UTF-8",
+            )
+            .body(Body::from(format!("{body}&csrf_token={}", login.csrf)))
+            .unwrap(),
+    )
+    .await
+}
+
+/// The page's script posts the same forms and gets what happened as JSON
+/// (to say next to the form, without a reload); errors as the API's JSON
+/// with the field. Without the header the same post still redirects.
+#[tokio::test]
+async fn the_page_script_gets_each_outcome_as_json() {
+    let t = common::app().await;
+    let id = common::close_wait_incident(&t.state, &Default::default()).await;
+    let alice = common::session_for(&t.state, "alice", Role::Responder).await;
+    let url = format!("/incidents/{id}");
+
+    let pasted = form_json(
+        &t.state,
+        &alice,
+        &url,
+        &[("action", "paste"), ("text", &real_ss_tan())],
+    )
+    .await;
+    assert_eq!(pasted.status, StatusCode::OK, "{}", pasted.text);
+    let said = pasted.json();
+    assert_eq!(said["kind"], "ok", "{said}");
+    assert!(
+        said["message"]
+            .as_str()
+            .unwrap()
+            .contains("recognised as ss -tan"),
+        "{said}"
+    );
+
+    let junk = form_json(
+        &t.state,
+        &alice,
+        &url,
+        &[("action", "paste"), ("text", "hello")],
+    )
+    .await;
+    assert_eq!(junk.json()["kind"], "warn", "{}", junk.text);
+
+    let ticked = form_json(
+        &t.state,
+        &alice,
+        &url,
+        &[
+            ("action", "tick"),
+            ("playbook", "close-wait-leak"),
+            ("step", "2"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        ticked.json()["message"],
+        "Step 2 marked done.",
+        "{}",
+        ticked.text
+    );
+
+    let resolved = form_json(
+        &t.state,
+        &alice,
+        &url,
+        &[("action", "status"), ("status", "resolved")],
+    )
+    .await;
+    assert_eq!(resolved.json()["message"], "Marked resolved.");
+    let incident = t.state.kb.store().incident(id).await.unwrap().unwrap();
+    assert_eq!(incident.status, IncidentStatus::Resolved);
+
+    let right = form_json(
+        &t.state,
+        &alice,
+        &format!("{url}/verdict"),
+        &[("playbook", "close-wait-leak"), ("verdict", "right")],
+    )
+    .await;
+    assert_eq!(right.status, StatusCode::OK, "{}", right.text);
+    assert!(
+        right.json()["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("right."),
+        "{}",
+        right.text
+    );
+
+    // Errors: JSON naming the field, the status as for a page.
+    let empty = form_json(
+        &t.state,
+        &alice,
+        &url,
+        &[("action", "note"), ("text", "  ")],
+    )
+    .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(empty.json()["error"]["field"], "text", "{}", empty.text);
+    let nowhere = form_json(
+        &t.state,
+        &alice,
+        "/incidents/99999",
+        &[("action", "note"), ("text", "x")],
+    )
+    .await;
+    assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
+    assert!(
+        nowhere.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("99999")
+    );
+
+    // Without script: the redirect, as before.
+    let plain = form(
+        &t.state,
+        &alice,
+        &url,
+        &[("action", "note"), ("text", "checked the LB")],
+    )
+    .await;
+    assert_eq!(plain.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        plain.location.as_deref(),
+        Some(format!("{url}#timeline").as_str())
+    );
+}

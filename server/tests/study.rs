@@ -92,6 +92,10 @@ async fn every_builtin_playbook_is_a_working_exercise() {
 
     let list = send(&t.state, get("/study", Some(&me))).await;
     assert_eq!(list.status, StatusCode::OK);
+    assert!(
+        !list.body.contains("class=\"layer "),
+        "no layer badges on the list"
+    );
     for id in &ids {
         assert!(
             list.body.contains(&format!("href=\"/study/{id}\"")),
@@ -114,6 +118,9 @@ async fn every_builtin_playbook_is_a_working_exercise() {
         let title = &t.state.kb.get(id).unwrap().playbook.meta.title;
         let before_choices = &page.body[..page.body.find("study-choices").unwrap()];
         assert!(!before_choices.contains(&askama_escape(title)), "{id}");
+        // Nor its layer: the distractors come from the same layer first,
+        // so a layer badge would narrow the choice.
+        assert!(!page.body.contains("class=\"layer "), "{id}: a layer badge");
 
         let answered = send(
             &t.state,

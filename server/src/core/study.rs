@@ -91,13 +91,26 @@ fn fnv(parts: &[&[u8]]) -> u64 {
     h
 }
 
-/// Orders items by a hash of (seed, key): a shuffle that is the same every
-/// time for the same seed.
+/// SplitMix64's finaliser: spreads FNV's output over all 64 bits (FNV alone
+/// keeps related inputs' low bits related, which skewed the order).
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Orders items by a hash of (seed, attempt, item): a shuffle that is the
+/// same every time for the same seed and attempt.
 fn shuffled<'a>(items: Vec<&'a Playbook>, seed: &str, attempt: u64) -> Vec<&'a Playbook> {
     let mut keyed: Vec<(u64, &Playbook)> = items
         .into_iter()
         .map(|p| {
-            let key = fnv(&[seed.as_bytes(), &attempt.to_le_bytes(), p.id().as_bytes()]);
+            let key = mix(fnv(&[
+                seed.as_bytes(),
+                &attempt.to_le_bytes(),
+                p.id().as_bytes(),
+            ]));
             (key, p)
         })
         .collect();
@@ -105,10 +118,18 @@ fn shuffled<'a>(items: Vec<&'a Playbook>, seed: &str, attempt: u64) -> Vec<&'a P
     keyed.into_iter().map(|(_, p)| p).collect()
 }
 
-/// The answers offered for `target` on the learner's `attempt`-th try:
+/// The answers offered for `target` to `learner` on their `attempt`-th try:
 /// the target and distractors (other playbooks of the same layer first, then
-/// other layers), in an order fixed by exercise and attempt.
-pub fn candidates(target: &Playbook, all: &[&Playbook], attempt: u64) -> Vec<Choice> {
+/// other layers). The order is shuffled per learner, exercise and attempt
+/// (the same on a reload, new on the next try); the answer's place is
+/// uniform over the slots.
+pub fn candidates(
+    target: &Playbook,
+    all: &[&Playbook],
+    learner: &str,
+    attempt: u64,
+) -> Vec<Choice> {
+    let seed = format!("{learner}\u{1f}{}", target.id());
     let others = || all.iter().copied().filter(|p| p.id() != target.id());
     let same: Vec<&Playbook> = others()
         .filter(|p| p.meta.layer == target.meta.layer)
@@ -116,11 +137,14 @@ pub fn candidates(target: &Playbook, all: &[&Playbook], attempt: u64) -> Vec<Cho
     let rest: Vec<&Playbook> = others()
         .filter(|p| p.meta.layer != target.meta.layer)
         .collect();
-    let mut picked: Vec<&Playbook> = shuffled(same, target.id(), attempt);
-    picked.extend(shuffled(rest, target.id(), attempt));
+    let mut picked: Vec<&Playbook> = shuffled(same, &seed, attempt);
+    picked.extend(shuffled(rest, &seed, attempt));
     picked.truncate(CANDIDATES - 1);
-    picked.push(target);
-    shuffled(picked, &format!("{}#order", target.id()), attempt)
+    let mut order = shuffled(picked, &format!("{seed}#order"), attempt);
+    let slot =
+        mix(fnv(&[seed.as_bytes(), b"#slot", &attempt.to_le_bytes()])) % (order.len() as u64 + 1);
+    order.insert(slot as usize, target);
+    order
         .into_iter()
         .map(|p| Choice {
             id: p.id().to_owned(),
@@ -376,32 +400,66 @@ mod tests {
         let refs: Vec<&Playbook> = all.iter().collect();
         for p in &all {
             for attempt in 0..3 {
-                let c = candidates(p, &refs, attempt);
+                let c = candidates(p, &refs, "ada", attempt);
                 assert_eq!(c.len(), CANDIDATES, "{}", p.id());
                 assert_eq!(c.iter().filter(|c| c.id == p.id()).count(), 1);
                 let ids: BTreeSet<_> = c.iter().map(|c| &c.id).collect();
                 assert_eq!(ids.len(), CANDIDATES, "no duplicates");
-                assert_eq!(c, candidates(p, &refs, attempt), "deterministic");
+                assert_eq!(c, candidates(p, &refs, "ada", attempt), "deterministic");
             }
         }
         // Network has three playbooks: both others are among the distractors.
         let mtu = get(&all, "mtu-blackhole");
-        let c = candidates(mtu, &refs, 0);
+        let c = candidates(mtu, &refs, "ada", 0);
         for id in ["missing-masquerade", "periodic-saturation-p99"] {
             assert!(c.iter().any(|c| c.id == id), "{c:?}");
         }
         // The order changes between attempts for at least one playbook.
         assert!(
             all.iter()
-                .any(|p| candidates(p, &refs, 0) != candidates(p, &refs, 1))
+                .any(|p| candidates(p, &refs, "ada", 0) != candidates(p, &refs, "ada", 1))
         );
+    }
+
+    #[test]
+    fn the_answer_is_in_every_slot_about_as_often() {
+        let all = builtins();
+        let refs: Vec<&Playbook> = all.iter().collect();
+        let mut slots = [0usize; CANDIDATES];
+        let mut first_per_learner = Vec::new();
+        for learner in ["ada", "bo", "chen", "dana", "eli", "fay", "gus", "hana"] {
+            let mut first = 0;
+            for p in &all {
+                for attempt in 0..10 {
+                    let c = candidates(p, &refs, learner, attempt);
+                    let at = c.iter().position(|c| c.id == p.id()).unwrap();
+                    slots[at] += 1;
+                    first += usize::from(attempt == 0 && at == 0);
+                }
+            }
+            first_per_learner.push(first);
+        }
+        let total: usize = slots.iter().sum();
+        for n in slots {
+            let share = n as f64 / total as f64;
+            assert!((0.20..=0.30).contains(&share), "{slots:?}");
+        }
+        // On a first try the answer is not first in most exercises for anyone.
+        assert!(
+            first_per_learner.iter().all(|&n| n <= 6),
+            "{first_per_learner:?} of {}",
+            all.len()
+        );
+        // Another learner sees another order.
+        let p = &all[0];
+        assert!((0..5).any(|a| candidates(p, &refs, "ada", a) != candidates(p, &refs, "bo", a)));
     }
 
     #[test]
     fn few_playbooks_give_fewer_candidates() {
         let all = builtins();
         let only = get(&all, "mtu-blackhole");
-        let c = candidates(only, &[only], 0);
+        let c = candidates(only, &[only], "ada", 0);
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].id, "mtu-blackhole");
     }

@@ -15,6 +15,7 @@ mod pages;
 pub mod peers;
 pub mod render;
 mod serve;
+pub mod units;
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -597,6 +597,32 @@ pub const SIGNALS: &[SignalDef] = &[
     ),
 ];
 
+/// The observation kinds a signal is derived from, by its group (the part
+/// of its name before the first dot): where a page finds the evidence a
+/// clause over it used.
+pub fn kinds_of(name: &str) -> &'static [&'static str] {
+    match name.split('.').next().unwrap_or_default() {
+        "tcp" => &["tcp_states"],
+        "fds" => &["process_fds", "tcp_states"],
+        "conntrack" => &["conntrack"],
+        "counters" => &["net_counters"],
+        "dns" => &["dns_lookups"],
+        "tls" => &["tls_handshake", "config_facts"],
+        "conn" => &["conn_lifetimes"],
+        "http" => &["http_latency"],
+        "keepalive" => &["keepalive", "config_facts"],
+        "pmtu" => &["pmtu", "interfaces"],
+        "iface" => &["interfaces"],
+        "nat" => &["nat_rules"],
+        "connect" => &["connect_attempts"],
+        "k8s" => &["k8s_pods"],
+        "host" => &["k8s_pods", "nat_rules", "dns_lookups", "interfaces"],
+        "logs" => &["log_matches"],
+        "config" => &["config_facts"],
+        _ => &[],
+    }
+}
+
 /// The definition of `name`: an exact entry or the family it belongs to.
 pub fn lookup(name: &str) -> Option<&'static SignalDef> {
     SIGNALS.iter().find(|d| d.name == name).or_else(|| {
@@ -667,6 +693,15 @@ mod tests {
             assert!(rest == "*" || is_ident(rest), "{}", d.name);
             assert!(!d.meaning.is_empty() && !d.unit.is_empty() && !d.collect.is_empty());
         }
+    }
+
+    #[test]
+    fn every_signal_comes_from_a_known_observation_kind() {
+        for d in SIGNALS {
+            assert!(!kinds_of(d.name).is_empty(), "{} has no kind", d.name);
+        }
+        assert_eq!(kinds_of("tcp.close_wait_count"), ["tcp_states"]);
+        assert!(kinds_of("nonsense.x").is_empty());
     }
 
     #[test]

@@ -5,16 +5,17 @@
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::incidents::Done;
 use crate::incidents::candidates::{Ranked, Source};
 use crate::kb::KnowledgeBase;
 use crate::store::{NewVerdict, PlaybookFeedback, Verdict, VerdictRecord, current_verdicts};
 use crate::web::auth::CurrentUser;
-use crate::web::{ApiError, AppState, PageError};
+use crate::web::{ApiError, AppState};
 
 /// Likely candidates offered for a verdict (every other candidate is).
 const TOP: usize = 3;
@@ -122,17 +123,27 @@ pub struct VerdictForm {
 }
 
 /// `POST /incidents/{id}/verdict`: records the engineer's verdict on one
-/// playbook and goes back to the verdict box.
+/// playbook and goes back to the verdict box (or, for the page's script,
+/// says what it recorded).
 pub async fn view_incident_verdict_post(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<i64>,
+    headers: HeaderMap,
     Form(form): Form<VerdictForm>,
-) -> Result<Response, PageError> {
+) -> Response {
+    let json = super::incidents::wants_json(&headers);
+    super::incidents::answer(record(&state, &user, id, form).await, json)
+}
+
+async fn record(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    form: VerdictForm,
+) -> Result<Done, ApiError> {
     let invalid = |field: &str, message: String| {
-        PageError::from(
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message).with_field(field),
-        )
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message).with_field(field)
     };
     let verdict = Verdict::parse(&form.verdict).ok_or_else(|| {
         invalid(
@@ -141,12 +152,12 @@ pub async fn view_incident_verdict_post(
         )
     })?;
     let playbook = form.playbook.trim();
-    if state.kb.get(playbook).is_none() {
+    let Some(current) = state.kb.get(playbook) else {
         return Err(invalid(
             "playbook",
             format!("There is no playbook {playbook:?}."),
         ));
-    }
+    };
     let comment = form.comment.trim();
     if comment.chars().count() > COMMENT_LIMIT {
         return Err(invalid(
@@ -169,11 +180,19 @@ pub async fn view_incident_verdict_post(
     .await
     .map_err(|e| match e {
         crate::store::StoreError::NotFound => {
-            PageError::not_found(format!("There is no incident {id}."))
+            ApiError::not_found(format!("There is no incident {id}."))
         }
-        e => ApiError::from(e).into(),
+        e => ApiError::from(e),
     })?;
-    Ok(Redirect::to(&format!("/incidents/{id}#verdict")).into_response())
+    Ok(Done {
+        to: format!("/incidents/{id}#verdict"),
+        kind: "ok",
+        message: format!(
+            "Marked “{}” {}.",
+            current.playbook.meta.title,
+            verdict.as_str()
+        ),
+    })
 }
 
 /// "matched N times, confirmed M, marked wrong K" as the playbook page

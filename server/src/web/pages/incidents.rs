@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::Form;
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
@@ -46,6 +47,22 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// A time as a `<time datetime>` (and `static/app.js`, which keeps "… ago"
+/// current) reads it.
+pub fn iso(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// How long the incident has been open, or was: "open for 2 h 14 min",
+/// "resolved after 47 min".
+fn duration(i: &Incident, now: DateTime<Utc>) -> String {
+    let secs = |to: DateTime<Utc>| ((to - i.opened_at).num_seconds().max(0)) as f64;
+    match i.resolved_at {
+        Some(r) => format!("resolved after {}", crate::web::units::seconds(secs(r))),
+        None => format!("open for {}", crate::web::units::seconds(secs(now))),
+    }
+}
+
 // ---- List ----------------------------------------------------------------------------
 
 pub struct IncidentRow {
@@ -55,7 +72,10 @@ pub struct IncidentRow {
     pub severity: String,
     pub labels: Vec<(String, String)>,
     pub opened: String,
+    /// RFC 3339, for `<time datetime>`.
     pub opened_iso: String,
+    /// As a person reads it (UTC).
+    pub opened_at: String,
     pub opened_by: String,
 }
 
@@ -68,7 +88,8 @@ impl IncidentRow {
             severity: i.severity.clone(),
             labels: i.labels.clone().into_iter().collect(),
             opened: ago(i.opened_at, now),
-            opened_iso: when(i.opened_at),
+            opened_iso: iso(i.opened_at),
+            opened_at: when(i.opened_at),
             opened_by: i.opened_by.clone(),
         }
     }
@@ -244,6 +265,7 @@ pub struct EventRow {
     pub kind: &'static str,
     pub at: String,
     pub at_iso: String,
+    pub at_title: String,
     pub who: String,
     pub text: String,
     pub link: Option<String>,
@@ -253,11 +275,15 @@ pub struct ReportLink {
     pub id: String,
     pub collector: String,
     pub received: String,
+    pub received_iso: String,
     pub observations: Vec<ObservationView>,
 }
 
 pub struct PasteView {
+    /// The paste's timeline event.
+    pub event: i64,
     pub at: String,
+    pub at_iso: String,
     pub who: String,
     pub formats: String,
     pub observations: Vec<ObservationView>,
@@ -295,8 +321,8 @@ pub struct CandidateRow {
     pub score_text: String,
     pub confidence_text: String,
     /// What to measure to settle it (its unknown clauses' probes), when it
-    /// is not likely yet.
-    pub collect: Vec<String>,
+    /// is not likely yet; each as text and commands.
+    pub collect: Vec<Vec<(String, bool)>>,
 }
 
 /// Commands offered per candidate to confirm or rule it out.
@@ -321,7 +347,10 @@ impl CandidatesView {
                 likely: c.likely,
                 score_text: format!("{:.0}%", c.score * 100.0),
                 confidence_text: format!("{:.0}%", c.confidence * 100.0),
-                collect: to_collect(a, &c.playbook),
+                collect: to_collect(a, &c.playbook)
+                    .iter()
+                    .map(|t| super::diagnosis::command_parts(t))
+                    .collect(),
             })
             .collect();
         CandidatesView {
@@ -487,6 +516,9 @@ pub struct Live {
     pub feedback: super::feedback::FeedbackView,
     pub checklist: Option<Checklist>,
     pub hosts: Option<HostsView>,
+    /// The observations the diagnosis read (the newest of each kind), each
+    /// saying for or against what.
+    pub deciding: Vec<ObservationView>,
     pub reports: Vec<ReportLink>,
     pub pastes: Vec<PasteView>,
     pub timeline: Vec<EventRow>,
@@ -500,11 +532,14 @@ struct IncidentView {
     title: String,
     query: String,
     head: IncidentRow,
-    resolved: Option<String>,
+    resolved_iso: Option<String>,
+    /// "open for 2 h", "resolved after 47 min".
+    duration: String,
     statuses: [IncidentStatus; 3],
     playbooks: Vec<(String, String)>,
     chosen: String,
-    flash: Option<(&'static str, String)>,
+    /// (kind, text, where: "paste" or "top") after a form posted without script.
+    flash: Option<(&'static str, String, &'static str)>,
     /// What a Right / Wrong link from a message offers.
     verdict_link: Option<super::verdict_link::VerdictLinkView>,
     /// The incident's postmortem, when one is written: the page links to it.
@@ -547,7 +582,8 @@ fn event_row(e: &IncidentEvent, now: DateTime<Utc>) -> EventRow {
         id: e.id,
         kind: e.kind.as_str(),
         at: ago(e.at, now),
-        at_iso: when(e.at),
+        at_iso: iso(e.at),
+        at_title: when(e.at),
         who: e.who.clone(),
         text: incidents::describe(e),
         link,
@@ -599,6 +635,7 @@ async fn live(
     });
     let evidence = &assessment.evidence;
     let now = Utc::now();
+    let deciding = deciding(evidence, &super::diagnosis::uses(&assessment.diagnosis));
     let mut timeline: Vec<EventRow> = events.iter().map(|e| event_row(e, now)).collect();
     timeline.reverse();
     Ok(Live {
@@ -614,6 +651,7 @@ async fn live(
         ),
         checklist,
         hosts: assessment.hosts.as_ref().map(|m| HostsView::new(m, now)),
+        deciding,
         reports: evidence
             .reports
             .iter()
@@ -625,6 +663,7 @@ async fn live(
                     None => r.summary.collector.clone(),
                 },
                 received: ago(r.summary.received_at, now),
+                received_iso: iso(r.summary.received_at),
                 observations: r
                     .report
                     .observations
@@ -638,7 +677,9 @@ async fn live(
             .iter()
             .rev()
             .map(|p| PasteView {
+                event: p.event.id,
                 at: ago(p.event.at, now),
+                at_iso: iso(p.event.at),
                 who: p.event.who.clone(),
                 formats: p.formats.join(", "),
                 observations: p.observations.iter().map(ObservationView::of).collect(),
@@ -647,6 +688,43 @@ async fn live(
         last_event: events.last().map_or(0, |e| e.id),
         timeline,
     })
+}
+
+/// The newest observation of each kind the diagnosis read, newest evidence
+/// first (newer evidence of a kind counts over older in the diagnosis too).
+fn deciding(
+    evidence: &incidents::Evidence,
+    uses: &std::collections::BTreeMap<&'static str, Vec<String>>,
+) -> Vec<ObservationView> {
+    let mut dated: Vec<(DateTime<Utc>, &faultline_probe::report::Observation)> = Vec::new();
+    for r in &evidence.reports {
+        dated.extend(
+            r.report
+                .observations
+                .iter()
+                .map(|o| (r.summary.received_at, o)),
+        );
+    }
+    for p in &evidence.pastes {
+        dated.extend(p.observations.iter().map(|o| (p.event.at, o)));
+    }
+    // Stable: of two at the same time, the later listed is the newer.
+    dated.sort_by_key(|(at, _)| *at);
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for (_, o) in dated.into_iter().rev() {
+        let mut view = ObservationView::of(o);
+        let Some(notes) = uses.get(view.kind.as_str()) else {
+            continue;
+        };
+        if seen.contains(&view.kind) {
+            continue;
+        }
+        seen.push(view.kind.clone());
+        view.uses = notes.clone();
+        out.push(view);
+    }
+    out
 }
 
 /// Why the checklist shows these steps.
@@ -717,23 +795,14 @@ pub async fn view_incident_get(
                 "{} is attached as evidence; the diagnosis below includes it.",
                 incidents::describe(e)
             );
-            ("ok", text)
+            ("ok", text, "top")
         });
     let flash = params
         .pasted
         .and_then(|pid| events.iter().find(|e| e.id == pid))
-        .map(|e| match e.kind {
-            EventKind::Paste => (
-                "ok",
-                incidents::describe(e) + ". The diagnosis below includes it.",
-            ),
-            _ => (
-                "warn",
-                format!(
-                    "Nothing in the paste was recognised; it is kept as a note. {}",
-                    e.body["unrecognised"].as_str().unwrap_or_default()
-                ),
-            ),
+        .map(|e| {
+            let (kind, text) = paste_outcome(e);
+            (kind, text, "paste")
         })
         .or(attached)
         .or_else(|| {
@@ -745,8 +814,9 @@ pub async fn view_incident_get(
                         "{}; the diagnosis below includes it.",
                         incidents::describe(e)
                     ),
+                    "top",
                 ),
-                _ => ("warn", incidents::describe(e)),
+                _ => ("warn", incidents::describe(e), "top"),
             })
         });
     let verdict_link = match (
@@ -788,11 +858,13 @@ pub async fn view_incident_get(
         .map(|c| (c.playbook.id().to_owned(), c.playbook.meta.title.clone()))
         .collect();
     playbooks.sort_by(|a, b| a.1.cmp(&b.1));
+    let now = Utc::now();
     Ok(render(&IncidentView {
         title: format!("Incident {}: {}", incident.id, incident.title),
         query: String::new(),
-        resolved: incident.resolved_at.map(when),
-        head: IncidentRow::of(&incident, Utc::now()),
+        resolved_iso: incident.resolved_at.map(iso),
+        duration: duration(&incident, now),
+        head: IncidentRow::of(&incident, now),
         statuses: IncidentStatus::ALL,
         chosen: incident.playbook.clone().unwrap_or_default(),
         playbooks,
@@ -837,56 +909,115 @@ pub struct ActionForm {
 /// `access::INCIDENT_FORM_LIMIT`).
 const TEXT_LIMIT: usize = 256 * 1024;
 
+/// What a form on the incident page did: where the page goes without
+/// script, and, with it, what to say next to the form that was used.
+pub struct Done {
+    /// Where a browser without script is sent (a redirect).
+    pub to: String,
+    /// `ok` or `warn`.
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// Whether a form was posted by the page's script (`Accept:
+/// application/json`): it gets the outcome as JSON and updates in place.
+pub fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+/// The answer to a form post: JSON `{"kind", "message"}` (errors as the
+/// API's `{"error"}`) for the page's script, else a redirect (errors as a page).
+pub fn answer(done: Result<Done, ApiError>, json: bool) -> Response {
+    match (done, json) {
+        (Ok(d), true) => {
+            Json(serde_json::json!({ "kind": d.kind, "message": d.message })).into_response()
+        }
+        (Ok(d), false) => Redirect::to(&d.to).into_response(),
+        (Err(e), true) => e.into_response(),
+        (Err(e), false) => PageError::from(e).into_response(),
+    }
+}
+
+/// What became of a paste, in a sentence: (`ok` or `warn`, text).
+fn paste_outcome(e: &IncidentEvent) -> (&'static str, String) {
+    match e.kind {
+        EventKind::Paste => (
+            "ok",
+            incidents::describe(e) + ". The diagnosis includes it.",
+        ),
+        _ => (
+            "warn",
+            format!(
+                "Nothing in the paste was recognised; it is kept as a note. {}",
+                e.body["unrecognised"].as_str().unwrap_or_default()
+            ),
+        ),
+    }
+}
+
 pub async fn view_incident_post(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<i64>,
+    headers: HeaderMap,
     Form(form): Form<ActionForm>,
-) -> Result<Response, PageError> {
+) -> Response {
+    answer(act(&state, &user, id, form).await, wants_json(&headers))
+}
+
+async fn act(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    form: ActionForm,
+) -> Result<Done, ApiError> {
     let (kb, bus, who) = (&state.kb, &state.incident_bus, user.actor());
     let invalid = |field: &str, message: &str| {
-        PageError::from(
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message).with_field(field),
-        )
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message).with_field(field)
     };
     if form.text.len() > TEXT_LIMIT {
         return Err(invalid("text", "The text is longer than 256 KiB."));
     }
     // The incident must exist whatever the action.
-    load(&state, id).await?;
+    kb.store()
+        .incident(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("There is no incident {id}.")))?;
     let back = format!("/incidents/{id}");
-    let to = match form.action.as_str() {
+    let done = |to: String, kind: &'static str, message: String| Done { to, kind, message };
+    Ok(match form.action.as_str() {
         "note" => {
             let text = form.text.trim();
             if text.is_empty() {
                 return Err(invalid("text", "The note is empty."));
             }
-            incidents::add_note(kb, bus, id, &who, text)
-                .await
-                .map_err(ApiError::from)?;
-            format!("{back}#timeline")
+            incidents::add_note(kb, bus, id, &who, text).await?;
+            done(
+                format!("{back}#timeline"),
+                "ok",
+                "Note added to the timeline.".into(),
+            )
         }
         "paste" => {
             if form.text.trim().is_empty() {
                 return Err(invalid("text", "The paste is empty."));
             }
-            let event = match incidents::add_paste(kb, bus, id, &who, &form.text)
-                .await
-                .map_err(ApiError::from)?
-            {
+            let event = match incidents::add_paste(kb, bus, id, &who, &form.text).await? {
                 PasteOutcome::Recognised { event, .. } | PasteOutcome::KeptAsNote { event, .. } => {
                     event
                 }
             };
-            format!("{back}?pasted={}#paste", event.id)
+            let (kind, message) = paste_outcome(&event);
+            done(format!("{back}?pasted={}#paste", event.id), kind, message)
         }
         "status" => {
             let status = IncidentStatus::parse(&form.status)
                 .ok_or_else(|| invalid("status", "Use open, mitigated or resolved."))?;
-            incidents::set_status(kb, bus, id, status, &who)
-                .await
-                .map_err(ApiError::from)?;
-            back
+            incidents::set_status(kb, bus, id, status, &who).await?;
+            done(back, "ok", format!("Marked {}.", status.as_str()))
         }
         "tick" | "untick" => {
             let step = form
@@ -896,15 +1027,20 @@ pub async fn view_incident_post(
             if kb.get(&form.playbook).is_none() {
                 return Err(invalid("playbook", "There is no such playbook."));
             }
+            let tick = form.action == "tick";
             if let Some(event) = kb
                 .store()
-                .set_tick(id, &form.playbook, step, form.action == "tick", &who)
-                .await
-                .map_err(ApiError::from)?
+                .set_tick(id, &form.playbook, step, tick, &who)
+                .await?
             {
                 bus.publish(&event);
             }
-            format!("{back}#step-{step}")
+            let what = if tick { "done" } else { "not done" };
+            done(
+                format!("{back}#step-{step}"),
+                "ok",
+                format!("Step {step} marked {what}."),
+            )
         }
         "playbook" => {
             let choice = match form.playbook.trim() {
@@ -912,13 +1048,13 @@ pub async fn view_incident_post(
                 p if kb.get(p).is_some() => Some(p),
                 _ => return Err(invalid("playbook", "There is no such playbook.")),
             };
-            let event = kb
-                .store()
-                .set_playbook(id, choice, &who, None)
-                .await
-                .map_err(ApiError::from)?;
+            let event = kb.store().set_playbook(id, choice, &who, None).await?;
             bus.publish(&event);
-            format!("{back}#checklist")
+            let message = match choice.and_then(|p| kb.get(p)) {
+                Some(c) => format!("The checklist now follows “{}”.", c.playbook.meta.title),
+                None => "The checklist follows the top likely candidate again.".to_owned(),
+            };
+            done(format!("{back}#checklist"), "ok", message)
         }
         "pull" => {
             let Some(settings) = &state.prometheus else {
@@ -931,7 +1067,13 @@ pub async fn view_incident_post(
             let outcome = incidents::pull::pull(kb, bus, settings, fold, id, &who)
                 .await
                 .map_err(ApiError::from)?;
-            format!("{back}?pulled={}#evidence", outcome.event().id)
+            let event = outcome.event();
+            let kind = if event.kind == EventKind::Report { "ok" } else { "warn" };
+            done(
+                format!("{back}?pulled={}#evidence", event.id),
+                kind,
+                incidents::describe(event),
+            )
         }
         "report" => {
             // A bare id or the report page's address (`…/reports/{id}`).
@@ -945,9 +1087,17 @@ pub async fn view_incident_post(
                 Err(crate::store::StoreError::NotFound) => {
                     return Err(invalid("report", "There is no stored report with that id."));
                 }
-                other => other.map_err(ApiError::from)?,
+                other => other?,
             };
-            format!("{back}?attached={}#evidence", event.id)
+            let message = format!(
+                "{} is attached as evidence; the diagnosis includes it.",
+                incidents::describe(&event)
+            );
+            done(
+                format!("{back}?attached={}#evidence", event.id),
+                "ok",
+                message,
+            )
         }
         other => {
             return Err(invalid(
@@ -958,8 +1108,7 @@ pub async fn view_incident_post(
                 ),
             ));
         }
-    };
-    Ok(Redirect::to(&to).into_response())
+    })
 }
 
 // ---- Live stream ----------------------------------------------------------------------

@@ -5,6 +5,7 @@
 use faultline_probe::report::{EndedBy, Observation};
 
 use crate::web::charts::{bars, gauge, latency, lifetime};
+use crate::web::units;
 
 /// A table of strings (askama escapes every cell).
 pub struct TableView {
@@ -27,6 +28,19 @@ pub struct ObservationView {
     pub raw: Option<String>,
     /// Where the whole report's JSON is, for tables cut short.
     pub json_link: Option<String>,
+    /// What it told the diagnosis ("for close-wait-leak …", "against …");
+    /// empty when the diagnosis did not read it, or the page does not say.
+    pub uses: Vec<String>,
+}
+
+/// Tables longer than this are shown folded.
+pub const FOLD_ROWS: usize = 12;
+
+impl TableView {
+    /// Whether the table starts folded (long tables hide the rest).
+    pub fn folded(&self) -> bool {
+        self.rows.len() > FOLD_ROWS
+    }
 }
 
 /// Rows shown per table.
@@ -58,8 +72,17 @@ fn ms(x: f64) -> String {
     format!("{} ms", crate::web::charts::human(x))
 }
 
+/// A fact; an empty value reads "none".
 pub(super) fn fact(k: &str, v: impl Into<String>) -> (String, String) {
-    (k.to_owned(), v.into())
+    let v = v.into();
+    (
+        k.to_owned(),
+        if v.trim().is_empty() {
+            "none".to_owned()
+        } else {
+            v
+        },
+    )
 }
 
 fn ended(e: EndedBy) -> &'static str {
@@ -81,7 +104,22 @@ impl ObservationView {
             tables: Vec::new(),
             raw: None,
             json_link: None,
+            uses: Vec::new(),
         }
+    }
+
+    /// The observations the diagnosis used first, each saying for or
+    /// against what, then the rest (which a page shows folded).
+    pub fn split_by_use(
+        mut views: Vec<ObservationView>,
+        uses: &std::collections::BTreeMap<&'static str, Vec<String>>,
+    ) -> (Vec<ObservationView>, Vec<ObservationView>) {
+        for v in &mut views {
+            if let Some(u) = uses.get(v.kind.as_str()) {
+                v.uses = u.clone();
+            }
+        }
+        views.into_iter().partition(|v| !v.uses.is_empty())
     }
 
     /// The views of a stored report's observations, linking its JSON.
@@ -168,10 +206,10 @@ impl ObservationView {
                 if !c.timeouts.is_empty() {
                     v.tables.push(table(
                         "Timeouts",
-                        vec!["timeout", "seconds"],
+                        vec!["timeout", "after"],
                         c.timeouts
                             .iter()
-                            .map(|(k, n)| vec![k.clone(), n.to_string()])
+                            .map(|(k, n)| vec![k.clone(), units::seconds(*n as f64)])
                             .collect(),
                     ));
                 }
@@ -179,7 +217,7 @@ impl ObservationView {
             }
             Observation::NetCounters(n) => {
                 let mut v = ObservationView::new("net_counters", "Kernel counters");
-                v.facts.push(fact("window", format!("{} s", n.interval_s)));
+                v.facts.push(fact("window", units::seconds(n.interval_s)));
                 v.tables.push(table(
                     "Deltas over the window",
                     vec!["counter", "delta", "per second"],
@@ -334,17 +372,15 @@ impl ObservationView {
                 v.facts.push(fact(
                     "server closed an idle connection after",
                     k.closed_idle_after_s
-                        .map_or("not within the wait".to_owned(), |s| format!("{s} s")),
+                        .map_or("not within the wait".to_owned(), units::seconds),
                 ));
                 if let Some(w) = k.waited_s {
-                    v.facts.push(fact("waited", format!("{w} s")));
+                    v.facts.push(fact("waited", units::seconds(w)));
                 }
                 if k.closes_s.len() > 1 {
-                    let all: Vec<String> = k.closes_s.iter().map(|s| format!("{s:.2}")).collect();
-                    v.facts.push(fact(
-                        "each idle connection closed after (s)",
-                        all.join(", "),
-                    ));
+                    let all: Vec<String> = k.closes_s.iter().map(|s| units::seconds(*s)).collect();
+                    v.facts
+                        .push(fact("each idle connection closed after", all.join(", ")));
                 }
                 v
             }

@@ -120,7 +120,11 @@ pub fn tcp(v: &mut ObservationView, t: &TcpStates) {
     if let Some(w) = &t.window {
         v.facts.push(fact(
             "sampled",
-            format!("{} times over {:.1} s", w.samples, w.seconds),
+            format!(
+                "{} times over {}",
+                w.samples,
+                crate::web::units::seconds(w.seconds)
+            ),
         ));
         if let Some(n) = w.persistent.get("CLOSE_WAIT") {
             v.facts.push(fact(

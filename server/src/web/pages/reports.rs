@@ -41,12 +41,7 @@ struct ReportsView {
 }
 
 fn seconds(d: chrono::Duration) -> String {
-    let ms = d.num_milliseconds();
-    if ms < 10_000 {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    } else {
-        format!("{} s", ms / 1000)
-    }
+    crate::web::units::seconds(d.num_milliseconds() as f64 / 1000.0)
 }
 
 pub async fn view_reports_get(
@@ -106,6 +101,9 @@ struct ReportView {
     started: String,
     duration: String,
     received: String,
+    /// The observations the diagnosis read, each saying for or against what.
+    used: Vec<ObservationView>,
+    /// The rest, shown folded.
     observations: Vec<ObservationView>,
     /// One row per network namespace the probe read apart (a node's pods).
     namespaces: Option<TableView>,
@@ -153,12 +151,20 @@ pub async fn view_report_get(
         Some(top) => format!("{} on {}", top.title, s.host),
         None => format!("Evidence from {} on {}", s.collector, s.host),
     };
+    let uses = super::diagnosis::uses(&diagnosis);
     let diagnosis = DiagnosisView::new(&diagnosis);
     let (other_namespaces, own_namespace): (Vec<Observation>, Vec<Observation>) = report
         .observations
         .iter()
         .cloned()
         .partition(|o| matches!(o, Observation::TcpStates(t) if t.netns.is_some()));
+    let (used, observations) = ObservationView::split_by_use(
+        ObservationView::of_stored(
+            &own_namespace,
+            &format!("/api/v1/reports/{}", uuid.hyphenated()),
+        ),
+        &uses,
+    );
     let can_respond = user.is_some_and(|u| u.can(Role::Responder));
     let open_incidents = if can_respond {
         state
@@ -193,10 +199,8 @@ pub async fn view_report_get(
             s.received_at.format("%Y-%m-%d %H:%M:%S UTC"),
             ago(s.received_at, now)
         ),
-        observations: ObservationView::of_stored(
-            &own_namespace,
-            &format!("/api/v1/reports/{}", uuid.hyphenated()),
-        ),
+        used,
+        observations,
         namespaces: super::observation_window::namespaces(&report.observations),
         namespace_observations: ObservationView::of_stored(
             &other_namespaces,

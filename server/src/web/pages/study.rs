@@ -138,7 +138,6 @@ fn outcome(a: &StudyAttempt) -> Outcome {
 pub struct ExerciseRow {
     pub id: String,
     pub alert: String,
-    pub layer: &'static str,
     pub origin: &'static str,
     pub due: String,
     pub due_now: bool,
@@ -193,7 +192,6 @@ pub async fn view_study_get(
                 ExerciseRow {
                     id: p.id().to_owned(),
                     alert: p.meta.alert.clone(),
-                    layer: p.meta.layer.as_str(),
                     origin: c.version.origin.as_str(),
                     due: due_label(due_at, now),
                     due_now: due_at.is_none_or(|d| d <= now),
@@ -243,7 +241,6 @@ struct ExerciseView {
     query: String,
     id: String,
     alert: String,
-    layer: &'static str,
     symptoms: String,
     observations: Vec<ObservationView>,
     evidence_missing: bool,
@@ -292,7 +289,7 @@ async fn exercise_page(
         .count();
     let all = state.kb.list();
     let playbooks: Vec<&Playbook> = all.iter().map(|c| &c.playbook).collect();
-    let choices = study::candidates(p, &playbooks, tries as u64)
+    let choices = study::candidates(p, &playbooks, &user.name, tries as u64)
         .into_iter()
         .map(|c| ChoiceView {
             id: c.id,
@@ -305,7 +302,6 @@ async fn exercise_page(
         query: String::new(),
         id: id.to_owned(),
         alert: p.meta.alert.clone(),
-        layer: p.meta.layer.as_str(),
         symptoms: to_safe_html(p.section_markdown(SectionKind::Symptoms)),
         evidence_missing: report.is_none(),
         observations: report
