@@ -509,7 +509,7 @@ async fn attach_report(
         return append_report(to, open.id, &body, likely).await;
     }
     if let Some(open) = related_incident(kb, &cool_down.fold, report, &top.playbook, None).await? {
-        return append_report(kb, bus, open.id, collector, &body).await;
+        return append_report(to, open.id, &body, likely).await;
     }
     let mut labels = report.collector.labels.clone();
     labels

@@ -1068,7 +1068,11 @@ async fn act(
                 .await
                 .map_err(ApiError::from)?;
             let event = outcome.event();
-            let kind = if event.kind == EventKind::Report { "ok" } else { "warn" };
+            let kind = if event.kind == EventKind::Report {
+                "ok"
+            } else {
+                "warn"
+            };
             done(
                 format!("{back}?pulled={}#evidence", event.id),
                 kind,
