@@ -428,12 +428,37 @@ def probe_deployments_ship_reports_to_the_server_image(ctx):
 
 
 def collect(prefix, probe, pid_dir):
+    """(first observation of each kind, skipped reasons, every observation)."""
     out = run(prefix + [probe, "collect", "--for", "1", "--pmtu", "127.0.0.1"], cwd=pid_dir)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    kinds = {o["kind"]: o for o in report["observations"]}
+    kinds = {}
+    for o in report["observations"]:
+        kinds.setdefault(o["kind"], o)
     skipped = {s["kind"]: s["reason"] for s in report.get("skipped", [])}
-    return kinds, skipped
+    return kinds, skipped, report["observations"]
+
+
+@contextlib.contextmanager
+def netns_holder():
+    """A network namespace, as a pod's, with a process in it holding a
+    listening socket; `.inode` is the namespace's."""
+    name = f"fl-check-{os.getpid()}"
+    made = run(["ip", "netns", "add", name])
+    assert made.returncode == 0, made.stderr
+    try:
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        code = (
+            "import socket, sys; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+            "print('ready', flush=True); sys.stdin.read()"
+        )
+        cmd = ["ip", "netns", "exec", name, sys.executable, "-c", code]
+        with spawned(cmd, stdin=subprocess.PIPE) as child:
+            until("namespace holder listening", lambda: "ready" in output(child))
+            child.inode = os.stat(f"/run/netns/{name}").st_ino
+            yield child
+    finally:
+        run(["ip", "netns", "del", name])
 
 
 @contextlib.contextmanager
@@ -462,30 +487,43 @@ def probe_capabilities_are_each_needed_and_enough(ctx):
     caps = svc["AmbientCapabilities"][0].replace("CAP_", "").split()
     assert svc["CapabilityBoundingSet"][0].replace("CAP_", "").split() == caps
     (container,) = kind(kube_docs("probe.yaml"), "DaemonSet")["spec"]["template"]["spec"]["containers"]
-    assert container["securityContext"]["capabilities"]["add"] == caps, "the DaemonSet and the unit disagree"
+    kube_caps = container["securityContext"]["capabilities"]["add"]
+    # The DaemonSet enters the pods' network namespaces (setns); the unit
+    # reads other namespaces through /proc/PID/net instead.
+    assert kube_caps == caps + ["SYS_ADMIN"], f"the DaemonSet and the unit disagree: {kube_caps} vs {caps}"
     probe = str(ctx.stage / "probe/usr/local/bin/faultline-probe")
     have_nat_tool = any(shutil.which(t) for t in ("iptables-save", "nft"))
-    with tempfile.TemporaryDirectory() as tmp, fd_holder(65532, 600) as holder:
+    with tempfile.TemporaryDirectory() as tmp, fd_holder(65532, 600) as holder, netns_holder() as pod:
 
         def symptoms(prefix):
-            kinds, skipped = collect(prefix, probe, tmp)
+            kinds, skipped, observations = collect(prefix, probe, tmp)
             mine = [p for p in kinds["process_fds"]["processes"] if p["pid"] == holder.pid]
+            pods = [
+                o for o in observations
+                if o["kind"] == "tcp_states" and (o.get("netns") or {}).get("inode") == pod.inode
+            ]
+            via = pods[0]["netns"].get("read_via") if pods else None
             return {
                 "NET_RAW": "pmtu" in skipped,
                 "NET_ADMIN": have_nat_tool and "nat_rules" in skipped,
                 "DAC_READ_SEARCH": not mine,
                 "SYS_PTRACE": bool(mine) and mine[0]["sockets"] < 600,
-            }, skipped
+                "SYS_ADMIN": via != "sock_diag",
+            }, skipped, via
 
-        for name, prefix_for in [
-            ("systemd", lambda cs: as_user(DYNAMIC_UID, DYNAMIC_UID, cs, cs)),
-            ("kubernetes", root_with),
+        for name, prefix_for, have in [
+            ("systemd", lambda cs: as_user(DYNAMIC_UID, DYNAMIC_UID, cs, cs), caps),
+            ("kubernetes", root_with, kube_caps),
         ]:
-            seen, skipped = symptoms(prefix_for(caps))
-            assert not any(seen.values()), f"{name}: with {caps}: {seen} (skipped: {skipped})"
-        for cap in caps:
-            fewer = [c for c in caps if c != cap]
-            seen, skipped = symptoms(as_user(DYNAMIC_UID, DYNAMIC_UID, fewer, fewer))
+            seen, skipped, via = symptoms(prefix_for(have))
+            missing = {c: v for c, v in seen.items() if v and c in have}
+            assert not missing, f"{name}: with {have}: {missing} (skipped: {skipped})"
+            # Without SYS_ADMIN the namespace is still read, through /proc.
+            want = "sock_diag" if "SYS_ADMIN" in have else "proc"
+            assert via == want, f"{name}: the namespace's sockets read via {via}, not {want}"
+        for cap in kube_caps:
+            fewer = [c for c in kube_caps if c != cap]
+            seen, skipped, _ = symptoms(as_user(DYNAMIC_UID, DYNAMIC_UID, fewer, fewer))
             if cap == "NET_ADMIN" and not have_nat_tool:
                 continue
             assert seen[cap], f"without {cap} nothing was missing: {seen} (skipped: {skipped})"

@@ -4,7 +4,7 @@
 # One report to stdout from the host's point of view:
 #   docker run --rm --network host --pid host --cap-drop ALL --cap-add NET_ADMIN \
 #     --cap-add NET_RAW --cap-add DAC_READ_SEARCH --cap-add SYS_PTRACE \
-#     faultline-probe collect --for 5
+#     --cap-add SYS_ADMIN faultline-probe collect --for 5
 # The build step is deploy/build.sh; CI runs the same script outside a
 # container (scripts/check-deploy), since CI machines have no Docker engine.
 
@@ -27,7 +27,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/usr/local/bin/faultline-probe /usr/local/bin/faultline-probe
 # It runs as the base image's root on purpose, with every capability but
-# the four the collectors use dropped where it runs (deploy/kubernetes/
+# the five the collectors use dropped where it runs (deploy/kubernetes/
 # probe.yaml): a non-root process loses its capabilities when it runs
 # iptables-save, nft or conntrack, and Kubernetes has no ambient
 # capabilities to hand them on.

@@ -305,6 +305,9 @@ def early_examples(r):
                                                                 "TcpExtListenOverflows": 0, "TcpExtSyncookiesSent": 0}},
     ], minutes=40, length_s=10)
 
+    yield "close-wait-leak-4", report("close-wait-leak-4", 4, "k8s-node-7", pods_node(leak=True),
+                                      minutes=45, length_s=10)
+
     yield "idle-timeout-reset-3", report("idle-timeout-reset-3", 3, "ws-gateway-2", [
         lifetimes("chat.internal.example:8443",
                   [(round(45.0 + r.uniform(0.0, 0.02), 3), "rst") for _ in range(3)]),
@@ -330,6 +333,55 @@ def early_examples(r):
         http,
         tcp({"ESTABLISHED": 4, "TIME_WAIT": 12, "LISTEN": 3}),
     ], minutes=55, length_s=75)
+
+
+def netns(inode, pid, pod_name, ns, uid):
+    return {"inode": inode, "pid": pid, "process": "pause", "pod_uid": uid,
+            "pod_name": pod_name, "pod_namespace": ns, "read_via": "sock_diag"}
+
+
+def pods_node(leak):
+    """A Kubernetes node as the DaemonSet probe sees it: the node's own
+    sockets (kubelet, kube-proxy) and each pod's network namespace apart.
+    With `leak`, one pod's service never closes what its clients closed."""
+    node = tcp({"ESTABLISHED": 212, "TIME_WAIT": 930, "CLOSE_WAIT": 4, "LISTEN": 17},
+               [("10.0.0.1", "ESTABLISHED", 40), ("10.96.0.1", "CLOSE_WAIT", 4)])
+    node["by_process"] = [
+        {"pid": 1204, "name": "kubelet", "counts": {"ESTABLISHED": 61, "CLOSE_WAIT": 4, "LISTEN": 4},
+         "by_peer": [{"peer": "10.96.0.1", "state": "CLOSE_WAIT", "count": 4}]},
+        {"pid": 1390, "name": "kube-proxy", "counts": {"ESTABLISHED": 3, "LISTEN": 2}}]
+    web = tcp({"ESTABLISHED": 48, "TIME_WAIT": 120, "LISTEN": 1}, [("10.244.3.1", "ESTABLISHED", 30)])
+    web["netns"] = netns(4026532410, 20711, "web-5f7c9-8tq2m", "shop", "3f1c2a9e-6b7d-4c1e-8a2f-5d6e7f8a9b0c")
+    web["by_process"] = [{"pid": 20790, "name": "nginx", "counts": {"ESTABLISHED": 48, "LISTEN": 1}}]
+    # A pod that happens to hold one CLOSE_WAIT and nothing else: a share
+    # of 1 that must not pair with anyone else's count.
+    idle = tcp({"CLOSE_WAIT": 1}, [("10.244.1.9", "CLOSE_WAIT", 1)])
+    idle["netns"] = netns(4026532588, 23102, "cron-report-28911", "ops", "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d")
+    idle["by_process"] = [{"pid": 23150, "name": "python3", "counts": {"CLOSE_WAIT": 1},
+                           "by_peer": [{"peer": "10.244.1.9", "state": "CLOSE_WAIT", "count": 1}]}]
+    fds = [{"pid": 1204, "name": "kubelet", "open_fds": 180, "fd_limit": 1048576, "sockets": 70},
+           {"pid": 20790, "name": "nginx", "open_fds": 90, "fd_limit": 1048576, "sockets": 50}]
+    tables = [node, web, idle]
+    if leak:
+        held = {"ESTABLISHED": 31, "CLOSE_WAIT": 642, "LISTEN": 1}
+        ledger = tcp(dict(held, TIME_WAIT=3), [("10.244.5.20", "CLOSE_WAIT", 640), ("10.244.5.21", "CLOSE_WAIT", 2)])
+        ledger["netns"] = netns(4026532301, 18450, "ledger-6c8f9-2xk4q", "payments", "8a7c1b2e-4f3d-4e21-9c6a-0b1d2e3f4a5b")
+        ledger["window"] = {"samples": 11, "seconds": 10.0,
+                            "first": dict(held, CLOSE_WAIT=636, TIME_WAIT=2), "min": dict(held, CLOSE_WAIT=636, TIME_WAIT=0),
+                            "max": dict(held, TIME_WAIT=5), "persistent": {"CLOSE_WAIT": 636}}
+        ledger["by_process"] = [{"pid": 18502, "name": "java", "counts": held,
+                                 "by_peer": [{"peer": "10.244.5.20", "state": "CLOSE_WAIT", "count": 640},
+                                             {"peer": "10.244.5.21", "state": "CLOSE_WAIT", "count": 2}]}]
+        tables.insert(1, ledger)
+        fds.insert(0, {"pid": 18502, "name": "java", "open_fds": 701, "fd_limit": 1024, "sockets": 676})
+    return tables + [
+        {"kind": "process_fds", "processes": fds},
+        {"kind": "net_counters", "interval_s": 10.0, "deltas": {"TcpRetransSegs": 12, "TcpOutSegs": 41000,
+                                                                "TcpExtListenOverflows": 0, "TcpExtSyncookiesSent": 0}},
+        {"kind": "interfaces", "interfaces": [{"name": "lo", "mtu": 65536, "up": True, "kind": "loopback"},
+                                              {"name": "eth0", "mtu": 1500, "up": True},
+                                              {"name": "cni0", "mtu": 1450, "up": True, "kind": "bridge"}]},
+    ]
 
 
 def healthy():
@@ -388,6 +440,8 @@ def healthy():
         {"kind": "nat_rules", "masquerade_sources": ["10.244.0.0/16"], "pod_cidrs": ["10.244.7.0/24"]},
     ]
     yield "busy-host", report("healthy/busy-host", 2, "busy-node-1", busy, length_s=300)
+
+    yield "pods-node", report("healthy/pods-node", 3, "k8s-node-3", pods_node(leak=False), length_s=10)
 
 
 def main():

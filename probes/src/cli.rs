@@ -1,10 +1,10 @@
-//! The `faultline-probe` command line (DESIGN §7).
+//! The `faultline-probe` command line (documented in probes/README.md).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -230,10 +230,32 @@ fn send_file(shipper: &Shipper, path: &std::path::Path) -> Result<()> {
 fn cmd_run(config: &std::path::Path) -> Result<ExitCode> {
     let cfg = Config::load(config)?;
     let daemon = Daemon::new(&cfg, RetryPolicy::default())?;
+    let interval = Duration::from_secs_f64(cfg.interval_s);
+    // A random phase first, so probes started together (a fleet rollout, a
+    // data-centre reboot) do not all report on the same second.
+    thread::sleep(first_delay(interval, &mut rand::rng()));
     loop {
+        let started = Instant::now();
         daemon.tick()?;
-        thread::sleep(Duration::from_secs_f64(cfg.interval_s));
+        thread::sleep(next_delay(interval, started.elapsed(), &mut rand::rng()));
     }
+}
+
+/// Jitter of each interval, as a share of it (±).
+const INTERVAL_JITTER: f64 = 0.1;
+
+/// Before the first report: uniform in [0, interval), so a fleet's reports
+/// spread over the interval instead of arriving together at its top.
+pub fn first_delay(interval: Duration, rng: &mut impl rand::Rng) -> Duration {
+    interval.mul_f64(rng.random_range(0.0..1.0))
+}
+
+/// Between reports: the interval ±10 % (so phases do not line up again
+/// over time, from probes started in the same second or clocks in step),
+/// less the time the last collection and send took.
+pub fn next_delay(interval: Duration, spent: Duration, rng: &mut impl rand::Rng) -> Duration {
+    let factor = 1.0 + rng.random_range(-INTERVAL_JITTER..=INTERVAL_JITTER);
+    interval.mul_f64(factor).saturating_sub(spent)
 }
 
 fn shipper(server: &str, token: &str, policy: RetryPolicy, ca: Option<&Path>) -> Result<Shipper> {
@@ -288,5 +310,49 @@ impl Daemon {
     /// The spool.
     pub fn spool(&self) -> &Spool {
         &self.spool
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn a_fleet_spreads_over_the_interval() {
+        let minute = Duration::from_secs(60);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+        // 1,000 probes started in the same second: their first reports land
+        // in every tenth of the minute, none past it.
+        let mut tenths = [0u32; 10];
+        for _ in 0..1000 {
+            let d = first_delay(minute, &mut rng);
+            assert!(d < minute, "{d:?}");
+            tenths[(d.as_secs_f64() / 6.0) as usize] += 1;
+        }
+        assert!(tenths.iter().all(|&n| n > 50), "{tenths:?}");
+    }
+
+    #[test]
+    fn the_next_report_is_an_interval_later_jittered_less_the_time_spent() {
+        let minute = Duration::from_secs(60);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let spent = Duration::from_secs(5);
+        let delays: Vec<Duration> = (0..200)
+            .map(|_| next_delay(minute, spent, &mut rng))
+            .collect();
+        for d in &delays {
+            assert!(
+                *d >= Duration::from_secs(49) && *d <= Duration::from_secs(61),
+                "{d:?}"
+            );
+        }
+        let distinct: std::collections::HashSet<_> = delays.iter().collect();
+        assert!(distinct.len() > 100, "jittered");
+        // A collection longer than the interval: the next starts at once.
+        assert_eq!(
+            next_delay(minute, Duration::from_secs(120), &mut rng),
+            Duration::ZERO
+        );
     }
 }

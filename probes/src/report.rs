@@ -1,4 +1,4 @@
-//! The probe report, wire format v1 (DESIGN §3).
+//! The probe report, wire format v1: the contract with the server (ARCHITECTURE.md).
 //!
 //! This module is the contract between the probe and the server: the server
 //! deserializes reports with these types. Parsing checks the *shape* (types,
@@ -68,6 +68,12 @@ pub struct Report {
     /// Collectors that could not run, with why.
     #[serde(default)]
     pub skipped: Vec<Skipped>,
+    /// Where the evidence came from when it was not measured by
+    /// `faultline-probe`: `prometheus` for series pulled from a Prometheus
+    /// server and read as observations (`faultline pull`). Absent: the
+    /// probe. Optional; readers that predate it ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The collector that produced a report.
@@ -116,6 +122,71 @@ pub struct TcpStates {
     /// to no process. Optional, as `window`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub by_process: Vec<ProcessSockets>,
+    /// The network namespace these sockets live in, when it is not the
+    /// probe's own: on a node, a pod's. A report then has one `tcp_states`
+    /// per namespace: the probe's own first (no `netns`), then one for each
+    /// other namespace that had TCP sockets, none of them mixed with
+    /// another's. Optional; readers that predate it see more `tcp_states`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<Box<NetnsLabel>>,
+}
+
+/// Which network namespace a `tcp_states` observation was read in.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NetnsLabel {
+    /// The namespace's inode, as `/proc/PID/ns/net` (`net:[INODE]`),
+    /// `lsns -t net` and `ls -iL /run/netns/NAME` show it.
+    pub inode: u64,
+    /// A process in it: the oldest one (in a pod, the sandbox's pause
+    /// process). None for a namespace no process is in (kept by a name
+    /// under /run/netns alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// That process's command name (`/proc/PID/comm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    /// Its name under /run/netns (`ip netns`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The Kubernetes pod's uid, from the cgroup path of a process in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
+    /// The pod's name, from its containers' environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    /// The pod's Kubernetes namespace, from its containers' environment or
+    /// service-account mount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_namespace: Option<String>,
+    /// How the sockets were read: `sock_diag` (netlink, from inside the
+    /// namespace) or `proc` (`/proc/PID/net/tcp{,6}`, when the probe could
+    /// not enter it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_via: Option<String>,
+}
+
+/// Values of [`NetnsLabel::read_via`].
+pub const NETNS_READ_VIA: [&str; 2] = ["sock_diag", "proc"];
+
+impl NetnsLabel {
+    /// Short words for the namespace: `pod shop/api-7d9f`, `netns blue`,
+    /// or `netns 4026532301 (pid 4242 nginx)`.
+    pub fn describe(&self) -> String {
+        match (&self.pod_namespace, &self.pod_name, &self.pod_uid) {
+            (Some(ns), Some(name), _) => return format!("pod {ns}/{name}"),
+            (None, Some(name), _) => return format!("pod {name}"),
+            (_, None, Some(uid)) => return format!("pod uid {uid}"),
+            _ => {}
+        }
+        if let Some(name) = &self.name {
+            return format!("netns {name}");
+        }
+        match (self.pid, &self.process) {
+            (Some(pid), Some(p)) => format!("netns {} (pid {pid} {p})", self.inode),
+            (Some(pid), None) => format!("netns {} (pid {pid})", self.inode),
+            _ => format!("netns {}", self.inode),
+        }
+    }
 }
 
 /// Socket states sampled over a window (at least once a second).
@@ -546,7 +617,7 @@ macro_rules! observations {
             Unknown(UnknownObservation),
         }
 
-        /// Every kind this version knows, in DESIGN §3 order.
+        /// Every kind this version knows, in the wire format's order.
         pub const KNOWN_KINDS: &[&str] = &[$($kind),*];
 
         impl Observation {
@@ -681,6 +752,7 @@ impl Report {
             finished_at: now,
             observations: Vec::new(),
             skipped: Vec::new(),
+            source: None,
         }
     }
 
@@ -898,6 +970,22 @@ fn validate_tcp_states(c: &mut Checker, p: &str, t: &TcpStates) {
     }
     if let Some(w) = &t.window {
         validate_window(c, &format!("{p}.window"), w);
+    }
+    if let Some(n) = &t.netns {
+        if n.inode == 0 {
+            c.err(
+                format!("{p}.netns.inode"),
+                "must be the namespace's inode (> 0)",
+            );
+        }
+        if let Some(via) = &n.read_via
+            && !NETNS_READ_VIA.contains(&via.as_str())
+        {
+            c.err(
+                format!("{p}.netns.read_via"),
+                format!("must be one of {NETNS_READ_VIA:?}"),
+            );
+        }
     }
     for (i, proc_) in t.by_process.iter().enumerate() {
         let q = format!("{p}.by_process[{i}]");

@@ -45,6 +45,14 @@ impl RetryPolicy {
         let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
         Duration::from_millis(rand::rng().random_range(0..=ms))
     }
+
+    /// The wait after a server asked for `retry_after`: at least that, plus
+    /// the attempt's jittered backoff, the extra capped at `retry_after`
+    /// itself. So a fleet all told "Retry-After: 1" at once comes back
+    /// spread over a second, not together on the next one.
+    pub fn after_retry_after(&self, retry_after: Duration, attempt: u32) -> Duration {
+        retry_after + self.backoff(attempt).min(retry_after)
+    }
 }
 
 /// The outcome of one POST.
@@ -234,7 +242,10 @@ impl Shipper {
                         });
                     }
                     if attempt + 1 < self.policy.max_attempts {
-                        thread::sleep(retry_after.unwrap_or_else(|| self.policy.backoff(attempt)));
+                        thread::sleep(retry_after.map_or_else(
+                            || self.policy.backoff(attempt),
+                            |d| self.policy.after_retry_after(d, attempt),
+                        ));
                     }
                 }
             }
@@ -341,5 +352,21 @@ mod tests {
         }
         let distinct: std::collections::HashSet<_> = (0..20).map(|_| p.backoff(5)).collect();
         assert!(distinct.len() > 1, "jitter varies");
+    }
+
+    #[test]
+    fn a_retry_after_is_waited_and_jittered_past() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(60),
+        };
+        let ra = Duration::from_secs(1);
+        let waits: Vec<Duration> = (0..50).map(|_| p.after_retry_after(ra, 2)).collect();
+        for w in &waits {
+            assert!(*w >= ra && *w <= ra * 2, "{w:?}");
+        }
+        let distinct: std::collections::HashSet<_> = waits.iter().collect();
+        assert!(distinct.len() > 5, "spread, not synchronised: {distinct:?}");
     }
 }

@@ -61,7 +61,7 @@ mod tests {
     use super::*;
     use crate::core::playbook::Playbook;
 
-    /// The ids DESIGN.md requires, each with a complete playbook.
+    /// The built-in playbook ids (ARCHITECTURE.md, "Formats and contracts"), each complete.
     pub const REQUIRED: [&str; 13] = [
         "keepalive-race-502",
         "dns-ndots-search-delay",

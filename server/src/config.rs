@@ -44,6 +44,16 @@ pub struct Config {
     pub shutdown_grace_s: u64,
     /// Largest report body `POST /api/v1/reports` takes, in bytes (413 above).
     pub report_body_limit: usize,
+    /// Group commit of reports (`ingest::GroupCommit`): at most this many
+    /// writes in one transaction.
+    pub ingest_batch_max: usize,
+    /// Under load (the last batch held more than one write), how long the
+    /// writer waits for more before committing, in milliseconds (0: never
+    /// wait; take only what is already queued).
+    pub ingest_batch_wait_ms: u64,
+    /// Writes waiting for the writer, at most; past this a report is
+    /// answered 503 with `Retry-After` instead of queueing without bound.
+    pub ingest_queue: usize,
     /// Reports older than this many days are rolled up: raw observations
     /// dropped, derived signals and the diagnosis kept (0: never).
     pub retention_days: u64,
@@ -64,9 +74,32 @@ pub struct Config {
     /// to playbooks, reports and incidents. Unset, they are made from the
     /// request's `Host`.
     pub public_url: Option<String>,
+    /// A Prometheus server to pull evidence from when an alert opens an
+    /// incident (and on demand from the incident page): its base address,
+    /// `http://prometheus:9090`. None: no pulls.
+    pub prometheus_url: Option<String>,
+    /// Sent as `Authorization: Bearer …` to Prometheus.
+    pub prometheus_bearer_token: Option<String>,
+    /// Basic authentication to Prometheus (both or neither).
+    pub prometheus_username: Option<String>,
+    pub prometheus_password: Option<String>,
+    /// The whole pull (connecting, retries, reading) within this.
+    pub prometheus_timeout_s: u64,
+    /// Seconds read before and after the alert's start.
+    pub prometheus_window_s: u64,
+    /// Reports from different hosts whose likely diagnosis is the same
+    /// playbook fold into one incident when they share a value of one of
+    /// these labels (`service`, `cluster`) …
+    pub fold_labels: Vec<String>,
+    /// … and the incident opened at most this many seconds before (0: no
+    /// folding).
+    pub fold_window_s: u64,
     /// Accounts and limits, the `[security]` table (see `web::auth` and
     /// `web::limits`).
     pub security: Security,
+    /// Outbound messages to chat and webhooks, the `[notifications]` table
+    /// (see `notify`).
+    pub notifications: crate::notify::Settings,
 }
 
 /// Who may do what, and how much of it: sessions, anonymous read access,
@@ -140,13 +173,25 @@ impl Default for Config {
             request_timeout_s: 30,
             shutdown_grace_s: 20,
             report_body_limit: 1024 * 1024,
+            ingest_batch_max: 256,
+            ingest_batch_wait_ms: 2,
+            ingest_queue: 2048,
             retention_days: 30,
             retention_delete_days: 90,
             incident_cool_down_s: 15 * 60,
             review_after_days: 180,
             log_format: crate::logging::LogFormat::Text,
             public_url: None,
+            prometheus_url: None,
+            prometheus_bearer_token: None,
+            prometheus_username: None,
+            prometheus_password: None,
+            prometheus_timeout_s: 10,
+            prometheus_window_s: 15 * 60,
+            fold_labels: vec!["service".into(), "cluster".into()],
+            fold_window_s: 30 * 60,
             security: Security::default(),
+            notifications: crate::notify::Settings::default(),
         }
     }
 }
@@ -165,13 +210,31 @@ impl std::fmt::Debug for Config {
             .field("request_timeout_s", &self.request_timeout_s)
             .field("shutdown_grace_s", &self.shutdown_grace_s)
             .field("report_body_limit", &self.report_body_limit)
+            .field("ingest_batch_max", &self.ingest_batch_max)
+            .field("ingest_batch_wait_ms", &self.ingest_batch_wait_ms)
+            .field("ingest_queue", &self.ingest_queue)
             .field("retention_days", &self.retention_days)
             .field("retention_delete_days", &self.retention_delete_days)
             .field("incident_cool_down_s", &self.incident_cool_down_s)
             .field("review_after_days", &self.review_after_days)
             .field("log_format", &self.log_format)
             .field("public_url", &self.public_url)
+            .field("prometheus_url", &self.prometheus_url)
+            .field(
+                "prometheus_bearer_token",
+                &self.prometheus_bearer_token.as_ref().map(|_| "***"),
+            )
+            .field("prometheus_username", &self.prometheus_username)
+            .field(
+                "prometheus_password",
+                &self.prometheus_password.as_ref().map(|_| "***"),
+            )
+            .field("prometheus_timeout_s", &self.prometheus_timeout_s)
+            .field("prometheus_window_s", &self.prometheus_window_s)
+            .field("fold_labels", &self.fold_labels)
+            .field("fold_window_s", &self.fold_window_s)
             .field("security", &self.security)
+            .field("notifications", &self.notifications)
             .finish()
     }
 }
@@ -187,6 +250,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("environment variable {name}: {message}")]
     Env { name: String, message: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
 }
 
 impl Config {
@@ -197,6 +262,10 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config
+            .notifications
+            .resolve(|name| std::env::var(name).ok())
+            .map_err(ConfigError::Invalid)?;
         Ok(config)
     }
 
@@ -261,6 +330,41 @@ impl Config {
         if let Some(v) = get("FAULTLINE_LOG_FORMAT") {
             self.log_format = parsed("FAULTLINE_LOG_FORMAT", v)?;
         }
+        if let Some(v) = get("FAULTLINE_NOTIFY_BASE_URL") {
+            crate::notify::settings::check_base_url(v.trim()).map_err(|message| {
+                ConfigError::Env {
+                    name: "FAULTLINE_NOTIFY_BASE_URL".into(),
+                    message,
+                }
+            })?;
+            self.notifications.base_url = Some(v.trim().to_owned());
+        }
+        for (name, slot) in [
+            ("FAULTLINE_PROMETHEUS_URL", &mut self.prometheus_url),
+            (
+                "FAULTLINE_PROMETHEUS_BEARER_TOKEN",
+                &mut self.prometheus_bearer_token,
+            ),
+            (
+                "FAULTLINE_PROMETHEUS_USERNAME",
+                &mut self.prometheus_username,
+            ),
+            (
+                "FAULTLINE_PROMETHEUS_PASSWORD",
+                &mut self.prometheus_password,
+            ),
+        ] {
+            if let Some(v) = get(name) {
+                *slot = Some(v).filter(|v| !v.trim().is_empty());
+            }
+        }
+        if let Some(v) = get("FAULTLINE_FOLD_LABELS") {
+            self.fold_labels = v
+                .split(',')
+                .map(|l| l.trim().to_owned())
+                .filter(|l| !l.is_empty())
+                .collect();
+        }
         if let Some(v) = get("FAULTLINE_INCIDENT_COOL_DOWN_S") {
             self.incident_cool_down_s = parsed("FAULTLINE_INCIDENT_COOL_DOWN_S", v)?;
         }
@@ -297,6 +401,15 @@ impl Config {
                 &mut self.retention_delete_days,
             ),
             ("FAULTLINE_REVIEW_AFTER_DAYS", &mut self.review_after_days),
+            (
+                "FAULTLINE_PROMETHEUS_TIMEOUT_S",
+                &mut self.prometheus_timeout_s,
+            ),
+            (
+                "FAULTLINE_PROMETHEUS_WINDOW_S",
+                &mut self.prometheus_window_s,
+            ),
+            ("FAULTLINE_FOLD_WINDOW_S", &mut self.fold_window_s),
         ] {
             if let Some(v) = get(name) {
                 *slot = parsed(name, v)?;
@@ -313,6 +426,52 @@ impl Config {
         }
     }
 
+    /// How to reach Prometheus, when `prometheus_url` is set; the error
+    /// names the setting at fault.
+    pub fn prometheus(&self) -> Result<Option<crate::prometheus::Settings>, String> {
+        use crate::prometheus::{Auth, Settings, check_url};
+        let Some(url) = &self.prometheus_url else {
+            return Ok(None);
+        };
+        let url = check_url(url)?;
+        let auth = match (
+            &self.prometheus_bearer_token,
+            &self.prometheus_username,
+            &self.prometheus_password,
+        ) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(
+                    "prometheus_bearer_token and prometheus_username / prometheus_password: \
+                     set one way of logging in, not both"
+                        .into(),
+                );
+            }
+            (Some(token), None, None) => Auth::Bearer(token.clone()),
+            (None, Some(username), Some(password)) => Auth::Basic {
+                username: username.clone(),
+                password: password.clone(),
+            },
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                return Err(
+                    "prometheus_username and prometheus_password go together: set both".into(),
+                );
+            }
+            (None, None, None) => Auth::None,
+        };
+        if !(1..=300).contains(&self.prometheus_timeout_s) {
+            return Err("prometheus_timeout_s must be 1 to 300 seconds".into());
+        }
+        if !(60..=7 * 86_400).contains(&self.prometheus_window_s) {
+            return Err("prometheus_window_s must be 60 seconds to 7 days".into());
+        }
+        Ok(Some(Settings {
+            url,
+            auth,
+            timeout: Duration::from_secs(self.prometheus_timeout_s),
+            window_s: self.prometheus_window_s as i64,
+        }))
+    }
+
     pub fn keepalive_idle(&self) -> Duration {
         Duration::from_secs(self.keepalive_idle_s)
     }
@@ -323,6 +482,15 @@ impl Config {
 
     pub fn body_read_timeout(&self) -> Duration {
         Duration::from_secs(self.body_read_timeout_s.max(1))
+    }
+
+    /// Where links in outbound messages point: `notifications.base_url`,
+    /// else `http://` and the listen address.
+    pub fn public_base_url(&self) -> String {
+        match &self.notifications.base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
     }
 }
 
@@ -480,6 +648,64 @@ mod tests {
         std::fs::write(&path, "[security]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
         let err = Config::load(Some(&path)).unwrap_err();
         assert!(err.to_string().contains("10.0.0.0/33"), "{err}");
+    }
+
+    #[test]
+    fn notification_targets_load_from_the_file_and_bad_ones_stop_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(
+            &path,
+            "[notifications]\nbase_url = \"https://f.example\"\n\
+             [[notifications.target]]\nname = \"ops\"\nkind = \"teams\"\n\
+             url = \"https://prod-1.logic.azure.com/workflows/w?sig=s3cret\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.public_base_url(), "https://f.example");
+        assert_eq!(c.notifications.targets[0].name, "ops");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(Config::default().public_base_url(), "http://127.0.0.1:8740");
+        std::fs::write(
+            &path,
+            "[[notifications.target]]\nname = \"ops\"\nkind = \"slack\"\nurl = \"hooks.slack.com/x\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("\"ops\"") && err.contains("https://"), "{err}");
+        let mut c = Config::default();
+        let err = c
+            .apply_env(|n| (n == "FAULTLINE_NOTIFY_BASE_URL").then(|| "f.example".to_owned()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("FAULTLINE_NOTIFY_BASE_URL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn prometheus_settings_hide_secrets_and_name_what_is_wrong() {
+        let mut c = Config::default();
+        assert!(c.prometheus().unwrap().is_none(), "off by default");
+        c.apply_env(|n| match n {
+            "FAULTLINE_PROMETHEUS_URL" => Some("http://prom:9090/".into()),
+            "FAULTLINE_PROMETHEUS_BEARER_TOKEN" => Some("s3cret-token".into()),
+            "FAULTLINE_PROMETHEUS_TIMEOUT_S" => Some("4".into()),
+            _ => None,
+        })
+        .unwrap();
+        let s = c.prometheus().unwrap().unwrap();
+        assert_eq!(s.url, "http://prom:9090");
+        assert_eq!(s.timeout, Duration::from_secs(4));
+        assert!(!format!("{c:?}").contains("s3cret"));
+        c.prometheus_username = Some("u".into());
+        assert!(c.prometheus().unwrap_err().contains("not both"));
+        c.prometheus_bearer_token = None;
+        assert!(c.prometheus().unwrap_err().contains("set both"));
+        c.prometheus_password = Some("p".into());
+        assert!(c.prometheus().is_ok());
+        c.prometheus_url = Some("https://prom".into());
+        assert!(c.prometheus().unwrap_err().contains("prometheus_url"));
     }
 
     #[test]

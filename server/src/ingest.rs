@@ -14,9 +14,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::core::matcher::Diagnosis;
 use crate::kb::KnowledgeBase;
 use crate::store::{
-    CollectorRecord, DynStore, Inserted, NewReport, StoreError, StoreResult, TOKEN_HASH_LEN,
+    BatchDone, BatchWrite, CollectorRecord, DynStore, Inserted, NewReport, ReportRow, StoreError,
+    StoreResult, TOKEN_HASH_LEN,
 };
 
 // ---- Collector tokens --------------------------------------------------------
@@ -95,10 +97,19 @@ pub async fn add_collector(
     Ok((record, token))
 }
 
+/// The collector reports pulled from Prometheus are stored under. Nobody
+/// holds its token, so nothing can send as it; the name is reserved.
+pub const PULLED_COLLECTOR: &str = crate::core::prometheus::SOURCE;
+
 /// Checks a collector name: what a host name or a pod name can be.
 pub fn valid_collector_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 128 {
         return Err("a collector name has 1 to 128 characters".into());
+    }
+    if name == PULLED_COLLECTOR {
+        return Err(format!(
+            "the collector name {name:?} is reserved for evidence pulled from Prometheus"
+        ));
     }
     if !name
         .chars()
@@ -209,8 +220,15 @@ pub enum IngestError {
 /// `crate::diagnose` against the current playbooks, the same JSON as
 /// `POST /api/v1/diagnose`. `null` if it cannot be serialized.
 pub fn diagnosis_for(kb: &KnowledgeBase, report: &Report) -> Value {
+    summary_json(&diagnose(kb, report))
+}
+
+fn diagnose(kb: &KnowledgeBase, report: &Report) -> Diagnosis {
     let matcher = crate::diagnose::matcher_for(kb);
-    let diagnosis = crate::diagnose::diagnose(&matcher, report);
+    crate::diagnose::diagnose(&matcher, report)
+}
+
+fn summary_json(diagnosis: &Diagnosis) -> Value {
     serde_json::to_value(diagnosis.summary()).unwrap_or_else(|e| {
         tracing::error!(error = %e, "diagnosis did not serialize");
         Value::Null
@@ -236,14 +254,19 @@ fn replayed(answer: &str) -> String {
 /// Stores a validated report for the authenticated `collector`, once.
 ///
 /// The report is durable when this returns `Ok` (SQLite `synchronous=FULL`,
-/// PostgreSQL `synchronous_commit`). A resend stores nothing and returns the
-/// first answer; concurrent sends of one report race on the primary key.
+/// PostgreSQL `synchronous_commit`): it goes through `writer`, the group
+/// commit, which answers only after the transaction holding it (and the
+/// playbooks likely in its diagnosis) has committed. A resend stores
+/// nothing and returns the first answer; concurrent sends of one report
+/// race on the primary key. A new report comes back with its diagnosis, for
+/// the incident it may open or join.
 pub async fn ingest(
     kb: &KnowledgeBase,
+    writer: &GroupCommit,
     collector: &CollectorRecord,
     report: &Report,
     body: &str,
-) -> Result<Accepted, IngestError> {
+) -> Result<(Accepted, Option<Diagnosis>), IngestError> {
     let store = kb.store();
     // A resend is common (lost acks, spool replays): answer it without work.
     if let Some(existing) = store.report(report.report_id).await? {
@@ -252,34 +275,78 @@ pub async fn ingest(
             report,
             existing.summary.collector,
             &existing.answer,
-        );
+        )
+        .map(|a| (a, None));
     }
+    let received_at = crate::store::now_micros();
+    let diagnosis = diagnose(kb, report);
+    let answer = answer_text(report, received_at, &summary_json(&diagnosis));
+    let likely = diagnosis.likely().map(|c| c.playbook.clone()).collect();
+    let done = writer
+        .write(BatchWrite::Report {
+            report: ReportRow {
+                report_id: report.report_id,
+                collector: collector.name.clone(),
+                host: report.collector.host.clone(),
+                labels: report.collector.labels.clone(),
+                started_at: report.started_at,
+                finished_at: report.finished_at,
+                received_at,
+                body: body.to_owned(),
+                answer: answer.clone(),
+            },
+            likely,
+        })
+        .await?;
+    match done {
+        BatchDone::Report(Inserted::Stored) => Ok((Accepted::Stored { answer }, Some(diagnosis))),
+        BatchDone::Report(Inserted::Existing {
+            collector: first,
+            answer,
+        }) => replay(collector, report, first, &answer).map(|a| (a, None)),
+        BatchDone::Event(_) => Err(IngestError::Store(StoreError::Database(
+            sqlx::Error::Protocol("the group commit answered a report with an event".into()),
+        ))),
+    }
+}
+
+/// Stores a report pulled from Prometheus as a sent one is stored (once,
+/// durable, its diagnosis as the answer) under [`PULLED_COLLECTOR`],
+/// registered on first use with a token nobody is given. Returns the
+/// diagnosis summary.
+pub async fn store_pulled(kb: &KnowledgeBase, report: &Report) -> StoreResult<Value> {
+    let store = kb.store();
+    if store.collector(PULLED_COLLECTOR).await?.is_none() {
+        let labels = BTreeMap::from([("source".to_owned(), PULLED_COLLECTOR.to_owned())]);
+        match add_collector(store, PULLED_COLLECTOR, &labels).await {
+            // Dropping the token: nothing can send as this collector.
+            Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let body = serde_json::to_string(report).map_err(|e| {
+        StoreError::Database(sqlx::Error::Protocol(format!(
+            "a pulled report did not serialize: {e}"
+        )))
+    })?;
     let received_at = crate::store::now_micros();
     let diagnosis = diagnosis_for(kb, report);
     let answer = answer_text(report, received_at, &diagnosis);
-    let inserted = store
+    store
         .insert_report(NewReport {
             report_id: report.report_id,
-            collector: &collector.name,
+            collector: PULLED_COLLECTOR,
             host: &report.collector.host,
             labels: &report.collector.labels,
             started_at: report.started_at,
             finished_at: report.finished_at,
             received_at,
-            body,
+            body: &body,
             answer: &answer,
         })
         .await?;
-    match inserted {
-        Inserted::Stored => {
-            crate::feedback::record_report_matches(store, report.report_id, &diagnosis).await;
-            Ok(Accepted::Stored { answer })
-        }
-        Inserted::Existing {
-            collector: first,
-            answer,
-        } => replay(collector, report, first, &answer),
-    }
+    crate::feedback::record_report_matches(store, report.report_id, &diagnosis).await;
+    Ok(diagnosis)
 }
 
 fn replay(
@@ -294,6 +361,178 @@ fn replay(
     Ok(Accepted::Replayed {
         answer: replayed(answer),
     })
+}
+
+// ---- Group commit -----------------------------------------------------------------
+
+/// How the group commit batches (`ingest_batch_*` and `ingest_queue` in
+/// the config).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchOptions {
+    /// Writes in one transaction, at most.
+    pub max_batch: usize,
+    /// Under load, how long to wait for more writes before committing.
+    pub max_wait: Duration,
+    /// Writes waiting, at most; past this `write` answers `Unavailable`.
+    pub queue: usize,
+}
+
+impl BatchOptions {
+    pub fn from_config(config: &crate::config::Config) -> BatchOptions {
+        BatchOptions {
+            max_batch: config.ingest_batch_max.max(1),
+            max_wait: Duration::from_millis(config.ingest_batch_wait_ms),
+            queue: config.ingest_queue.max(1),
+        }
+    }
+}
+
+/// One writer for reports and their incident events: it takes every write
+/// waiting (up to `max_batch`; under load it waits up to `max_wait` for
+/// more), commits them in one transaction ([`crate::store::ReportStore::write_batch`])
+/// and only then answers each. One fsync is so shared by every report of
+/// the batch, and the CPU work (parsing, diagnosing) stays in the request
+/// tasks, in parallel. The queue is bounded: when it is full the write is
+/// refused at once (`Unavailable`, so 503 with `Retry-After`) rather than
+/// waiting without bound.
+///
+/// The writer task starts with the first write (so building one needs no
+/// runtime) and ends when the last handle is dropped.
+#[derive(Clone)]
+pub struct GroupCommit {
+    inner: std::sync::Arc<GroupInner>,
+}
+
+struct GroupInner {
+    store: DynStore,
+    options: BatchOptions,
+    sender: std::sync::OnceLock<tokio::sync::mpsc::Sender<Job>>,
+    batches: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+struct Job {
+    write: BatchWrite,
+    reply: tokio::sync::oneshot::Sender<StoreResult<BatchDone>>,
+}
+
+/// Transactions and writes the group commit has committed (or tried).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupStats {
+    pub batches: u64,
+    pub writes: u64,
+}
+
+impl GroupCommit {
+    pub fn new(store: DynStore, options: BatchOptions) -> GroupCommit {
+        GroupCommit {
+            inner: std::sync::Arc::new(GroupInner {
+                store,
+                options,
+                sender: std::sync::OnceLock::new(),
+                batches: Default::default(),
+                writes: Default::default(),
+            }),
+        }
+    }
+
+    /// Queues one write and waits until its transaction has committed (or
+    /// failed). `Unavailable` at once when the queue is full.
+    pub async fn write(&self, write: BatchWrite) -> StoreResult<BatchDone> {
+        use tokio::sync::mpsc::error::TrySendError;
+        let sender = self.inner.sender.get_or_init(|| {
+            let (sender, receiver) = tokio::sync::mpsc::channel(self.inner.options.queue);
+            tokio::spawn(run_writer(self.inner.clone(), receiver));
+            sender
+        });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        match sender.try_send(Job { write, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(StoreError::Unavailable(format!(
+                    "ingest is overloaded: {} writes are already waiting for the database",
+                    self.inner.options.queue
+                )));
+            }
+            Err(TrySendError::Closed(_)) => {
+                return Err(StoreError::Unavailable(
+                    "the ingest writer has stopped".into(),
+                ));
+            }
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the ingest writer stopped before committing".into(),
+            ))
+        })
+    }
+
+    pub fn stats(&self) -> GroupStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        GroupStats {
+            batches: self.inner.batches.load(Relaxed),
+            writes: self.inner.writes.load(Relaxed),
+        }
+    }
+}
+
+/// The writer: one batch at a time, each in a task of its own so a panic
+/// fails that batch's writes (`Unavailable`) and not every later one. Holds
+/// only a weak handle on the state, so it ends with the last `GroupCommit`.
+async fn run_writer(
+    inner: std::sync::Arc<GroupInner>,
+    mut receiver: tokio::sync::mpsc::Receiver<Job>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let store = inner.store.clone();
+    let options = inner.options;
+    let weak = std::sync::Arc::downgrade(&inner);
+    drop(inner);
+    let mut last_batch = 0;
+    while let Some(first) = receiver.recv().await {
+        let mut jobs = vec![first];
+        take_waiting(&mut receiver, &mut jobs, options.max_batch);
+        if last_batch > 1 && !options.max_wait.is_zero() {
+            let deadline = tokio::time::Instant::now() + options.max_wait;
+            while jobs.len() < options.max_batch {
+                match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                    Ok(Some(job)) => {
+                        jobs.push(job);
+                        take_waiting(&mut receiver, &mut jobs, options.max_batch);
+                    }
+                    _ => break,
+                }
+            }
+        }
+        last_batch = jobs.len();
+        let (writes, replies): (Vec<BatchWrite>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.write, j.reply)).unzip();
+        if let Some(inner) = weak.upgrade() {
+            inner.batches.fetch_add(1, Relaxed);
+            inner.writes.fetch_add(writes.len() as u64, Relaxed);
+        }
+        let store = store.clone();
+        let committed = tokio::spawn(async move { store.write_batch(&writes).await }).await;
+        match committed {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            // Dropping the replies answers each `Unavailable`.
+            Err(e) => tracing::error!(error = %e, "a group commit failed"),
+        }
+    }
+}
+
+/// Moves the writes already waiting into `jobs`, up to `max`.
+fn take_waiting(receiver: &mut tokio::sync::mpsc::Receiver<Job>, jobs: &mut Vec<Job>, max: usize) {
+    while jobs.len() < max {
+        match receiver.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
 }
 
 // ---- Collector freshness -----------------------------------------------------------
@@ -432,7 +671,7 @@ mod tests {
     #[test]
     fn collector_names() {
         assert!(valid_collector_name("node-5.prod:eu@k8s").is_ok());
-        for bad in ["", "a b", "<script>", &"x".repeat(129)] {
+        for bad in ["", "a b", "<script>", &"x".repeat(129), "prometheus"] {
             assert!(valid_collector_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -36,6 +36,7 @@ pub fn wants_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool 
 /// Sends the log to stderr in `format`, filtered by `RUST_LOG` or `default`.
 pub fn init(format: LogFormat, default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = quiet_http_client(filter);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -54,6 +55,16 @@ pub fn init(format: LogFormat, default: &str) {
             .with_ansi(false)
             .init(),
     }
+}
+
+/// The HTTP client that sends notifications (ureq) writes request paths
+/// into its trace-level log, and a webhook's path is its secret: its log
+/// stays at info and above whatever `RUST_LOG` asks.
+fn quiet_http_client(filter: EnvFilter) -> EnvFilter {
+    ["ureq=info", "ureq_proto=info"]
+        .into_iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, EnvFilter::add_directive)
 }
 
 #[cfg(test)]

@@ -210,7 +210,7 @@ async fn forward_event(kb: &KnowledgeBase, bus: &Bus, payload: &str) {
         return;
     }
     match kb.store().incident_event(notice.event_id).await {
-        Ok(Some(event)) => bus.publish(&event),
+        Ok(Some(event)) => bus.publish_remote(&event),
         // Deleted since (retention, an incident removed): nothing to show.
         Ok(None) => debug!(event = notice.event_id, "notified event is gone"),
         Err(e) => {

@@ -592,20 +592,16 @@ async fn the_test_bench_runs_unsaved_clauses_on_examples_and_a_stored_report() {
     assert_eq!(bench.status, StatusCode::OK, "{}", bench.text);
     let body = bench.json();
     let runs = body["runs"].as_array().unwrap();
-    assert_eq!(
-        runs.len(),
-        4,
-        "three examples and the stored report: {body}"
-    );
-    for example in &runs[..3] {
+    assert_eq!(runs.len(), 5, "four examples and the stored report: {body}");
+    for example in &runs[..4] {
         assert_eq!(example["kind"], "example");
         assert_eq!(example["candidate"]["likely"], true, "{example}");
         assert_eq!(example["fails"], false);
         assert_eq!(example["candidate"]["clauses"].as_array().unwrap().len(), 7);
     }
-    assert_eq!(runs[3]["kind"], "stored report");
+    assert_eq!(runs[4]["kind"], "stored report");
     assert_eq!(
-        runs[3]["candidate"]["likely"], false,
+        runs[4]["candidate"]["likely"], false,
         "a conntrack report is no CLOSE_WAIT leak"
     );
     let html = body["html"].as_str().unwrap();

@@ -111,6 +111,47 @@ fn import_of_a_malformed_playbook_names_file_and_line_and_stores_nothing() {
     );
 }
 
+/// A Hugo runbook site: what imports is stored, every other file is listed
+/// with its reason, and the batch does not fail on the stub page.
+#[test]
+fn importing_a_runbook_site_lists_each_skipped_file_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/import/site");
+    let out = ok(dir.path(), &["import", site]);
+    assert!(out.contains("3 playbook(s)"), "{out}");
+    assert!(out.contains("4 file(s) skipped"), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("skipped ")
+            && l.contains("HostConntrackTableFilling.md: a stub that only links elsewhere")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("skipped ") && l.contains("upstreams.txt: not a Markdown file")),
+        "{out}"
+    );
+    let json = ok(
+        dir.path(),
+        &["import", site, "--dry-run", "--format", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["skipped"].as_array().unwrap().len(), 4, "{v}");
+    assert!(v["skipped"][0]["reason"].is_string(), "{v}");
+    let found = ok(
+        dir.path(),
+        &["search", "conntrack table full", "--format", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&found).unwrap();
+    assert!(
+        v["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["id"] == "host-conntrack-table-full"),
+        "{v}"
+    );
+}
+
 #[test]
 fn unknown_command_and_missing_path_are_clear() {
     let dir = tempfile::tempdir().unwrap();

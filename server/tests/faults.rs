@@ -1,11 +1,15 @@
 //! Faults from outside, against the real `faultline serve` binary: a full
 //! disk, a gzip bomb, SIGTERM under ingest load, a client that lies about
-//! its address in `X-Forwarded-For`, and a real Alertmanager delivering
-//! through an outage (`alertmanager`).
+//! its address in `X-Forwarded-For`, a real Alertmanager delivering
+//! through an outage (`alertmanager`), and evidence pulled from a real
+//! Prometheus, or from one that is down, slow, erroring or huge
+//! (`prometheus`).
 
 #[path = "faults/alertmanager.rs"]
 mod alertmanager;
 mod common;
+#[path = "faults/prometheus.rs"]
+mod prometheus;
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -1777,3 +1777,101 @@ async fn the_passwd_command_sets_a_password_and_ends_sessions() {
     );
     store.close().await;
 }
+
+/// Runs the real binary with `args`, failing the test if it has not ended
+/// within `limit` (and killing it).
+fn run_bounded(args: &[&std::ffi::OsStr], limit: Duration) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("faultline {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// #20: `faultline import /dev/zero` once read 4.2 GB in 4 s; a FIFO with
+/// no writer would block for ever. Both are refused at once by name, and a
+/// directory holding them imports the rest and lists them as skipped.
+#[test]
+fn import_refuses_devices_fifos_and_oversized_files_at_once() {
+    let limit = Duration::from_secs(20);
+    let out = run_bounded(&["import".as_ref(), "/dev/zero".as_ref()], limit);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/dev/zero: a character device, not a regular file"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.md");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = run_bounded(&["import".as_ref(), fifo.as_os_str()], limit);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}: a FIFO (named pipe), not a regular file",
+            fifo.display()
+        )),
+        "{stderr}"
+    );
+
+    let big = dir.path().join("big.md");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(faultline::import::MAX_FILE_BYTES + 1)
+        .unwrap();
+    let out = run_bounded(&["import".as_ref(), big.as_os_str()], limit);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&big.display().to_string()) && stderr.contains("import limit of 4 MiB"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        dir.path().join("TargetDown.md"),
+        "# TargetDown\n\n## Meaning\n\nA scrape target stopped answering.\n\n## Mitigation\n\nBring it back.\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.md")).unwrap();
+    let out = run_bounded(&["import".as_ref(), dir.path().as_os_str()], limit);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("imported target-down"), "{stdout}");
+    assert!(stdout.contains("3 file(s) skipped"), "{stdout}");
+    for name in ["big.md", "pipe.md", "zero.md"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("skipped ") && l.contains(name)),
+            "{name}: {stdout}"
+        );
+    }
+}

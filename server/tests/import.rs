@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use faultline::core::playbook::{Layer, Playbook, SectionKind};
 use faultline::import::{
-    Format, ImportError, Imported, dry_run_json, export_file_name, export_to_dir, import_path,
-    import_text,
+    Format, ImportError, Imported, MAX_FILE_BYTES, dry_run_json, export_file_name, export_to_dir,
+    import_path, import_paths, import_text,
 };
 
 fn fixture(rel: &str) -> PathBuf {
@@ -345,7 +345,9 @@ fn runbook_files_map_meaning_impact_diagnosis_mitigation() {
     assert!(all.iter().all(|i| i.format == Format::Runbook));
 
     let conntrack = &all[0].playbook;
-    assert_eq!(conntrack.meta.title, "NodeConntrackNearlyFull");
+    // The front matter's title; the `# NodeConntrackNearlyFull` heading
+    // still names the alert.
+    assert_eq!(conntrack.meta.title, "Node Conntrack Nearly Full");
     assert_eq!(
         conntrack.meta.alert,
         "NodeConntrackNearlyFull: The connection tracking table on a node is more than 90% full."
@@ -599,4 +601,168 @@ fn export_rejects_unsafe_ids() {
     let err = export_to_dir(dir.path(), [("../escape".to_owned(), "x".to_owned())]).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+/// A Hugo runbook site in miniature: an index page, a stub that only links
+/// to another runbook, YAML and TOML front matter, `ref` / `relref`
+/// shortcodes (resolved, by name without `.md`, across folders, and one to
+/// a file that does not exist), notes that are no runbook, a text file.
+#[test]
+fn a_runbook_site_imports_what_it_can_and_lists_the_rest_with_reasons() {
+    let root = fixture("site");
+    let batch = import_paths(&[&root]).unwrap();
+    let ids: Vec<&str> = batch.playbooks.iter().map(|i| i.playbook.id()).collect();
+    assert_eq!(
+        ids,
+        [
+            "host-conntrack-table-full",
+            "resolver-timeouts",
+            "proxy-idle-resets"
+        ]
+    );
+    assert!(batch.postmortems.is_empty());
+
+    let skipped: Vec<(String, &str)> = batch
+        .skipped
+        .iter()
+        .map(|s| {
+            let rel = Path::new(&s.file).strip_prefix(&root).unwrap();
+            (rel.display().to_string(), s.reason.as_str())
+        })
+        .collect();
+    let names: Vec<&str> = skipped.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "_index.md",
+            "network/HostConntrackTableFilling.md",
+            "proxy/scratch.md",
+            "proxy/upstreams.txt"
+        ]
+    );
+    assert!(skipped[0].1.contains("index page"), "{skipped:?}");
+    assert!(
+        skipped[1].1.starts_with("a stub that only links elsewhere")
+            && skipped[1]
+                .1
+                .contains("/playbooks/host-conntrack-table-full"),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped[2].1.starts_with("no recognisable layout"),
+        "{skipped:?}"
+    );
+    assert!(skipped[3].1.contains(".md"), "{skipped:?}");
+
+    let full = &batch.playbooks[0];
+    assert_eq!(full.playbook.meta.title, "Host Conntrack Table Full");
+    assert!(
+        full.playbook
+            .meta
+            .alert
+            .starts_with("HostConntrackTableFull: The kernel's connection tracking table"),
+        "{}",
+        full.playbook.meta.alert
+    );
+    let fix = full.playbook.section_markdown(SectionKind::Fix);
+    assert!(
+        fix.contains("[Resolver Timeouts](/playbooks/resolver-timeouts)"),
+        "{fix}"
+    );
+    assert!(!fix.contains("{{"), "{fix}");
+
+    let resolver = &batch.playbooks[1];
+    assert_eq!(
+        resolver.format,
+        Format::Runbook,
+        "TOML front matter is Hugo's"
+    );
+    assert_eq!(resolver.playbook.meta.title, "Resolver Timeouts");
+    assert_eq!(resolver.playbook.meta.layer, Layer::Dns);
+
+    let proxy = &batch.playbooks[2];
+    assert_eq!(proxy.playbook.meta.title, "ProxyIdleResets");
+    let fix = proxy.playbook.section_markdown(SectionKind::Fix);
+    assert!(
+        fix.contains("[the conntrack runbook](/playbooks/host-conntrack-table-full)"),
+        "{fix}"
+    );
+    assert!(
+        fix.contains("for load balancer drains, the drain runbook."),
+        "an unresolved link keeps its words: {fix}"
+    );
+    assert!(
+        proxy
+            .warnings
+            .iter()
+            .any(|w| w.contains("`LoadBalancerDrain.md`") && w.contains("kept as text")),
+        "{:?}",
+        proxy.warnings
+    );
+
+    // The strict single-path import names the first file it would skip.
+    let err = import_path(&root).unwrap_err();
+    assert!(matches!(err, ImportError::Skipped { .. }), "{err}");
+    assert!(err.to_string().contains("_index.md"), "{err}");
+    // A stub named on its own is an error, not a silent nothing.
+    let err = import_path(&root.join("network/HostConntrackTableFilling.md")).unwrap_err();
+    assert!(matches!(err, ImportError::UnknownLayout { .. }), "{err}");
+}
+
+#[test]
+fn only_regular_files_up_to_the_cap_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = fs::read_to_string(fixture("site/network/ResolverTimeouts.md")).unwrap();
+    fs::write(dir.path().join("ResolverTimeouts.md"), &runbook).unwrap();
+    let fifo = dir.path().join("pipe.md");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let big = dir.path().join("huge.md");
+    let f = fs::File::create(&big).unwrap();
+    f.set_len(MAX_FILE_BYTES + 1).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.md")).unwrap();
+
+    let started = std::time::Instant::now();
+    let batch = import_paths(&[dir.path()]).unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(batch.playbooks.len(), 1);
+    let reasons: Vec<(String, String)> = batch
+        .skipped
+        .iter()
+        .map(|s| {
+            let name = Path::new(&s.file).file_name().unwrap();
+            (name.to_string_lossy().into_owned(), s.reason.clone())
+        })
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons[0].0, "huge.md");
+    assert!(
+        reasons[0].1.contains("over the import limit of 4 MiB"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[1].0, "pipe.md");
+    assert!(reasons[1].1.starts_with("a FIFO"), "{reasons:?}");
+    assert_eq!(reasons[2].0, "zero.md");
+    assert!(
+        reasons[2].1.starts_with("a character device"),
+        "{reasons:?}"
+    );
+
+    // Named directly, each is an error naming the file and the limit.
+    let err = import_path(&big).unwrap_err().to_string();
+    assert!(err.starts_with(&big.display().to_string()), "{err}");
+    assert!(err.contains(&MAX_FILE_BYTES.to_string()), "{err}");
+    let err = import_path(&fifo).unwrap_err().to_string();
+    assert!(
+        err.contains("FIFO") && err.contains("not a regular file"),
+        "{err}"
+    );
+    let err = import_path(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(
+        err.starts_with("/dev/zero: a character device, not a regular file"),
+        "{err}"
+    );
 }

@@ -3,12 +3,16 @@
 //! payloads, a closed store), reports opening incidents with a cool-down,
 //! the incident page's actions, and the live event stream. `triage` (alert
 //! text, routes, verdicts, the JSON API), `reports` (collector labels,
-//! reports opening incidents, /admin) and `alert_links` (`/r/{alertname}`)
-//! add to it.
+//! reports opening incidents, /admin), `alert_links` (`/r/{alertname}`)
+//! and `notify` (outbound messages to receivers on loopback) add to it.
 
 #[path = "incidents/alert_links.rs"]
 mod alert_links;
 mod common;
+#[path = "incidents/fold.rs"]
+mod fold;
+#[path = "incidents/notify.rs"]
+mod notify;
 #[path = "incidents/reports.rs"]
 mod reports;
 #[path = "incidents/triage.rs"]

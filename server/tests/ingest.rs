@@ -188,6 +188,45 @@ async fn the_answer_carries_the_diagnosis_and_the_page_shows_it() {
     assert!(page.text[section..].contains("/playbooks/conntrack-table-full"));
 }
 
+/// A DaemonSet probe's report: the page lists each network namespace in
+/// a row of its own, the pod with the leak first, and folds the pods'
+/// own tables away.
+#[tokio::test]
+async fn the_page_breaks_the_sockets_down_by_network_namespace() {
+    let t = common::app_with(config()).await;
+    let token = collector(&t.state, "k8s-node-7").await;
+    let text = faultline::builtin::example("examples/close-wait-leak-4.json").unwrap();
+    let mut report: Value = serde_json::from_str(&text).unwrap();
+    report["report_id"] = json!(Uuid::new_v4().to_string());
+    let a = post(&t.state, &token, &report).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(
+        a.json()["diagnosis"]["matches"][0]["playbook"],
+        "close-wait-leak"
+    );
+    let page = get(&t.state, &format!("/reports/{}", id_of(&report))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let table = page
+        .text
+        .find("<h2 id=\"namespaces\">")
+        .expect("a namespace table");
+    let rows = &page.text[table..page.text[table..].find("</table>").unwrap() + table];
+    let pod = rows
+        .find("pod payments/ledger-6c8f9-2xk4q")
+        .expect("the leaking pod");
+    let host = rows.find("<td>host (the probe").expect("the host's row");
+    assert!(pod < host, "most CLOSE_WAIT first: {rows}");
+    assert!(rows.contains("java (18502): 642"));
+    let folded = page
+        .text
+        .find("id=\"namespace-sockets\"")
+        .expect("the pods' own tables, folded");
+    assert!(page.text[folded..].contains("TCP sockets in pod shop/web-5f7c9-8tq2m"));
+    // The diagnosis names the pod beside the counts.
+    let diagnosis = page.text.find("<section id=\"diagnosis\"").unwrap();
+    assert!(page.text[diagnosis..table].contains("pod payments/ledger-6c8f9-2xk4q"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_duplicate_sends_store_once() {
     let t = common::app_with(config()).await;
@@ -545,6 +584,91 @@ async fn a_busy_store_answers_503_not_a_hang() {
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     other.close().await.unwrap();
     // Nothing half-stored: the retry is a first send.
+    assert_eq!(post(&t.state, &token, &r).await.status, StatusCode::CREATED);
+}
+
+// ---- Group commit (issue 19) ----------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reports_share_commits_and_each_gets_its_answer() {
+    let mut c = config();
+    c.security.ingest_token_burst = 10_000;
+    let t = common::app_with(c).await;
+    let token = collector(&t.state, "node-5").await;
+    // Hold the write lock a moment, so the first sends queue up behind it
+    // (as they do behind an fsync): the writer then takes them together.
+    let url = faultline::store::sqlite_url(t.dir.path());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let sends: Vec<_> = (0..32)
+        .map(|_| {
+            let (state, token) = (t.state.clone(), token.clone());
+            tokio::spawn(async move {
+                let r = report();
+                (id_of(&r), post(&state, &token, &r).await)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+    let mut ids = HashSet::new();
+    for s in sends {
+        let (id, answer) = s.await.unwrap();
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+        assert_eq!(answer.json()["report_id"], id.to_string(), "its own answer");
+        let stored = t.state.kb.store().report(id).await.unwrap().unwrap();
+        assert_eq!(stored.answer, answer.text);
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), 32);
+    let stats = t.state.report_writer.stats();
+    // 32 reports plus their incident events, in far fewer transactions.
+    assert!(stats.writes >= 32, "{stats:?}");
+    assert!(stats.batches * 4 <= stats.writes, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_ingest_queue_answers_503_at_once() {
+    let mut c = config();
+    c.ingest_queue = 1;
+    let t = common::app_with(c).await;
+    let token = collector(&t.state, "node-5").await;
+    let url = faultline::store::sqlite_url(t.dir.path());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    // The writer takes the first and waits for the lock; the second fills
+    // the queue.
+    let mut waiting = Vec::new();
+    for _ in 0..2 {
+        let (state, token) = (t.state.clone(), token.clone());
+        waiting.push(tokio::spawn(async move {
+            post(&state, &token, &report()).await.status
+        }));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let started = Instant::now();
+    let r = report();
+    let a = post(&t.state, &token, &r).await;
+    // Refused at once (a store wait would take the 5 s busy timeout).
+    a.error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert_eq!(a.headers[header::RETRY_AFTER], "1");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "refused at once"
+    );
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+    for w in waiting {
+        assert_eq!(w.await.unwrap(), StatusCode::CREATED);
+    }
+    // Refused, not half-stored: the retry is a first send.
     assert_eq!(post(&t.state, &token, &r).await.status, StatusCode::CREATED);
 }
 

@@ -39,6 +39,8 @@ mod masquerade;
 mod mtu;
 #[path = "lab/ndots.rs"]
 mod ndots;
+#[path = "lab/prometheus.rs"]
+mod prometheus;
 #[path = "lab/saturation.rs"]
 mod saturation;
 #[path = "lab/storm.rs"]
@@ -133,6 +135,8 @@ fn scenarios() -> Vec<Scenario> {
         saturation::scenario(),
         storm::scenario(),
         conntrack::scenario(),
+        storm::prometheus_scenario(),
+        conntrack::prometheus_scenario(),
     ]
 }
 
@@ -309,7 +313,7 @@ fn print_table(rows: &[Row], total: Duration) -> bool {
     let mut failed = false;
     println!("\nfault lab ({:.0} s)", total.as_secs_f64());
     println!(
-        "{:<18} {:<10} {:<28} {:>5} {:>6}",
+        "{:<21} {:<10} {:<28} {:>5} {:>6}",
         "scenario", "reproduced", "top diagnosis", "score", "time"
     );
     for r in rows {
@@ -317,25 +321,25 @@ fn print_table(rows: &[Row], total: Duration) -> bool {
         match &r.outcome {
             Outcome::Diagnosed { top, score, .. } => {
                 println!(
-                    "{:<18} {:<10} {:<28} {:>5.2} {:>6}",
+                    "{:<21} {:<10} {:<28} {:>5.2} {:>6}",
                     r.name, "yes", top, score, t
                 )
             }
             Outcome::Wrong { top, score, .. } => {
                 println!(
-                    "{:<18} {:<10} {:<28} {:>5.2} {:>6}  FAIL",
+                    "{:<21} {:<10} {:<28} {:>5.2} {:>6}  FAIL",
                     r.name, "yes", top, score, t
                 )
             }
             Outcome::Failed(_) => {
                 println!(
-                    "{:<18} {:<10} {:<28} {:>5} {:>6}  FAIL",
+                    "{:<21} {:<10} {:<28} {:>5} {:>6}  FAIL",
                     r.name, "no", "-", "-", t
                 )
             }
             Outcome::Skipped(_) => {
                 println!(
-                    "{:<18} {:<10} {:<28} {:>5} {:>6}  SKIP",
+                    "{:<21} {:<10} {:<28} {:>5} {:>6}  SKIP",
                     r.name, "skipped", "-", "-", t
                 )
             }

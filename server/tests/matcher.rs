@@ -276,6 +276,38 @@ fn cli_reads_stdin_and_prints_text_for_a_terminal() {
     assert!(stdout.starts_with("No likely root cause"), "{stdout}");
 }
 
+/// A DaemonSet probe's report: the node's sockets and each pod's network
+/// namespace apart. The leak is in one pod; the diagnosis names it beside
+/// the counts, and the same node without the leak (one idle pod holding a
+/// single CLOSE_WAIT, a share of 1) is quiet.
+#[test]
+fn close_wait_in_a_pod_is_attributed_to_the_pod() {
+    let (matcher, _) = Matcher::new(&builtins());
+    let d = diagnose(&matcher, &load("examples/close-wait-leak-4.json"));
+    let top = d.likely().next().expect("a likely candidate");
+    assert_eq!(top.playbook, "close-wait-leak");
+    let count = top
+        .clauses
+        .iter()
+        .find(|c| c.when.contains("tcp.close_wait_count"))
+        .unwrap();
+    assert_eq!(
+        count.observed.get("tcp.close_wait_where"),
+        Some(&signals::SignalValue::Text(
+            "pod payments/ledger-6c8f9-2xk4q".into()
+        )),
+        "{:?}",
+        count.observed
+    );
+    assert_eq!(
+        count.observed.get("tcp.close_wait_count"),
+        Some(&signals::SignalValue::Number(642.0)),
+        "the pod's count, not the node's"
+    );
+    let quiet = diagnose(&matcher, &load("healthy/pods-node.json"));
+    assert_eq!(quiet.likely().count(), 0, "{:?}", quiet.candidates[0]);
+}
+
 #[test]
 fn cli_rejects_an_invalid_report_naming_the_field() {
     let text = builtin::example("examples/close-wait-leak-1.json")

@@ -107,6 +107,23 @@ fn ss_tan_real_output() {
             "{:?}",
             t.by_peer
         );
+        if args == ["-tanp"] {
+            // This process holds its 3; only processes holding more may
+            // push it out of the five listed.
+            let cw = |p: &faultline_probe::report::ProcessSockets| {
+                p.counts.get("CLOSE_WAIT").copied().unwrap_or(0)
+            };
+            match t.by_process.iter().find(|p| p.pid == std::process::id()) {
+                Some(me) => assert_eq!(cw(me), 3, "{me:?}"),
+                None => assert!(
+                    t.by_process.len() == 5 && t.by_process.iter().all(|p| cw(p) >= 3),
+                    "{:?}",
+                    t.by_process
+                ),
+            }
+        } else {
+            assert!(t.by_process.is_empty(), "no -p, no processes");
+        }
     }
 }
 

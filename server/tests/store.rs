@@ -467,6 +467,129 @@ mod suite {
         }
     }
 
+    // ---- Group commit (issue 19) ---------------------------------------------
+
+    fn batch_report(
+        id: uuid::Uuid,
+        collector: &str,
+        answer: &str,
+        likely: &[&str],
+    ) -> store::BatchWrite {
+        store::BatchWrite::Report {
+            report: store::ReportRow {
+                report_id: id,
+                collector: collector.to_owned(),
+                host: "host-1".into(),
+                labels: Default::default(),
+                started_at: Utc::now().trunc_subsecs(6),
+                finished_at: Utc::now().trunc_subsecs(6),
+                received_at: Utc::now(),
+                body: "{\"schema\":\"faultline.report.v1\"}".into(),
+                answer: answer.to_owned(),
+            },
+            likely: likely.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
+    /// One transaction for the batch, one savepoint per write: the writes
+    /// that fail (an unknown collector, a missing incident) are undone
+    /// alone, their batch-mates commit, and each gets its own answer.
+    pub async fn group_commit_isolates_each_write(store: DynStore, _url: String) {
+        store
+            .add_collector("node-g", &[42; store::TOKEN_HASH_LEN], &Default::default())
+            .await
+            .unwrap();
+        let labels = std::collections::BTreeMap::new();
+        let (incident, _) = store
+            .open_incident(
+                store::NewIncident {
+                    title: "batch",
+                    severity: "warning",
+                    labels: &labels,
+                    opened_by: "node-g",
+                    group_key: None,
+                },
+                (store::EventKind::Note, &serde_json::json!({"text": "open"})),
+            )
+            .await
+            .unwrap();
+        let (a, b, ghost) = (
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+            uuid::Uuid::new_v4(),
+        );
+        let writes = vec![
+            batch_report(a, "node-g", "{\"a\":1}", &["gc-playbook"]),
+            batch_report(ghost, "no-such-collector", "{}", &["gc-playbook"]),
+            store::BatchWrite::ReportEvent {
+                incident_id: incident.id + 1000,
+                who: "node-g".into(),
+                body: serde_json::json!({"report_id": a.to_string()}),
+                likely: vec!["gc-playbook".into()],
+            },
+            batch_report(a, "node-g", "{\"again\":1}", &[]),
+            store::BatchWrite::ReportEvent {
+                incident_id: incident.id,
+                who: "node-g".into(),
+                body: serde_json::json!({"report_id": a.to_string()}),
+                likely: vec!["gc-playbook".into()],
+            },
+            batch_report(b, "node-g", "{\"b\":1}", &[]),
+        ];
+        let results = store.write_batch(&writes).await;
+        assert_eq!(results.len(), writes.len());
+        assert!(
+            matches!(
+                results[0],
+                Ok(store::BatchDone::Report(store::Inserted::Stored))
+            ),
+            "{:?}",
+            results[0]
+        );
+        assert!(
+            matches!(results[1], Err(StoreError::Database(_))),
+            "{:?}",
+            results[1]
+        );
+        assert!(
+            matches!(results[2], Err(StoreError::NotFound)),
+            "{:?}",
+            results[2]
+        );
+        // The same id again in the same batch: the first one's answer.
+        assert_eq!(
+            results[3].as_ref().unwrap(),
+            &store::BatchDone::Report(store::Inserted::Existing {
+                collector: "node-g".into(),
+                answer: "{\"a\":1}".into()
+            })
+        );
+        let Ok(store::BatchDone::Event(event)) = &results[4] else {
+            panic!("{:?}", results[4]);
+        };
+        assert_eq!(event.incident_id, incident.id);
+        assert_eq!(event.kind, store::EventKind::Report);
+        assert!(matches!(
+            results[5],
+            Ok(store::BatchDone::Report(store::Inserted::Stored))
+        ));
+
+        assert_eq!(store.report(a).await.unwrap().unwrap().answer, "{\"a\":1}");
+        assert!(store.report(b).await.unwrap().is_some());
+        assert!(store.report(ghost).await.unwrap().is_none());
+        let events = store.events(incident.id).await.unwrap();
+        assert_eq!(events.len(), 2, "{events:?}");
+        // Matches: report a's (once: the ghost's was undone) and the incident's.
+        let feedback = store.playbook_feedback("gc-playbook").await.unwrap();
+        assert_eq!(
+            (feedback.matched_reports, feedback.matched_incidents),
+            (1, 1)
+        );
+        let collector = store.collector("node-g").await.unwrap().unwrap();
+        assert!(collector.last_report_at.is_some());
+        assert!(store.write_batch(&[]).await.is_empty());
+    }
+
     // ---- Retention (issue 10) -----------------------------------------------
 
     /// Old reports are deleted, older-than-30-days ones rolled up (signals
@@ -2129,6 +2252,68 @@ mod suite {
                 .any(|t| t.postmortem_id == 40 && t.source == "changed")
         );
     }
+
+    pub async fn notification_targets_and_server_secrets(store: DynStore, url: String) {
+        use std::collections::BTreeMap;
+
+        use faultline::store::NewTarget;
+        assert!(store.notification_targets().await.unwrap().is_empty());
+        let labels = BTreeMap::from([("service".to_owned(), "payments".to_owned())]);
+        let events = vec!["opened".to_owned(), "resolved".to_owned()];
+        let new = |name: &'static str, kind: &'static str| NewTarget {
+            name,
+            kind,
+            url: "https://hooks.slack.com/services/T0/B0/secret",
+            labels: &labels,
+            events: &events,
+            fallback: name == "b-rest",
+            who: "ada",
+        };
+        let a = store
+            .add_notification_target(new("a-payments", "slack"))
+            .await
+            .unwrap();
+        store
+            .add_notification_target(new("b-rest", "teams"))
+            .await
+            .unwrap();
+        let taken = store
+            .add_notification_target(new("a-payments", "webhook"))
+            .await;
+        assert!(
+            matches!(taken, Err(StoreError::AlreadyExists(_))),
+            "{taken:?}"
+        );
+        let bad_kind = store.add_notification_target(new("c", "pager")).await;
+        assert!(bad_kind.is_err(), "the schema refuses unknown kinds");
+
+        let listed = store.notification_targets().await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0], a, "read back as written, times included");
+        assert_eq!(listed[0].labels["service"], "payments");
+        assert_eq!(listed[0].events, events);
+        assert!(!listed[0].fallback && listed[1].fallback);
+        assert_eq!(listed[1].kind, "teams");
+
+        store
+            .remove_notification_target("a-payments")
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.remove_notification_target("a-payments").await,
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(store.notification_targets().await.unwrap().len(), 1);
+
+        // A secret is made once: later candidates, and other connections
+        // (replicas), get the first.
+        let first = store.server_secret("k", "one").await.unwrap();
+        assert_eq!(first, "one");
+        assert_eq!(store.server_secret("k", "two").await.unwrap(), "one");
+        let other = store::connect(&url).await.unwrap();
+        assert_eq!(other.server_secret("k", "three").await.unwrap(), "one");
+        other.close().await;
+    }
 }
 
 macro_rules! on_both_backends {
@@ -2176,6 +2361,8 @@ on_both_backends!(
     study_attempts_schedule_and_summaries,
     feedback_verdicts_and_matches,
     postmortems_create_save_conflict_import,
+    notification_targets_and_server_secrets,
+    group_commit_isolates_each_write,
 );
 
 // ---- SQLite only -----------------------------------------------------------

@@ -13,6 +13,7 @@ pub mod keepalive;
 pub mod log_matches;
 pub mod nat_rules;
 pub mod net_counters;
+pub mod netns;
 pub mod pmtu;
 pub mod process_fds;
 pub mod resolv;
@@ -20,7 +21,7 @@ pub mod socket_window;
 pub mod tcp_states;
 pub mod tls_handshake;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -172,6 +173,12 @@ pub fn collect(opts: &CollectOptions, collector: Collector) -> Report {
 fn host(opts: &CollectOptions, until: Instant, done: impl Fn() -> bool) -> Vec<Outcome> {
     let mut sampler = socket_window::Sampler::default();
     sampler.sample();
+    let first = sampler.tried_at();
+    // Every other network namespace (pods', containers'), each its own table.
+    let mut spaces = netns::Namespaces::open(Path::new("/proc"), Path::new("/run/netns"));
+    if let Ok(spaces) = &mut spaces {
+        spaces.sample();
+    }
     let mut once: Vec<Outcome> = vec![
         ("conntrack", conntrack::collect()),
         ("interfaces", interfaces::collect()),
@@ -184,22 +191,54 @@ fn host(opts: &CollectOptions, until: Instant, done: impl Fn() -> bool) -> Vec<O
             resolv::read(&opts.resolv_conf).map(|rc| dns_lookups::collect(&[], &rc)),
         ));
     }
-    watch_sockets(&mut sampler, until, done);
-    let walked = process_fds::walk(std::path::Path::new("/proc"));
+    let mut sample = |last: bool| {
+        sampler.sample();
+        if let Ok(spaces) = &mut spaces {
+            spaces.sample_if_due(last);
+        }
+        sampler.tried_at()
+    };
+    watch_sockets(&mut sample, first, until, done);
+    let walked = process_fds::walk(Path::new("/proc"));
     let owners = walked.as_deref().unwrap_or_default();
+    // The probe's own namespace first: readers that take the first
+    // `tcp_states` get the host's.
     let mut out: Vec<Outcome> = vec![
         ("tcp_states", sampler.finish(owners).map(Observation::from)),
         (
             "process_fds",
-            walked.map(|w| process_fds::observation(&w, process_fds::TOP)),
+            walked
+                .as_deref()
+                .map(|w| process_fds::observation(w, process_fds::TOP))
+                .map_err(|e| anyhow::anyhow!("{e:#}")),
         ),
     ];
+    match spaces {
+        Ok(spaces) => {
+            let (tables, unread) = spaces.finish(owners);
+            out.extend(tables.into_iter().map(|t| ("tcp_states", Ok(t.into()))));
+            if let Some(why) = unread {
+                out.push(("tcp_states", Err(anyhow::anyhow!(why))));
+            }
+        }
+        Err(e) => out.push((
+            "tcp_states",
+            Err(e.context("other network namespaces not read")),
+        )),
+    }
     out.extend(once);
     out
 }
 
-/// Samples every [`SAMPLE_EVERY`] until `until` and `done`, then once more.
-fn watch_sockets(sampler: &mut socket_window::Sampler, until: Instant, done: impl Fn() -> bool) {
+/// Samples (`sample` returns when it did, and is told whether it is the
+/// last; `last` is the first sample's time) every [`SAMPLE_EVERY`] until
+/// `until` and `done`, then once more.
+fn watch_sockets(
+    sample: &mut impl FnMut(bool) -> Option<Instant>,
+    mut last: Option<Instant>,
+    until: Instant,
+    done: impl Fn() -> bool,
+) {
     /// How often to look whether the targeted collectors are done.
     const POLL: Duration = Duration::from_millis(50);
     loop {
@@ -207,14 +246,14 @@ fn watch_sockets(sampler: &mut socket_window::Sampler, until: Instant, done: imp
         if now >= until && done() {
             break;
         }
-        let next = sampler.tried_at().map_or(now, |t| t + SAMPLE_EVERY);
+        let next = last.map_or(now, |t| t + SAMPLE_EVERY);
         if now >= next {
-            sampler.sample();
+            last = sample(false);
         } else {
             thread::sleep((next - now).min(POLL));
         }
     }
-    sampler.sample();
+    sample(true);
 }
 
 type Job<'a> = Box<dyn FnOnce() -> Outcome + Send + 'a>;

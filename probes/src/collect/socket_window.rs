@@ -14,7 +14,9 @@ use std::time::Instant;
 use anyhow::{Result, anyhow};
 
 use super::process_fds::Walked;
-use super::tcp_states::{CLOSE_WAIT, LISTEN, Sock, Tally, socks, state_name, summarize, top_peers};
+use super::tcp_states::{
+    CLOSE_WAIT, LISTEN, Sock, SockEntry, Tally, socks, state_name, summarize, top_peers,
+};
 use crate::report::{ProcessSockets, TcpStates, TcpWindow};
 
 /// Processes listed in `by_process`.
@@ -42,11 +44,32 @@ impl Sampler {
     /// Dumps the socket table now and folds it in; a failed dump is
     /// remembered and the samples before and after still count.
     pub fn sample(&mut self) {
+        self.sample_from(|| socks().map(|(s, _)| s));
+    }
+
+    /// [`Sampler::sample`] with another reader of the socket table (another
+    /// network namespace's).
+    pub fn sample_from(&mut self, read: impl FnOnce() -> Result<Vec<Sock>>) {
         self.tried_at = Some(Instant::now());
-        match socks() {
-            Ok((s, _)) => self.fold(s, Instant::now()),
+        match read() {
+            Ok(s) => self.fold(s, Instant::now()),
             Err(e) => self.error = Some(format!("{e:#}")),
         }
+    }
+
+    /// Whether any sample had a TCP socket in it.
+    pub fn saw_sockets(&self) -> bool {
+        self.max.0.iter().any(|n| *n > 0)
+    }
+
+    /// Samples folded so far.
+    pub fn samples(&self) -> i64 {
+        self.samples
+    }
+
+    /// Why the last failed sample failed.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
     }
 
     /// When the last sample was tried (taken or failed).
@@ -130,22 +153,40 @@ fn by_process(socks: &[Sock], owners: &[Walked]) -> Vec<ProcessSockets> {
         .filter(|s| s.inode != 0)
         .map(|s| (s.inode, s))
         .collect();
-    let mut held: Vec<Holding<'_>> = owners
-        .iter()
-        .filter_map(|w| Holding::of(w, &by_inode))
+    rank_processes(owners.iter().map(|w| {
+        let held = w
+            .socket_inodes
+            .iter()
+            .filter_map(|i| by_inode.get(i))
+            .map(|s| s.entry());
+        (w.fd.pid, w.fd.name.as_str(), held.collect())
+    }))
+}
+
+/// `by_process` from each process's own TCP sockets (pid, name, sockets):
+/// the 5 holding the most CLOSE_WAIT first, then the most sockets other
+/// than listeners, each with its counts and its top 3 CLOSE_WAIT peers.
+/// Processes holding no TCP socket are left out. The probe ties sockets to
+/// processes by inode; a pasted `ss -tanp` names them on each line.
+pub fn rank_processes<'a>(
+    held: impl IntoIterator<Item = (u32, &'a str, Vec<SockEntry>)>,
+) -> Vec<ProcessSockets> {
+    let mut held: Vec<Holding<'a>> = held
+        .into_iter()
+        .filter_map(|(pid, name, socks)| Holding::of(pid, name, &socks))
         .collect();
     held.sort_by_key(|h| {
         (
             std::cmp::Reverse(h.tally.get(CLOSE_WAIT)),
             std::cmp::Reverse(h.busy()),
-            h.owner.fd.pid,
+            h.pid,
         )
     });
     held.into_iter()
         .take(TOP_PROCESSES)
         .map(|h| ProcessSockets {
-            pid: h.owner.fd.pid,
-            name: h.owner.fd.name.clone(),
+            pid: h.pid,
+            name: h.name.to_owned(),
             counts: h.tally.counts(),
             by_peer: top_peers(h.peers, PEERS_PER_PROCESS),
         })
@@ -154,25 +195,25 @@ fn by_process(socks: &[Sock], owners: &[Walked]) -> Vec<ProcessSockets> {
 
 /// The TCP sockets one process holds, and the peers of its CLOSE_WAIT ones.
 struct Holding<'a> {
-    owner: &'a Walked,
+    pid: u32,
+    name: &'a str,
     tally: Tally,
     peers: HashMap<(u8, IpAddr), i64>,
 }
 
 impl<'a> Holding<'a> {
-    /// None when it holds no TCP socket of this namespace.
-    fn of(owner: &'a Walked, by_inode: &HashMap<u32, &Sock>) -> Option<Holding<'a>> {
+    /// None when it holds no TCP socket.
+    fn of(pid: u32, name: &'a str, socks: &[SockEntry]) -> Option<Holding<'a>> {
         let mut tally = Tally::default();
         let mut peers = HashMap::new();
-        for s in owner.socket_inodes.iter().filter_map(|i| by_inode.get(i)) {
-            if tally.add(s.state) == Some(CLOSE_WAIT) {
-                *peers
-                    .entry((CLOSE_WAIT, s.peer.to_canonical()))
-                    .or_default() += 1;
+        for &(state, peer) in socks {
+            if tally.add(state) == Some(CLOSE_WAIT) {
+                *peers.entry((CLOSE_WAIT, peer.to_canonical())).or_default() += 1;
             }
         }
         (tally.0.iter().sum::<i64>() > 0).then_some(Holding {
-            owner,
+            pid,
+            name,
             tally,
             peers,
         })

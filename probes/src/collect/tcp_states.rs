@@ -174,17 +174,36 @@ pub fn dump_netlink() -> Result<Vec<SockEntry>> {
 
 /// [`dump_netlink`] with inodes.
 pub fn dump_socks() -> Result<Vec<Sock>> {
-    let mut socket =
-        Socket::new(NETLINK_SOCK_DIAG).context("opening a sock_diag netlink socket")?;
-    socket.bind_auto().context("binding the netlink socket")?;
-    socket
-        .connect(&SocketAddr::new(0, 0))
-        .context("connecting the netlink socket")?;
-    let mut out = Vec::new();
-    for family in [AF_INET, AF_INET6] {
-        dump_family(&socket, family, &mut out)?;
+    SockDiag::open()?.dump()
+}
+
+/// A sock_diag netlink socket. It answers for the network namespace it was
+/// opened in, whichever thread uses it later: opened by a thread that
+/// entered another namespace, it dumps that namespace's sockets from
+/// anywhere.
+pub struct SockDiag(Socket);
+
+impl SockDiag {
+    /// Opens one in the calling thread's network namespace.
+    pub fn open() -> Result<SockDiag> {
+        let mut socket =
+            Socket::new(NETLINK_SOCK_DIAG).context("opening a sock_diag netlink socket")?;
+        socket.bind_auto().context("binding the netlink socket")?;
+        socket
+            .connect(&SocketAddr::new(0, 0))
+            .context("connecting the netlink socket")?;
+        Ok(SockDiag(socket))
     }
-    Ok(out)
+
+    /// Every TCP socket of both families in its namespace. After an error
+    /// the socket may hold the rest of a dump: open another.
+    pub fn dump(&self) -> Result<Vec<Sock>> {
+        let mut out = Vec::new();
+        for family in [AF_INET, AF_INET6] {
+            dump_family(&self.0, family, &mut out)?;
+        }
+        Ok(out)
+    }
 }
 
 fn dump_family(socket: &Socket, family: u8, out: &mut Vec<Sock>) -> Result<()> {
@@ -293,9 +312,16 @@ pub fn read_proc() -> Result<Vec<SockEntry>> {
 
 /// [`read_proc`] with inodes.
 pub fn read_proc_socks() -> Result<Vec<Sock>> {
-    let v4 = std::fs::read_to_string("/proc/net/tcp").context("reading /proc/net/tcp")?;
+    read_proc_socks_in(std::path::Path::new("/proc/net"))
+}
+
+/// `tcp` and `tcp6` of a /proc `net` directory: `/proc/net` is the calling
+/// thread's namespace, `/proc/PID/net` the namespace of process PID.
+pub fn read_proc_socks_in(net: &std::path::Path) -> Result<Vec<Sock>> {
+    let v4 = net.join("tcp");
+    let v4 = std::fs::read_to_string(&v4).with_context(|| format!("reading {}", v4.display()))?;
     let mut out = parse_proc_socks(&v4);
-    if let Ok(v6) = std::fs::read_to_string("/proc/net/tcp6") {
+    if let Ok(v6) = std::fs::read_to_string(net.join("tcp6")) {
         out.extend(parse_proc_socks(&v6));
     }
     Ok(out)

@@ -282,3 +282,30 @@ fn truncated_or_retyped_input_never_panics() {
         }
     }
 }
+
+#[test]
+fn a_namespace_label_round_trips_and_is_checked() {
+    let o = json!({"kind": "tcp_states", "counts": {"CLOSE_WAIT": 40}, "by_peer": [],
+        "netns": {"inode": 4026532301u64, "pid": 650, "process": "pause",
+                  "pod_uid": "8a7c1b2e-4f3d-4e21-9c6a-0b1d2e3f4a5b", "pod_name": "api-7d9f",
+                  "pod_namespace": "shop", "read_via": "sock_diag"}});
+    let r = Report::from_json(&serde_json::to_vec(&with_observation(o.clone())).unwrap()).unwrap();
+    let Observation::TcpStates(t) = &r.observations[0] else {
+        panic!()
+    };
+    let n = t.netns.as_ref().unwrap();
+    assert_eq!(n.describe(), "pod shop/api-7d9f");
+    assert_eq!(serde_json::to_value(&r.observations[0]).unwrap(), o);
+    // Without a label, nothing is written: older readers see what they knew.
+    let plain = serde_json::to_value(Observation::from(TcpStates::default())).unwrap();
+    assert!(plain.get("netns").is_none(), "{plain}");
+    let bad =
+        json!({"kind": "tcp_states", "counts": {}, "netns": {"inode": 0, "read_via": "magic"}});
+    assert_eq!(
+        errors_of(with_observation(bad)),
+        [
+            "observations[0].netns.inode: must be the namespace's inode (> 0)",
+            "observations[0].netns.read_via: must be one of [\"sock_diag\", \"proc\"]"
+        ]
+    );
+}

@@ -66,6 +66,24 @@ pub async fn run(cli: Cli) -> Result<()> {
             command: RetentionCommand::Run,
         } => retention_run(&config).await,
         Command::Parse { input, collector } => parse(&input, collector.as_deref()),
+        Command::Pull {
+            prometheus,
+            instance,
+            host,
+            at,
+            window,
+            labels,
+        } => {
+            let args = super::pull::PullArgs {
+                prometheus,
+                instance,
+                host,
+                at,
+                window,
+                labels,
+            };
+            super::pull::run(&config, args).await
+        }
         Command::Collector { command } => super::collector::run(&config, command).await,
         Command::User {
             command: UserCommand::Add { name, role },
@@ -127,6 +145,9 @@ pub(super) async fn open_kb(config: &Config) -> Result<Arc<KnowledgeBase>> {
 }
 
 async fn serve(config: Config) -> Result<()> {
+    if let Some(prometheus) = config.prometheus().map_err(anyhow::Error::msg)? {
+        tracing::info!(url = %prometheus.url, "evidence is pulled from Prometheus when an alert opens an incident");
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -159,10 +180,18 @@ async fn serve(config: Config) -> Result<()> {
         crate::retention::Policy::from_config(&state.config),
         std::time::Duration::from_secs(3600),
     );
+    // Messages to chat and webhooks about this process's incident changes.
+    let notifications = crate::notify::spawn(
+        state.kb.clone(),
+        state.incident_bus.clone(),
+        state.links.clone(),
+        &state.config.notifications,
+    );
     let app = web::app(state.clone());
     let served = web::serve(listener, app, state.clone(), web::shutdown_signal()).await;
     replicas.stop().await;
     retention.stop().await;
+    notifications.stop().await;
     served?;
     // Every acknowledged write is committed; closing checkpoints SQLite's
     // write-ahead log so the file stands alone.
@@ -203,40 +232,51 @@ fn search(kb: &KnowledgeBase, request: SearchRequest, format: Format) -> Result<
 }
 
 async fn import(config: &Config, paths: &[PathBuf], dry_run: bool, format: Format) -> Result<()> {
-    let mut all: Vec<Imported> = Vec::new();
-    for path in paths {
-        all.extend(import::import_path(path)?);
-    }
-    let postmortems = super::postmortems::read(paths)?;
+    let batch = import::import_paths(paths)?;
+    let all = &batch.playbooks;
+    let postmortems = super::postmortems::read(&batch.postmortems)?;
+    let as_json = |all: &[Imported], postmortems: &[crate::core::postmortem::Postmortem]| {
+        let mut json = import::dry_run_json(all);
+        json["postmortems"] = postmortems
+            .iter()
+            .map(|p| serde_json::json!({"id": p.meta.id, "title": p.meta.title}))
+            .collect();
+        json["skipped"] = serde_json::to_value(&batch.skipped).unwrap_or_default();
+        json
+    };
     if dry_run {
         match format {
-            Format::Json => {
-                let mut json = import::dry_run_json(&all);
-                json["postmortems"] = postmortems
-                    .iter()
-                    .map(|p| serde_json::json!({"id": p.meta.id, "title": p.meta.title}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&json)?)
-            }
+            Format::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&as_json(all, &postmortems))?
+            ),
             Format::Text => {
-                print_imported(&all, "would import");
+                print_imported(all, "would import");
                 super::postmortems::print(&postmortems, "would import");
+                print_skipped(&batch.skipped);
             }
         }
         return Ok(());
     }
     if all.is_empty() && postmortems.is_empty() {
+        if format == Format::Text {
+            print_skipped(&batch.skipped);
+        }
         bail!(
-            "no playbooks or postmortems found in {}",
+            "no playbooks or postmortems found in {}{}",
             paths
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            match batch.skipped.len() {
+                0 => String::new(),
+                n => format!(" ({n} file(s) skipped)"),
+            }
         );
     }
     let kb = open_kb(config).await?;
-    for item in &all {
+    for item in all {
         let id = item.playbook.id();
         if kb.get(id).is_some() && format == Format::Text {
             println!("{id} exists: the import becomes its newest version (history is kept)");
@@ -254,11 +294,12 @@ async fn import(config: &Config, paths: &[PathBuf], dry_run: bool, format: Forma
     match format {
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&import::dry_run_json(&all))?
+            serde_json::to_string_pretty(&as_json(all, &postmortems))?
         ),
         Format::Text => {
-            print_imported(&all, "imported");
+            print_imported(all, "imported");
             super::postmortems::print(&postmortems, "imported");
+            print_skipped(&batch.skipped);
         }
     }
     Ok(())
@@ -276,6 +317,15 @@ fn print_imported(items: &[Imported], verb: &str) {
         }
     }
     println!("{} playbook(s)", items.len());
+}
+
+fn print_skipped(skipped: &[import::Skipped]) {
+    for s in skipped {
+        println!("skipped {}: {}", s.file, s.reason);
+    }
+    if !skipped.is_empty() {
+        println!("{} file(s) skipped", skipped.len());
+    }
 }
 
 async fn export(config: &Config, dir: &std::path::Path) -> Result<()> {

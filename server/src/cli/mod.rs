@@ -5,6 +5,7 @@ mod commands;
 mod diagnose;
 mod healthcheck;
 mod postmortems;
+mod pull;
 
 use std::path::PathBuf;
 
@@ -115,6 +116,30 @@ pub enum Command {
         /// Collector name in the report [default: this host's name].
         #[arg(long, value_name = "NAME")]
         collector: Option<String>,
+    },
+    /// Read what Prometheus holds about one exporter around a time and
+    /// print it as a v1 report (pipe it into `faultline diagnose -`); needs
+    /// no database. Credentials and timeout: prometheus_* settings.
+    Pull {
+        /// Prometheus base address [default: prometheus_url].
+        #[arg(long, value_name = "URL")]
+        prometheus: Option<String>,
+        /// The exporter's `instance` label, e.g. node-1:9100.
+        #[arg(long, value_name = "HOST:PORT", conflicts_with = "host")]
+        instance: Option<String>,
+        /// Every exporter on a host (`instance` HOST or HOST:PORT).
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
+        /// When: RFC 3339, unix seconds, or now.
+        #[arg(long, value_name = "TIME")]
+        at: String,
+        /// How far to read before and after --at (15m, 90s, 2h) [default:
+        /// prometheus_window_s].
+        #[arg(long, value_name = "DURATION")]
+        window: Option<String>,
+        /// A label for the report's collector (service=api), repeatable.
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
     },
     /// Collector tokens for probes: add (printed once), list, revoke.
     Collector {

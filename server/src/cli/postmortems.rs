@@ -4,7 +4,7 @@
 //! `charts/KEY.svg` references point); `import` of such a file re-creates
 //! the postmortem with the same id, incident and bytes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
@@ -12,22 +12,20 @@ use crate::core::postmortem::{Postmortem, chart_path};
 use crate::kb::KnowledgeBase;
 use crate::web::charts::postmortem as charts;
 
-/// The postmortem files among `paths`, parsed (so a bad one stops the
-/// import before anything is written).
-pub fn read(paths: &[PathBuf]) -> Result<Vec<Postmortem>> {
+/// The postmortem files an import read (file name, text), parsed (so a bad
+/// one stops the import before anything is written).
+pub fn read(texts: &[(String, String)]) -> Result<Vec<Postmortem>> {
     let mut out: Vec<Postmortem> = Vec::new();
-    for path in paths {
-        for (origin, text) in crate::import::postmortem_texts(path)? {
-            let p = Postmortem::parse(&origin, &text)?;
-            if let Some(other) = out.iter().find(|o| o.meta.id == p.meta.id) {
-                anyhow::bail!(
-                    "two files are postmortem {}: “{}” and {origin}",
-                    p.meta.id,
-                    other.meta.title
-                );
-            }
-            out.push(p);
+    for (origin, text) in texts {
+        let p = Postmortem::parse(origin, text)?;
+        if let Some(other) = out.iter().find(|o| o.meta.id == p.meta.id) {
+            anyhow::bail!(
+                "two files are postmortem {}: “{}” and {origin}",
+                p.meta.id,
+                other.meta.title
+            );
         }
+        out.push(p);
     }
     Ok(out)
 }

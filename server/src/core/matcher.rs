@@ -35,6 +35,13 @@ const COMPANIONS: &[(&str, &str)] = &[
     ("conn.timer_matches", "conn.matched_timers"),
     ("conn.lifetime_mode_s", "conn.matched_timers"),
     ("conn.lifetime_cluster_share", "conn.lifetime_mode_s"),
+    // Which pod (network namespace) the CLOSE_WAIT sockets are in.
+    ("tcp.close_wait_count", "tcp.close_wait_where"),
+    ("tcp.close_wait_share", "tcp.close_wait_where"),
+    ("tcp.close_wait_share_of_open", "tcp.close_wait_where"),
+    ("tcp.close_wait_persistent", "tcp.close_wait_where"),
+    ("tcp.close_wait_top_process_count", "tcp.close_wait_where"),
+    ("tcp.close_wait_top_process_share", "tcp.close_wait_where"),
 ];
 /// How many leading candidates the next step tries to tell apart.
 const TOP: usize = 3;
@@ -162,7 +169,7 @@ impl Diagnosis {
     }
 
     /// The JSON answer of `faultline diagnose` and `POST /api/v1/diagnose`
-    /// (DESIGN §4): likely candidates only, then the next steps.
+    /// (ARCHITECTURE.md, step 5): likely candidates only, then the next steps.
     pub fn summary(&self) -> Summary<'_> {
         Summary {
             matches: self.likely().collect(),

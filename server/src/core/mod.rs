@@ -10,6 +10,7 @@ pub mod paste;
 pub mod placeholders;
 pub mod playbook;
 pub mod postmortem;
+pub mod prometheus;
 pub mod promote;
 pub mod signals;
 pub mod study;

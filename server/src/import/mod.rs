@@ -13,6 +13,8 @@
 //! Parsing is pure (strings in, playbooks out); only [`import_path`] and
 //! [`export_to_dir`] touch the file system.
 
+mod hugo;
+mod read;
 mod runbook;
 mod scenario;
 mod text;
@@ -25,6 +27,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+pub use self::read::MAX_FILE_BYTES;
+use self::read::ReadError;
 use crate::core::playbook::{FrontMatter, Playbook, PlaybookError, SectionKind, check_id};
 
 /// The layouts an import understands, named in "unknown layout" errors.
@@ -80,6 +84,9 @@ pub enum ImportError {
         first: String,
         second: String,
     },
+    /// A file that is not importable: a device, a FIFO, too large, a stub.
+    #[error("{file}: {reason}")]
+    Skipped { file: String, reason: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -102,8 +109,7 @@ struct Draft {
 
 /// Imports one file's text. `origin` names the file in errors and warnings.
 pub fn import_text(origin: &str, text: &str) -> Result<Vec<Imported>, ImportError> {
-    let first = text.lines().next().unwrap_or_default();
-    let imported = if first.trim_end() == "+++" {
+    let imported = if is_own(text) {
         let playbook = Playbook::parse(origin, text)?;
         let warnings = missing_warnings(&playbook);
         vec![Imported {
@@ -128,80 +134,262 @@ pub fn import_text(origin: &str, text: &str) -> Result<Vec<Imported>, ImportErro
     Ok(imported)
 }
 
-/// Imports a file, or every `.md` file under a directory (sorted by path,
-/// hidden directories skipped). Ids must be unique across everything read.
-/// Postmortem files among them (an export's `postmortems/`) are left to
-/// [`postmortem_texts`].
-pub fn import_path(path: &Path) -> Result<Vec<Imported>, ImportError> {
-    let mut all = Vec::new();
-    for (origin, text) in markdown_texts(path)? {
-        if !crate::postmortems::looks_like_postmortem(&text) {
-            all.extend(import_text(&origin, &text)?);
-        }
+/// Our own playbook file: a `+++` line first. A `+++` block without an `id`
+/// or `alert` is another tool's TOML front matter (Hugo's), not ours.
+fn is_own(text: &str) -> bool {
+    let mut lines = text.lines();
+    if lines.next().map(str::trim_end) != Some("+++") {
+        return false;
     }
-    check_duplicates(&all)?;
-    Ok(all)
+    let front: Vec<&str> = lines.take_while(|l| l.trim_end() != "+++").collect();
+    match front.join("\n").parse::<toml::Table>() {
+        Ok(table) => table.contains_key("id") || table.contains_key("alert"),
+        _ => true,
+    }
 }
 
-/// The postmortem files at `path` (a file, or `.md` files under a
-/// directory), as (file name, text).
-pub fn postmortem_texts(path: &Path) -> Result<Vec<(String, String)>, ImportError> {
-    let mut texts = markdown_texts(path)?;
-    texts.retain(|(_, text)| crate::postmortems::looks_like_postmortem(text));
-    Ok(texts)
+/// A file a batch import passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub file: String,
+    pub reason: String,
 }
 
-/// (file name, text) of a file, or of every `.md` file under a directory.
-fn markdown_texts(path: &Path) -> Result<Vec<(String, String)>, ImportError> {
-    let io_err = |p: &Path| {
-        let path = p.display().to_string();
-        move |source| ImportError::Io { path, source }
-    };
-    let meta = fs::metadata(path).map_err(io_err(path))?;
-    let files = if meta.is_dir() {
-        let mut files = Vec::new();
-        collect_markdown(path, &mut files).map_err(|(p, e)| io_err(&p)(e))?;
-        files.sort();
-        files
-    } else {
-        vec![path.to_owned()]
-    };
-    files
-        .into_iter()
-        .map(|file| {
-            let text = fs::read_to_string(&file).map_err(io_err(&file))?;
-            Ok((file.display().to_string(), text))
-        })
-        .collect()
+/// Everything a batch import read.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub playbooks: Vec<Imported>,
+    /// Postmortem files (an export's `postmortems/`) as (file name, text),
+    /// for [`crate::postmortems`].
+    pub postmortems: Vec<(String, String)>,
+    /// Files in the directories walked that were not imported, each with
+    /// the reason, sorted by path.
+    pub skipped: Vec<Skipped>,
 }
 
-fn collect_markdown(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), (PathBuf, io::Error)> {
-    let entries = fs::read_dir(dir).map_err(|e| (dir.to_owned(), e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| (dir.to_owned(), e))?;
-        let path = entry.path();
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        let kind = entry.file_type().map_err(|e| (path.clone(), e))?;
-        let kind = if kind.is_symlink() {
-            fs::metadata(&path)
-                .map_err(|e| (path.clone(), e))?
-                .file_type()
-        } else {
-            kind
-        };
-        if kind.is_dir() {
-            if !hidden {
-                collect_markdown(&path, out)?;
+/// One file read for a batch.
+struct Source {
+    path: PathBuf,
+    origin: String,
+    text: String,
+    /// Named on the command line (its problems are errors), rather than
+    /// found by walking a directory (its problems skip it).
+    named: bool,
+}
+
+/// Imports files and directories. A file named directly must import (any
+/// problem is an error); under a directory every `.md` file is read (sorted
+/// by path, hidden entries passed over) and each one that is not a playbook,
+/// scenario document, runbook or postmortem is listed in
+/// [`Batch::skipped`] with the reason: an index page with only front matter,
+/// a stub that only links elsewhere, an unknown layout, a device, FIFO or
+/// file over [`MAX_FILE_BYTES`]. A broken file of our own format is still an
+/// error, and ids must be unique across everything read.
+///
+/// Hugo `{{< ref "Other.md" >}}` / `relref` shortcodes become links to the
+/// playbook the target file became (resolved against the linking file's
+/// folder, then by file name).
+pub fn import_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Batch, ImportError> {
+    let mut batch = Batch::default();
+    let mut sources = Vec::new();
+    for path in paths {
+        let path = path.as_ref();
+        let meta = fs::metadata(path).map_err(|source| ImportError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        if meta.is_dir() {
+            let found = read::walk(path).map_err(|(p, source)| ImportError::Io {
+                path: p.display().to_string(),
+                source,
+            })?;
+            for (p, reason) in found.skipped {
+                batch.skipped.push(Skipped {
+                    file: p.display().to_string(),
+                    reason,
+                });
             }
-        } else if !hidden
-            && path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("md"))
-        {
-            out.push(path);
+            for file in found.files {
+                let origin = file.display().to_string();
+                match read::read_capped(&file) {
+                    Ok(text) => sources.push(Source {
+                        path: file,
+                        origin,
+                        text,
+                        named: false,
+                    }),
+                    Err(ReadError::Io(source)) => {
+                        return Err(ImportError::Io {
+                            path: origin,
+                            source,
+                        });
+                    }
+                    Err(e) => batch.skipped.push(Skipped {
+                        file: origin,
+                        reason: e.reason(),
+                    }),
+                }
+            }
+        } else {
+            let text = read_file(path)?;
+            sources.push(Source {
+                path: path.to_owned(),
+                origin: path.display().to_string(),
+                text,
+                named: true,
+            });
         }
     }
-    Ok(())
+
+    let (postmortems, sources): (Vec<Source>, Vec<Source>) = sources
+        .into_iter()
+        .partition(|s| crate::postmortems::looks_like_postmortem(&s.text));
+    batch.postmortems = postmortems
+        .into_iter()
+        .map(|s| (s.origin, s.text))
+        .collect();
+
+    // First pass: which playbook each file becomes, for cross-references.
+    let mut ids: HashMap<PathBuf, String> = HashMap::new();
+    let mut by_name: HashMap<String, Vec<String>> = HashMap::new();
+    for s in &sources {
+        if let Ok(v) = import_text(&s.origin, &s.text)
+            && let [one] = v.as_slice()
+        {
+            let id = one.playbook.id().to_owned();
+            ids.insert(normalize(&s.path), id.clone());
+            if let Some(name) = s.path.file_name() {
+                by_name
+                    .entry(name.to_string_lossy().into_owned())
+                    .or_default()
+                    .push(id);
+            }
+        }
+    }
+    let resolve = |from: &Path, target: &str| -> Option<String> {
+        let target = target.split('#').next().unwrap_or_default();
+        let with_md = if target.ends_with(".md") {
+            target.to_owned()
+        } else {
+            format!("{target}.md")
+        };
+        let dir = from.parent().unwrap_or(Path::new(""));
+        if let Some(id) = ids.get(&normalize(&dir.join(&with_md))) {
+            return Some(id.clone());
+        }
+        let name = Path::new(&with_md)
+            .file_name()?
+            .to_string_lossy()
+            .into_owned();
+        match by_name.get(&name).map(Vec::as_slice) {
+            Some([id]) => Some(id.clone()),
+            _ => None,
+        }
+    };
+
+    for s in sources {
+        let (text, link_warnings) = if is_own(&s.text) || hugo::refs(&s.text).is_empty() {
+            (s.text.clone(), Vec::new())
+        } else {
+            hugo::rewrite(&s.text, |t| resolve(&s.path, t))
+        };
+        match import_text(&s.origin, &text) {
+            Ok(mut v) => {
+                for i in &mut v {
+                    i.warnings.extend(link_warnings.iter().cloned());
+                }
+                batch.playbooks.extend(v);
+            }
+            Err(e @ (ImportError::UnknownLayout { .. } | ImportError::Invalid { .. }))
+                if !s.named =>
+            {
+                let reason = match e {
+                    ImportError::Invalid { message, .. } => message,
+                    _ => unknown_layout_reason(&text),
+                };
+                batch.skipped.push(Skipped {
+                    file: s.origin,
+                    reason,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    batch.skipped.sort_by(|a, b| a.file.cmp(&b.file));
+    check_duplicates(&batch.playbooks)?;
+    Ok(batch)
+}
+
+/// Imports one file, or a directory, strictly: a file the batch import
+/// would skip is an error here (see [`import_paths`]). Postmortem files are
+/// left out.
+pub fn import_path(path: &Path) -> Result<Vec<Imported>, ImportError> {
+    let batch = import_paths(&[path])?;
+    if let Some(s) = batch.skipped.into_iter().next() {
+        return Err(ImportError::Skipped {
+            file: s.file,
+            reason: s.reason,
+        });
+    }
+    Ok(batch.playbooks)
+}
+
+/// Reads one named file for import: a regular file of at most
+/// [`MAX_FILE_BYTES`], as UTF-8; anything else is an error naming the file.
+pub fn read_file(path: &Path) -> Result<String, ImportError> {
+    let name = path.display().to_string();
+    read::read_capped(path).map_err(|e| match e {
+        ReadError::Io(source) => ImportError::Io { path: name, source },
+        other => ImportError::Skipped {
+            file: name,
+            reason: other.reason(),
+        },
+    })
+}
+
+/// `a/./b/../c` -> `a/c`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Why a file in a walked directory is not a runbook: an index page, a stub
+/// that only points elsewhere, or no layout we know.
+fn unknown_layout_reason(text: &str) -> String {
+    let body = runbook::without_front_matter(text);
+    let rest: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| !(l.is_empty() || l.starts_with("# ") || *l == "#"))
+        .collect();
+    if rest.is_empty() {
+        return "only front matter and a title, no content (an index page)".to_owned();
+    }
+    let links = hugo::link_targets(&rest.join("\n"));
+    let words = rest
+        .iter()
+        .map(|l| l.split_whitespace().count())
+        .sum::<usize>();
+    if !links.is_empty() && rest.len() <= 3 && words <= 12 * links.len() {
+        return format!(
+            "a stub that only links elsewhere ({}); nothing to import",
+            links.join(", ")
+        );
+    }
+    "no recognisable layout: no `## Meaning` / `## Diagnosis` / `## Mitigation` sections, \
+no `## Scenario:` sections, no `+++` playbook front matter"
+        .to_owned()
 }
 
 fn check_duplicates(imported: &[Imported]) -> Result<(), ImportError> {

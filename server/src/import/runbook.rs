@@ -25,7 +25,7 @@ fn part_of(heading: &str) -> Option<Part> {
         "impact" | "user impact" => Part::Impact,
         "symptoms" | "symptom" => Part::Section(SectionKind::Symptoms),
         "diagnosis" | "investigation" | "troubleshooting" | "debugging" | "how to investigate"
-        | "triage" => Part::Section(SectionKind::Investigation),
+        | "triage" | "runbook" | "steps" | "procedure" => Part::Section(SectionKind::Investigation),
         "root cause" | "root causes" | "cause" | "causes" | "possible causes" | "likely causes" => {
             Part::Section(SectionKind::RootCause)
         }
@@ -36,27 +36,44 @@ fn part_of(heading: &str) -> Option<Part> {
     })
 }
 
-/// Splits YAML front matter (`---` fences) off: (its `title:` value, body).
+/// Splits front matter off: YAML between `---` lines or TOML between `+++`
+/// lines (as Hugo sites write it). Returns its `title` and the body.
 fn front_matter(text: &str) -> (Option<String>, &str) {
-    let Some(rest) = text
-        .strip_prefix("---\n")
-        .or_else(|| text.strip_prefix("---\r\n"))
-    else {
-        return (None, text);
+    let (fence, yaml) = match text.lines().next().map(str::trim_end) {
+        Some("---") => ("---", true),
+        Some("+++") => ("+++", false),
+        _ => return (None, text),
     };
-    let mut offset = text.len() - rest.len();
-    let mut title = None;
-    for line in rest.split_inclusive('\n') {
+    let first = text.find('\n').map_or(text.len(), |n| n + 1);
+    let mut offset = first;
+    let mut lines = Vec::new();
+    for line in text[first..].split_inclusive('\n') {
         offset += line.len();
-        let t = line.trim();
-        if t == "---" || t == "..." {
+        let t = line.trim_end();
+        if t == fence || (yaml && t == "...") {
+            let title = if yaml {
+                lines.iter().find_map(|l: &&str| {
+                    l.strip_prefix("title:")
+                        .map(|v| v.trim().trim_matches(['"', '\'']).to_owned())
+                })
+            } else {
+                lines
+                    .join("\n")
+                    .parse::<toml::Table>()
+                    .ok()
+                    .and_then(|t| t.get("title")?.as_str().map(str::to_owned))
+            };
+            let title = title.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
             return (title, &text[offset..]);
         }
-        if let Some(v) = t.strip_prefix("title:") {
-            title = Some(v.trim().trim_matches(['"', '\'']).to_owned());
-        }
+        lines.push(t);
     }
     (None, text)
+}
+
+/// The text after its front matter, if any.
+pub(super) fn without_front_matter(text: &str) -> &str {
+    front_matter(text).1
 }
 
 /// "KubePodCrashLooping" -> "Kube Pod Crash Looping" for ids.
@@ -103,10 +120,15 @@ pub(super) fn parse(origin: &str, text: &str) -> Option<Draft> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    d.title = h1
-        .map(|i| hs[i].text.clone())
-        .or(fm_title)
-        .unwrap_or_else(|| split_camel(&stem));
+    // The front matter's title reads best ("Kube Pod Crash Looping"); the
+    // `# KubePodCrashLooping` heading (or the file name) names the alert.
+    let h1_text = h1.map(|i| hs[i].text.clone());
+    let alert_name = h1_text
+        .iter()
+        .chain(std::iter::once(&stem))
+        .find(|t| is_alert_name(t))
+        .cloned();
+    d.title = fm_title.or(h1_text).unwrap_or_else(|| split_camel(&stem));
     let generic = matches!(
         stem.to_lowercase().as_str(),
         "" | "readme" | "index" | "_index" | "runbook"
@@ -142,8 +164,8 @@ pub(super) fn parse(origin: &str, text: &str) -> Option<Draft> {
 
     if alert.is_empty() {
         let sentence = text::first_sentence(&meaning);
-        alert = match (is_alert_name(&d.title), sentence.is_empty()) {
-            (true, false) => format!("{}: {sentence}", d.title),
+        alert = match (&alert_name, sentence.is_empty()) {
+            (Some(name), false) => format!("{name}: {sentence}"),
             (_, false) => sentence,
             (_, true) => String::new(),
         };
@@ -211,7 +233,7 @@ mod tests {
     fn yaml_front_matter_is_skipped() {
         let text = "---\ntitle: Target Down\nweight: 20\n---\n\n# TargetDown\n\n## Meaning\n\nA target is down. More.\n\n## Impact\n\nNo metrics.\n\n## Diagnosis\n\nLook at the targets page.\n\n## Mitigation\n\nRestart it.\n";
         let d = parse("TargetDown.md", text).unwrap();
-        assert_eq!(d.title, "TargetDown");
+        assert_eq!(d.title, "Target Down", "the front matter's title");
         assert_eq!(d.id, "target-down");
         assert_eq!(d.alert, "TargetDown: A target is down.");
         let symptoms = &d
@@ -223,6 +245,20 @@ mod tests {
         assert_eq!(
             symptoms,
             "A target is down. More.\n\n**Impact:**\n\nNo metrics."
+        );
+    }
+
+    #[test]
+    fn toml_front_matter_gives_the_title() {
+        let text = "+++\ntitle = \"Disk Almost Full\"\nweight = 3\n+++\n\n# DiskAlmostFull\n\n## Meaning\n\nThe disk is nearly full.\n\n## Mitigation\n\nDelete old files.\n";
+        let d = parse("disk.md", text).unwrap();
+        assert_eq!(d.title, "Disk Almost Full");
+        assert_eq!(d.id, "disk");
+        assert_eq!(d.alert, "DiskAlmostFull: The disk is nearly full.");
+        assert!(
+            without_front_matter(text)
+                .trim_start()
+                .starts_with("# DiskAlmostFull\n")
         );
     }
 

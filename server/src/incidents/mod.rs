@@ -8,6 +8,8 @@ pub mod alertmanager;
 pub mod bus;
 pub mod candidates;
 pub mod filter;
+pub mod matrix;
+pub mod pull;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,8 +23,8 @@ use crate::core::matcher::Diagnosis;
 use crate::core::paste;
 use crate::kb::KnowledgeBase;
 use crate::store::{
-    EventKind, Incident, IncidentEvent, IncidentFilter, IncidentStatus, NewIncident, ReportSummary,
-    StoreError, StoreResult,
+    BatchDone, BatchWrite, EventKind, Incident, IncidentEvent, IncidentFilter, IncidentStatus,
+    NewIncident, ReportSummary, StoreError, StoreResult,
 };
 
 /// Longest paste kept on the timeline, in bytes (the observations are kept
@@ -389,15 +391,39 @@ pub async fn set_status(
 /// so it holds across replicas and restarts.
 pub struct CoolDown {
     period: Duration,
+    fold: Fold,
+}
+
+/// Many hosts, one symptom: a report whose likely diagnosis is the same
+/// playbook as an open incident's evidence from another host joins that
+/// incident when the two share a value of one of `labels` (`service`,
+/// `cluster`) and the incident opened within `window`.
+#[derive(Debug, Clone, Default)]
+pub struct Fold {
+    pub labels: Vec<String>,
+    pub window: Duration,
 }
 
 impl CoolDown {
     pub fn new(period: Duration) -> CoolDown {
-        CoolDown { period }
+        CoolDown {
+            period,
+            fold: Fold::default(),
+        }
+    }
+
+    /// With folding of related hosts' reports (see [`Fold`]).
+    pub fn with_fold(mut self, fold: Fold) -> CoolDown {
+        self.fold = fold;
+        self
     }
 
     pub fn period(&self) -> Duration {
         self.period
+    }
+
+    pub fn fold(&self) -> &Fold {
+        &self.fold
     }
 }
 
@@ -421,38 +447,69 @@ pub async fn report_arrived(
     kb: &KnowledgeBase,
     bus: &bus::Bus,
     cool_down: &CoolDown,
-    collector: &str,
-    report: &Report,
-) -> StoreResult<Option<i64>> {
-    let diagnosis = diagnose(kb, report);
-    let went_to = attach_report(kb, bus, cool_down, collector, report, &diagnosis).await?;
-    if let Some(id) = went_to {
-        let likely: Vec<String> = diagnosis.likely().map(|c| c.playbook.clone()).collect();
-        crate::feedback::record_incident_matches(kb.store(), id, &likely).await;
-    }
-    Ok(went_to)
-}
-
-async fn attach_report(
-    kb: &KnowledgeBase,
-    bus: &bus::Bus,
-    cool_down: &CoolDown,
+    writer: &crate::ingest::GroupCommit,
     collector: &str,
     report: &Report,
     diagnosis: &Diagnosis,
 ) -> StoreResult<Option<i64>> {
+    let to = Attach {
+        kb,
+        bus,
+        writer,
+        collector,
+    };
+    match attach_report(&to, cool_down, report, diagnosis).await? {
+        Attached::Nowhere => Ok(None),
+        // The group commit recorded the likely playbooks with the event.
+        Attached::Appended(id) => Ok(Some(id)),
+        Attached::Opened(id) => {
+            let likely: Vec<String> = diagnosis.likely().map(|c| c.playbook.clone()).collect();
+            crate::feedback::record_incident_matches(kb.store(), id, &likely).await;
+            Ok(Some(id))
+        }
+    }
+}
+
+/// Where a report's evidence goes, and what writes it there.
+struct Attach<'a> {
+    kb: &'a KnowledgeBase,
+    bus: &'a bus::Bus,
+    writer: &'a crate::ingest::GroupCommit,
+    collector: &'a str,
+}
+
+/// What became of a report's evidence.
+enum Attached {
+    Nowhere,
+    /// A report event on an incident already open.
+    Appended(i64),
+    /// A new incident, opened by this report.
+    Opened(i64),
+}
+
+async fn attach_report(
+    to: &Attach<'_>,
+    cool_down: &CoolDown,
+    report: &Report,
+    diagnosis: &Diagnosis,
+) -> StoreResult<Attached> {
+    let (kb, bus, collector) = (to.kb, to.bus, to.collector);
+    let likely: Vec<String> = diagnosis.likely().map(|c| c.playbook.clone()).collect();
     let body = json!({
         "report_id": report.report_id.hyphenated().to_string(),
         "collector": collector,
-        "likely": diagnosis.likely().map(|c| c.playbook.clone()).collect::<Vec<_>>(),
+        "likely": likely,
     });
     let Some(top) = diagnosis.likely().next() else {
-        return join_host_incident(kb, bus, &report.collector.host, collector, &body).await;
+        return join_host_incident(to, &report.collector.host, &body).await;
     };
     let key = report_group(collector, &top.playbook);
     let store = kb.store();
     if let Some(open) = open_for_report(kb, &report.collector.host, &key).await? {
-        return append_report(kb, bus, open.id, collector, &body).await;
+        return append_report(to, open.id, &body, likely).await;
+    }
+    if let Some(open) = related_incident(kb, &cool_down.fold, report, &top.playbook, None).await? {
+        return append_report(to, open.id, &body, likely).await;
     }
     let mut labels = report.collector.labels.clone();
     labels
@@ -476,22 +533,22 @@ async fn attach_report(
     match result {
         Ok(Some((incident, event))) => {
             bus.publish(&event);
-            Ok(Some(incident.id))
+            Ok(Attached::Opened(incident.id))
         }
         // In cool-down, or another report (on any replica) opened one a
         // moment ago: attach to that if it is open, else hold off.
         Ok(None) => match open_for_report(kb, &report.collector.host, &key).await? {
-            Some(open) => append_report(kb, bus, open.id, collector, &body).await,
+            Some(open) => append_report(to, open.id, &body, likely).await,
             None => {
                 tracing::info!(%collector, playbook = %top.playbook, "likely diagnosis; collector in cool-down");
-                Ok(None)
+                Ok(Attached::Nowhere)
             }
         },
         // Another report of the group opened it a moment ago: attach.
         Err(StoreError::Database(e)) if is_unique_violation(&e) => {
             match store.open_incident_for_group(&key).await? {
-                Some(open) => append_report(kb, bus, open.id, collector, &body).await,
-                None => Ok(None),
+                Some(open) => append_report(to, open.id, &body, likely).await,
+                None => Ok(Attached::Nowhere),
             }
         }
         Err(e) => Err(e),
@@ -512,34 +569,77 @@ async fn open_for_report(
     }
 }
 
+/// The open incident a report folds into (see [`Fold`]): opened within
+/// the window, sharing a fold label's value with the report, and holding
+/// evidence from another host whose likely playbooks include `playbook`.
+/// Newest first, opened before `before` when given (an incident does not
+/// fold into itself or a newer one); an unrelated host's report finds none.
+pub async fn related_incident(
+    kb: &KnowledgeBase,
+    fold: &Fold,
+    report: &Report,
+    playbook: &str,
+    before: Option<i64>,
+) -> StoreResult<Option<Incident>> {
+    if fold.window.is_zero() {
+        return Ok(None);
+    }
+    let since = Utc::now() - chrono::Duration::from_std(fold.window).unwrap_or_default();
+    let host = report.collector.host.as_str();
+    for key in &fold.labels {
+        let Some(value) = report.collector.labels.get(key).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let open = kb
+            .store()
+            .incidents(&IncidentFilter {
+                status: Some(IncidentStatus::Open),
+                label: Some((key.clone(), value.clone())),
+                since: Some(since),
+                limit: 20,
+            })
+            .await?;
+        for incident in open {
+            if before.is_some_and(|id| incident.id >= id) {
+                continue;
+            }
+            let events = kb.store().events(incident.id).await?;
+            let same = events.iter().any(|e| {
+                e.kind == EventKind::Report
+                    && e.body["likely"]
+                        .as_array()
+                        .is_some_and(|l| l.iter().any(|p| p == playbook))
+            });
+            if same && incident.labels.get("host").map(String::as_str) != Some(host) {
+                return Ok(Some(incident));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// A report with nothing likely is still evidence for the incident open
 /// about its host (an alert's, say): it joins when it says something new
 /// there, that is when it is the first from its collector or its likely
 /// playbooks differ from that collector's last report on the incident (a
 /// healthy report after a sick one shows the recovery). A probe reporting
 /// every minute so adds one report, not sixty an hour.
-async fn join_host_incident(
-    kb: &KnowledgeBase,
-    bus: &bus::Bus,
-    host: &str,
-    collector: &str,
-    body: &Value,
-) -> StoreResult<Option<i64>> {
+async fn join_host_incident(to: &Attach<'_>, host: &str, body: &Value) -> StoreResult<Attached> {
     if host.is_empty() {
-        return Ok(None);
+        return Ok(Attached::Nowhere);
     }
-    let Some(open) = open_about_host(kb, host).await? else {
-        return Ok(None);
+    let Some(open) = open_about_host(to.kb, host).await? else {
+        return Ok(Attached::Nowhere);
     };
-    let events = kb.store().events(open.id).await?;
+    let events = to.kb.store().events(open.id).await?;
     let last = events
         .iter()
         .rev()
         .find(|e| e.kind == EventKind::Report && e.body["collector"] == body["collector"]);
     if last.is_some_and(|e| e.body.get("likely") == body.get("likely")) {
-        return Ok(None);
+        return Ok(Attached::Nowhere);
     }
-    append_report(kb, bus, open.id, collector, body).await
+    append_report(to, open.id, body, Vec::new()).await
 }
 
 /// The newest open incident labelled with this host.
@@ -557,20 +657,33 @@ async fn open_about_host(kb: &KnowledgeBase, host: &str) -> StoreResult<Option<I
         .next())
 }
 
-/// Appends a report event to an incident's timeline.
+/// Appends a report event to an incident's timeline, with the incident's
+/// likely playbooks, through the group commit (so under load many reports'
+/// events share one transaction).
 async fn append_report(
-    kb: &KnowledgeBase,
-    bus: &bus::Bus,
+    to: &Attach<'_>,
     incident_id: i64,
-    collector: &str,
     body: &Value,
-) -> StoreResult<Option<i64>> {
-    let event = kb
-        .store()
-        .append_event(incident_id, collector, EventKind::Report, body)
+    likely: Vec<String>,
+) -> StoreResult<Attached> {
+    let done = to
+        .writer
+        .write(BatchWrite::ReportEvent {
+            incident_id,
+            who: to.collector.to_owned(),
+            body: body.clone(),
+            likely,
+        })
         .await?;
-    bus.publish(&event);
-    Ok(Some(incident_id))
+    match done {
+        BatchDone::Event(event) => {
+            to.bus.publish(&event);
+            Ok(Attached::Appended(incident_id))
+        }
+        BatchDone::Report(_) => Err(StoreError::Database(sqlx::Error::Protocol(
+            "the group commit answered an event with a report".into(),
+        ))),
+    }
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -639,6 +752,9 @@ pub fn describe(event: &IncidentEvent) -> String {
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
             format!("Pasted output recognised as {}", formats.join(", "))
+        }
+        EventKind::Report if b["source"] == crate::core::prometheus::SOURCE => {
+            format!("Evidence pulled from Prometheus for {}", s("target"))
         }
         EventKind::Report => format!("Report from {}", s("collector")),
         EventKind::Alert => format!(

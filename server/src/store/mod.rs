@@ -12,6 +12,7 @@
 mod accounts;
 mod feedback;
 mod incidents;
+mod notifications;
 mod playbooks;
 mod postgres;
 mod postmortems;
@@ -32,14 +33,15 @@ pub use incidents::{
     IncidentEvent, IncidentFilter, IncidentStatus, IncidentStore, NewIncident, Tick, group_key,
     replica_origin,
 };
+pub use notifications::{NewTarget, NotificationStore, StoredTarget};
 pub use playbooks::{NewVersion, Origin, PlaybookStore, PlaybookVersion};
 pub use postmortems::{
     DraftText, ImportPostmortem, NewPostmortem, POSTMORTEMS_CHANNEL, Postmortem, PostmortemStore,
     PostmortemVersion, SavePostmortem,
 };
 pub use reports::{
-    CollectorCredential, CollectorRecord, Inserted, MAX_LIST, NewReport, ReportStore,
-    ReportSummary, StoredReport, TOKEN_HASH_LEN,
+    BatchDone, BatchWrite, CollectorCredential, CollectorRecord, Inserted, MAX_LIST, NewReport,
+    ReportRow, ReportStore, ReportSummary, StoredReport, TOKEN_HASH_LEN,
 };
 pub use retention::{RetentionStore, RolledUp, Unrolled};
 pub use study::{NewAttempt, ScheduleEntry, StudyAttempt, StudyStore, StudySummary};
@@ -84,6 +86,7 @@ pub trait Store:
     + FeedbackStore
     + PostmortemStore
     + FeedbackStore
+    + NotificationStore
     + Send
     + Sync
     + 'static

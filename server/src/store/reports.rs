@@ -53,6 +53,65 @@ pub struct NewReport<'a> {
     pub answer: &'a str,
 }
 
+/// A report to store, owned: what a group commit holds while the request
+/// that sent it waits for the answer.
+#[derive(Debug, Clone)]
+pub struct ReportRow {
+    pub report_id: Uuid,
+    pub collector: String,
+    pub host: String,
+    pub labels: BTreeMap<String, String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub body: String,
+    pub answer: String,
+}
+
+impl ReportRow {
+    pub fn as_new(&self) -> NewReport<'_> {
+        NewReport {
+            report_id: self.report_id,
+            collector: &self.collector,
+            host: &self.host,
+            labels: &self.labels,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            received_at: self.received_at,
+            body: &self.body,
+            answer: &self.answer,
+        }
+    }
+}
+
+/// One write of a group commit ([`ReportStore::write_batch`]).
+#[derive(Debug, Clone)]
+pub enum BatchWrite {
+    /// A report, stored once (as [`ReportStore::insert_report`]), with the
+    /// playbooks likely in its diagnosis (`playbook_matches`, source
+    /// `report`) when it is new.
+    Report {
+        report: ReportRow,
+        likely: Vec<String>,
+    },
+    /// A report event on an open incident's timeline (as
+    /// `IncidentStore::append_event` with kind `report`), with the
+    /// incident's likely playbooks (`playbook_matches`, source `incident`).
+    ReportEvent {
+        incident_id: i64,
+        who: String,
+        body: serde_json::Value,
+        likely: Vec<String>,
+    },
+}
+
+/// What one [`BatchWrite`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchDone {
+    Report(Inserted),
+    Event(super::IncidentEvent),
+}
+
 /// What [`ReportStore::insert_report`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inserted {
@@ -108,6 +167,13 @@ pub trait ReportStore {
     async fn revoke_collector(&self, name: &str) -> StoreResult<CollectorRecord>;
     /// Stores a report once (see [`Inserted`]); durable when this returns.
     async fn insert_report(&self, new: NewReport<'_>) -> StoreResult<Inserted>;
+    /// Group commit: every write in one transaction, each under its own
+    /// savepoint, so one that fails (a constraint, an incident gone) is
+    /// undone alone and its batch-mates still commit. An error that dooms
+    /// the transaction (busy, disk full, a lost connection, the commit
+    /// itself) fails every write of the batch, and nothing is stored. One
+    /// answer per write, in order; all durable when this returns.
+    async fn write_batch(&self, writes: &[BatchWrite]) -> Vec<StoreResult<BatchDone>>;
     /// One report with its body and answer.
     async fn report(&self, report_id: Uuid) -> StoreResult<Option<StoredReport>>;
     /// The newest reports first (by arrival), optionally of one collector.
@@ -122,6 +188,29 @@ pub trait ReportStore {
         &self,
         per_collector: i64,
     ) -> StoreResult<Vec<(String, DateTime<Utc>)>>;
+}
+
+/// The same error for every write of a failed batch (`StoreError` is not
+/// `Clone`: driver errors are carried over as their text).
+pub(crate) fn for_each_write(error: &StoreError, writes: usize) -> Vec<StoreResult<BatchDone>> {
+    (0..writes).map(|_| Err(replicate(error))).collect()
+}
+
+pub(crate) fn replicate(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::NotFound => StoreError::NotFound,
+        StoreError::Conflict { current } => StoreError::Conflict { current: *current },
+        StoreError::AlreadyExists(s) => StoreError::AlreadyExists(s.clone()),
+        StoreError::BadLocation(s) => StoreError::BadLocation(s.clone()),
+        StoreError::Unavailable(s) => StoreError::Unavailable(s.clone()),
+        other => StoreError::Database(sqlx::Error::Protocol(other.to_string())),
+    }
+}
+
+/// Whether an error inside a batch dooms the whole transaction (rather
+/// than the one write, undone to its savepoint).
+pub(crate) fn dooms_batch(error: &StoreError) -> bool {
+    matches!(error, StoreError::Unavailable(_))
 }
 
 /// Labels column text -> map, refusing what the server never writes.

@@ -175,6 +175,9 @@ pub static RULES: &[Rule] = &[
     small("/admin/tokens/{id}/revoke", POST, ADMIN),
     small("/admin/collectors", POST, ADMIN),
     small("/admin/collectors/{name}/revoke", POST, ADMIN),
+    small("/admin/notifications", POST, ADMIN),
+    small("/admin/notifications/{name}/remove", POST, ADMIN),
+    small("/admin/notifications/{name}/test", POST, ADMIN),
     // JSON API
     rule("/api/v1/playbooks", GET, VIEWER),
     rule("/api/v1/playbooks/{id}", GET, VIEWER),

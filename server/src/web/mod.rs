@@ -58,18 +58,39 @@ pub struct AppState {
     pub report_cool_down: Arc<crate::incidents::CoolDown>,
     /// Markdown rendering off the async workers, cached per version.
     pub renderer: Arc<render::Renderer>,
+    /// Links in outbound messages and the key that signs their Right /
+    /// Wrong links (the incident page checks them).
+    pub links: Arc<crate::notify::Links>,
+    /// The group commit reports and their incident events are written by.
+    pub report_writer: crate::ingest::GroupCommit,
+    /// Where to pull evidence from (`prometheus_url`), when set.
+    pub prometheus: Option<crate::prometheus::Settings>,
 }
 
 impl AppState {
     pub fn new(kb: Arc<KnowledgeBase>, config: Config) -> AppState {
         AppState {
+            report_writer: crate::ingest::GroupCommit::new(
+                kb.store().clone(),
+                crate::ingest::BatchOptions::from_config(&config),
+            ),
             kb,
             limits: Arc::new(limits::Limits::new(&config.security)),
             metrics: Arc::default(),
             incident_bus: Default::default(),
-            report_cool_down: Arc::new(crate::incidents::CoolDown::new(Duration::from_secs(
-                config.incident_cool_down_s,
-            ))),
+            report_cool_down: Arc::new(
+                crate::incidents::CoolDown::new(Duration::from_secs(config.incident_cool_down_s))
+                    .with_fold(crate::incidents::Fold {
+                        labels: config.fold_labels.clone(),
+                        window: Duration::from_secs(config.fold_window_s),
+                    }),
+            ),
+            links: Arc::new(crate::notify::Links::new(
+                &config.public_base_url(),
+                config.notifications.link_valid_days,
+            )),
+            // `serve` refuses a configuration whose settings do not read.
+            prometheus: config.prometheus().ok().flatten(),
             config: Arc::new(config),
             draining: Arc::default(),
             renderer: Arc::default(),
@@ -209,6 +230,18 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/admin/collectors/{name}/revoke",
             post(pages::admin::view_admin_collector_revoke_post),
+        )
+        .route(
+            "/admin/notifications",
+            post(pages::admin::view_admin_notifications_post),
+        )
+        .route(
+            "/admin/notifications/{name}/remove",
+            post(pages::admin::view_admin_notification_remove_post),
+        )
+        .route(
+            "/admin/notifications/{name}/test",
+            post(pages::admin::view_admin_notification_test_post),
         )
         .route("/collectors", get(pages::collectors::view_collectors_get))
         .route("/reports", get(pages::reports::view_reports_get))

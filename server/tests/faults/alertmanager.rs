@@ -22,7 +22,7 @@ const GROUP_INTERVAL_S: u64 = 2;
 
 /// An Alertmanager process with its own config and storage, killed and
 /// waited for when dropped.
-struct Alertmanager {
+pub(super) struct Alertmanager {
     child: Child,
     base: String,
     log: PathBuf,
@@ -50,7 +50,7 @@ fn config(webhook: &str, token: &str) -> String {
 }
 
 impl Alertmanager {
-    async fn start(webhook: &str, token: &str) -> Alertmanager {
+    pub(super) async fn start(webhook: &str, token: &str) -> Alertmanager {
         assert!(
             Path::new(BINARY).is_file(),
             "{BINARY} is missing: install the Debian package prometheus-alertmanager \
@@ -100,12 +100,12 @@ impl Alertmanager {
         }
     }
 
-    fn log_text(&self) -> String {
+    pub(super) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Posts alerts to the v2 API, as Prometheus does.
-    async fn post(&self, alerts: Value) {
+    pub(super) async fn post(&self, alerts: Value) {
         post_alerts(&self.base, alerts).await;
     }
 
@@ -162,7 +162,7 @@ async fn post_alerts(base: &str, alerts: Value) {
 }
 
 /// An alert as Prometheus posts it, valid until `for_s` from now.
-fn alert(instance: &str, starts_at: &str, for_s: i64) -> Value {
+pub(super) fn alert(instance: &str, starts_at: &str, for_s: i64) -> Value {
     let ends = Utc::now() + chrono::Duration::seconds(for_s);
     json!({
         "labels": {
@@ -179,7 +179,7 @@ fn alert(instance: &str, starts_at: &str, for_s: i64) -> Value {
 
 /// Incident `id` as `GET /api/v1/incidents/{id}` answers it, once `ready`
 /// holds (within 60 s).
-async fn incident_when(
+pub(super) async fn incident_when(
     server: &Server,
     am: &Alertmanager,
     id: i64,

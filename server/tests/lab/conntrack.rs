@@ -22,9 +22,26 @@ pub fn scenario() -> Scenario {
         name: "conntrack",
         expect: "conntrack-table-full",
         needs: || crate::support::need_tool("conntrack").and(crate::support::need_tool("iptables")),
-        run,
+        run: |lab| run(lab, false),
         // Loading 262,144 entries keeps the kernel busy for seconds: not
         // while the saturation scenario times its latency samples.
+        group: "timing",
+    }
+}
+
+/// The same fault seen by no probe: node_exporter in the namespace,
+/// scraped by Prometheus, read back with `faultline pull`.
+pub fn prometheus_scenario() -> Scenario {
+    Scenario {
+        name: "conntrack_prometheus",
+        expect: "conntrack-table-full",
+        needs: || {
+            crate::support::need_tool("conntrack")
+                .and(crate::support::need_tool("iptables"))
+                .and(crate::prometheus::need_prometheus())
+        },
+        run: |lab| run(lab, true),
+        // As the probe's run, and Prometheus loads the machine too.
         group: "timing",
     }
 }
@@ -38,9 +55,9 @@ const MAX_FILL: u64 = 1 << 20;
 /// evict early.
 const STORM_CLIENTS: u64 = 100;
 
-fn run(lab: &Lab) -> Result<Run> {
+fn run(lab: &Lab, prometheus: bool) -> Result<Run> {
     let dir = workdir("conntrack")?;
-    let ns = Netns::new("ct")?;
+    let ns = Netns::new(if prometheus { "ctp" } else { "ct" })?;
     // Connection tracking starts in a namespace once a rule needs it.
     let _track = Rule::add(
         &ns,
@@ -63,6 +80,15 @@ fn run(lab: &Lab) -> Result<Run> {
     if max == 0 || max > MAX_FILL {
         bail!("nf_conntrack_max is {max}: too large to fill in a test");
     }
+    // Watching from before the fault, as a team's Prometheus would be.
+    let watch = match prometheus {
+        true => Some(crate::prometheus::Watch::start(
+            &ns,
+            "ct-node:9100",
+            dir.path(),
+        )?),
+        false => None,
+    };
     // Assured TIME_WAIT entries: the kernel cannot evict them early.
     let entries = dir.path().join("entries.txt");
     {
@@ -119,19 +145,28 @@ fn run(lab: &Lab) -> Result<Run> {
         }
     }
     let report = dir.path().join("report.json");
-    probe_collect(
-        Some(&ns),
-        &["--for".into(), "1".into()],
-        &report,
-        Duration::from_secs(90),
-    )?;
+    let source = match &watch {
+        Some(w) => {
+            w.pull(&report)?;
+            " (seen through node_exporter and Prometheus alone)"
+        }
+        None => {
+            probe_collect(
+                Some(&ns),
+                &["--for".into(), "1".into()],
+                &report,
+                Duration::from_secs(90),
+            )?;
+            ""
+        }
+    };
     let verdict = ship(&lab.server, &report)?;
     Ok(Run {
         verdict,
         report,
         _dir: dir,
         note: format!(
-            "nf_conntrack_max is read-only in a namespace on this kernel: filled the namespace to the host limit {max} ({count} entries), {dropped} new packets dropped"
+            "nf_conntrack_max is read-only in a namespace on this kernel: filled the namespace to the host limit {max} ({count} entries), {dropped} new packets dropped{source}"
         ),
     })
 }

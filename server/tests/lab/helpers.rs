@@ -26,6 +26,7 @@ pub fn main(args: &[String]) -> ExitCode {
         "backlog" => backlog(&arg(1), num(2) as i32, num(3)),
         "storm" => storm(&arg(1), num(2) as usize, num(3), num(4)),
         "bulk" => bulk(&arg(1), num(2), num(3), num(4)),
+        "exporter" => exporter(&arg(1), &arg(2), args.get(3..).unwrap_or_default()),
         other => Err(format!("unknown helper role {other:?}")),
     };
     match result {
@@ -118,6 +119,47 @@ fn qname(q: &[u8]) -> Option<(String, usize)> {
         i += 1 + len;
     }
     (q.len() >= i + 5).then(|| (labels.join("."), i + 1))
+}
+
+/// node_exporter reading namespace `ns`'s kernel (its /proc/net counters,
+/// its conntrack table, its sockets) while it listens on `addr` in the
+/// namespace this helper started in, so a Prometheus outside can scrape
+/// it. The helper binds the socket, hands it over as systemd socket
+/// activation does (descriptor 3, `LISTEN_FDS`, `LISTEN_PID`) and becomes
+/// `ip netns exec NS prometheus-node-exporter --web.systemd-socket ARGS…`,
+/// which `exec`s in place: the same process, so the same pid.
+fn exporter(ns: &str, addr: &str, args: &[String]) -> R {
+    use std::os::fd::{AsFd, AsRawFd};
+    use std::os::unix::process::CommandExt;
+
+    let listener = bind(addr)?;
+    let moved = if listener.as_raw_fd() == 3 {
+        None
+    } else {
+        let fd = rustix::io::fcntl_dupfd_cloexec(&listener, 3).map_err(|e| format!("dup: {e}"))?;
+        if fd.as_raw_fd() != 3 {
+            return Err(format!("descriptor 3 is taken (got {})", fd.as_raw_fd()));
+        }
+        Some(fd)
+    };
+    let three = moved.as_ref().map_or(listener.as_fd(), |fd| fd.as_fd());
+    rustix::io::fcntl_setfd(three, rustix::io::FdFlags::empty())
+        .map_err(|e| format!("keeping descriptor 3 across exec: {e}"))?;
+    let err = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "prometheus-node-exporter",
+            "--web.systemd-socket",
+        ])
+        .args(args)
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_PID", std::process::id().to_string())
+        .exec();
+    Err(format!(
+        "exec ip netns exec {ns} prometheus-node-exporter: {err}"
+    ))
 }
 
 /// Accepts connections and reads everything sent, closing when the peer does.

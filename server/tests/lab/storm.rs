@@ -17,15 +17,31 @@ pub fn scenario() -> Scenario {
         name: "storm",
         expect: "reconnect-storm-syn-flood",
         needs: || crate::support::need_tool("tc"),
-        run,
+        run: |lab| run(lab, false),
         group: "storm",
     }
 }
 
-fn run(lab: &Lab) -> Result<Run> {
+/// The same storm seen by no probe: node_exporter in the database's
+/// namespace, scraped by Prometheus, read back with `faultline pull`.
+pub fn prometheus_scenario() -> Scenario {
+    Scenario {
+        name: "storm_prometheus",
+        expect: "reconnect-storm-syn-flood",
+        needs: || crate::support::need_tool("tc").and(crate::prometheus::need_prometheus()),
+        run: |lab| run(lab, true),
+        // Prometheus, node_exporter and 300 clients load the machine: not
+        // while the saturation scenario times its latency samples.
+        group: "timing",
+    }
+}
+
+fn run(lab: &Lab, prometheus: bool) -> Result<Run> {
     let dir = workdir("storm")?;
-    let db = Netns::new("db")?;
-    let app = Netns::new("app")?;
+    let (db, app) = match prometheus {
+        true => (Netns::new("dbp")?, Netns::new("appp")?),
+        false => (Netns::new("db")?, Netns::new("app")?),
+    };
     veth(
         &db,
         "eth0",
@@ -36,6 +52,15 @@ fn run(lab: &Lab) -> Result<Run> {
         1500,
     )?;
     db.sysctl("net.ipv4.tcp_syncookies", "1")?;
+    // Watching the database host from before the storm.
+    let watch = match prometheus {
+        true => Some(crate::prometheus::Watch::start(
+            &db,
+            "db-node:9100",
+            dir.path(),
+        )?),
+        false => None,
+    };
     // The database host's uplink is slow: its SYN-ACKs queue up, so SYNs
     // arrive faster than handshakes complete, as in a storm of thousands.
     must(db.cmd("tc").args([
@@ -57,6 +82,18 @@ fn run(lab: &Lab) -> Result<Run> {
     )?;
     std::thread::sleep(Duration::from_millis(400));
     let report = dir.path().join("report.json");
+    if let Some(w) = &watch {
+        // A few scrapes into the storm, then what Prometheus holds.
+        std::thread::sleep(Duration::from_secs(2));
+        w.pull(&report)?;
+        let verdict = ship(&lab.server, &report)?;
+        return Ok(Run {
+            verdict,
+            report,
+            _dir: dir,
+            note: "seen through node_exporter and Prometheus alone".into(),
+        });
+    }
     // The kernel's own words, if it logged them for this listener.
     let klog = dir.path().join("kernel.log");
     let lines = must(&mut std::process::Command::new("dmesg")).unwrap_or_default();

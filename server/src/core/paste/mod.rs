@@ -1,5 +1,5 @@
 //! Paste parsers: command output an engineer pasted, turned into v1
-//! observations (DESIGN §3, the paragraph on pasted command output).
+//! observations (ARCHITECTURE.md, data flow: pastes enter at the signals).
 //!
 //! Pure functions, no I/O. The text is cut into blocks at shell prompt lines
 //! (`$ ss -tan`, `root@node:~# nstat`); inside a block every parser claims the
@@ -461,6 +461,10 @@ fn merge(found: Vec<(&'static str, Observation)>) -> Vec<Observation> {
             merged.counts.entry(state).or_insert(n);
         }
         merged.by_peer.extend(t.by_peer);
+        // The first listing that named processes (`ss -tanp`) gives them.
+        if merged.by_process.is_empty() {
+            merged.by_process = t.by_process;
+        }
     }
     merged.counted = counted.map(|all| all.into_iter().collect());
     merged

@@ -2,13 +2,16 @@
 //! and `netstat -tan` rows) and `ss -s`.
 //!
 //! Socket rows become the probe's socket list, so the counts and the top
-//! peers per state come from the same summary the probe's collector uses.
+//! peers per state come from the same summary the probe's collector uses,
+//! and with `-p` the processes named on each row give `by_process`, ranked
+//! as the probe ranks them.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
+use faultline_probe::collect::socket_window::rank_processes;
 use faultline_probe::collect::tcp_states::{SockEntry, summarize};
-use faultline_probe::report::{Observation, TcpStates};
+use faultline_probe::report::{Observation, ProcessSockets, TcpStates};
 
 use super::{Block, Claim, Found, count};
 
@@ -158,11 +161,49 @@ fn row(line: &str, filter: Option<u8>) -> Option<SockEntry> {
     Some((state, endpoint(peer)?))
 }
 
-/// `ss -tan` and its variants: counts per state and the busiest peers.
+/// The processes a row names: `ss -p`'s `users:(("nginx",pid=1234,fd=12),…)`
+/// (several when processes share the socket) or netstat `-p`'s
+/// `1234/nginx` after the state. Each pid once.
+fn processes(line: &str) -> Vec<(u32, String)> {
+    let mut out: Vec<(u32, String)> = Vec::new();
+    if let Some(i) = line.find("users:(") {
+        let mut rest = &line[i + "users:(".len()..];
+        while let Some(start) = rest.find("(\"") {
+            rest = &rest[start + 2..];
+            let Some(end) = rest.find("\",pid=") else {
+                break;
+            };
+            let name = &rest[..end];
+            rest = &rest[end + "\",pid=".len()..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if let Ok(pid) = rest[..digits].parse::<u32>()
+                && !out.iter().any(|(p, _)| *p == pid)
+            {
+                out.push((pid, name.to_owned()));
+            }
+        }
+        return out;
+    }
+    let w: Vec<&str> = line.split_whitespace().collect();
+    if matches!(w.first(), Some(&("tcp" | "tcp6")))
+        && let Some((pid, name)) = w.get(6).and_then(|p| p.split_once('/'))
+        && let Ok(pid) = pid.parse::<u32>()
+    {
+        // `812/sshd: root@pts/0`: the program's first word.
+        let name = name.trim_end_matches(':');
+        out.push((pid, name.to_owned()));
+    }
+    out
+}
+
+/// `ss -tan` and its variants: counts per state and the busiest peers,
+/// and with `-p` (or netstat's) the processes holding the sockets.
 pub fn parse_sockets(block: &Block) -> Option<Claim> {
     let filter = filter_state(block);
     let mut lines = Vec::new();
     let mut sockets = Vec::new();
+    // The processes named for each socket, beside `sockets`.
+    let mut owners: Vec<Vec<(u32, String)>> = Vec::new();
     let mut header = false;
     let mut netid_header = false;
     for (i, line) in block.lines.iter().enumerate() {
@@ -186,6 +227,7 @@ pub fn parse_sockets(block: &Block) -> Option<Claim> {
             lines.push(i);
         } else if let Some(s) = row(line, filter) {
             sockets.push(s);
+            owners.push(processes(line));
             lines.push(i);
         } else if i > 0
             && !sockets.is_empty()
@@ -195,6 +237,11 @@ pub fn parse_sockets(block: &Block) -> Option<Claim> {
         {
             // `-i`/`-e`/`-m` details, or a `-p` process column wrapped by a
             // narrow terminal, on the line under their socket.
+            if let Some(last) = owners.last_mut()
+                && last.is_empty()
+            {
+                *last = processes(line);
+            }
             lines.push(i);
         }
     }
@@ -202,6 +249,7 @@ pub fn parse_sockets(block: &Block) -> Option<Claim> {
         return None;
     }
     let mut states = summarize(&sockets);
+    states.by_process = by_process(&sockets, &owners);
     // `ss state close-wait` lists one state: the others were not counted.
     states.counted = filter
         .and_then(|n| faultline_probe::report::TCP_STATES.get(usize::from(n).checked_sub(1)?))
@@ -214,6 +262,22 @@ pub fn parse_sockets(block: &Block) -> Option<Claim> {
             format: "ss -tan",
         }],
     ))
+}
+
+/// Each named process's sockets, ranked as the probe ranks them. TIME_WAIT
+/// sockets name no process; a socket several processes share counts for
+/// each.
+fn by_process(sockets: &[SockEntry], owners: &[Vec<(u32, String)>]) -> Vec<ProcessSockets> {
+    let mut held: BTreeMap<u32, (&str, Vec<SockEntry>)> = BTreeMap::new();
+    for (s, named) in sockets.iter().zip(owners) {
+        for (pid, name) in named {
+            held.entry(*pid).or_insert((name, Vec::new())).1.push(*s);
+        }
+    }
+    rank_processes(
+        held.into_iter()
+            .map(|(pid, (name, socks))| (pid, name, socks)),
+    )
 }
 
 /// `ss -s`: the TCP summary line.
@@ -325,5 +389,21 @@ mod tests {
         assert_eq!(c["TIME_WAIT"], 40);
         assert_eq!(c["CLOSE"], 10);
         assert_eq!(c["SYN_RECV"], 3);
+    }
+
+    #[test]
+    fn process_columns_of_ss_and_netstat() {
+        assert_eq!(
+            processes(
+                "ESTAB 0 0 10.0.0.1:22 10.0.0.9:5000 users:((\"sshd\",pid=812,fd=3),(\"sshd\",pid=901,fd=3),(\"sshd\",pid=812,fd=4))"
+            ),
+            [(812, "sshd".to_string()), (901, "sshd".to_string())]
+        );
+        assert_eq!(
+            processes("tcp 0 0 10.0.0.1:22 10.0.0.9:5000 ESTABLISHED 812/sshd: root@pts/0"),
+            [(812, "sshd".to_string())]
+        );
+        assert!(processes("tcp 0 0 10.0.0.1:22 10.0.0.9:5000 TIME_WAIT -").is_empty());
+        assert!(processes("ESTAB 0 0 10.0.0.1:22 10.0.0.9:5000").is_empty());
     }
 }

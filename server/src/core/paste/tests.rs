@@ -93,6 +93,41 @@ LISTEN 0 128 0.0.0.0:22 0.0.0.0:*\n";
         t.by_peer.iter().any(|p| p.peer == "10.0.0.8"),
         "v4-mapped counted as v4"
     );
+    // `-p`: the one socket that names its process is that process's.
+    let [java] = &t.by_process[..] else {
+        panic!("{:?}", t.by_process)
+    };
+    assert_eq!((java.pid, java.name.as_str()), (1, "java"));
+    assert_eq!(java.counts["CLOSE_WAIT"], 1);
+}
+
+#[test]
+fn ss_tanp_ties_sockets_to_processes_even_when_the_column_wraps() {
+    let text = "$ ss -tanp\n\
+State      Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n\
+LISTEN     0      511    0.0.0.0:8080       0.0.0.0:*         users:((\"java\",pid=4242,fd=7))\n\
+CLOSE-WAIT 1      0      10.0.0.1:8080      10.0.0.7:4000     users:((\"java\",pid=4242,fd=9))\n\
+CLOSE-WAIT 1      0      10.0.0.1:8080      10.0.0.7:4001\n\
+\t users:((\"java\",pid=4242,fd=10))\n\
+ESTAB      0      0      10.0.0.1:8080      10.0.0.9:5000     users:((\"nginx\",pid=77,fd=3),(\"nginx\",pid=78,fd=3))\n\
+TIME-WAIT  0      0      10.0.0.1:8080      10.0.0.8:1234\n";
+    let obs = recognise(text).unwrap();
+    let [Observation::TcpStates(t)] = obs.as_slice() else {
+        panic!("{obs:?}")
+    };
+    let pids: Vec<u32> = t.by_process.iter().map(|p| p.pid).collect();
+    assert_eq!(pids, [4242, 77, 78], "most CLOSE_WAIT first, then busiest");
+    let java = &t.by_process[0];
+    assert_eq!(java.counts["CLOSE_WAIT"], 2, "the wrapped column counts");
+    assert_eq!(java.counts["LISTEN"], 1);
+    assert_eq!(
+        (java.by_peer[0].peer.as_str(), java.by_peer[0].count),
+        ("10.0.0.7", 2)
+    );
+    assert_eq!(
+        t.by_process[1].counts["ESTABLISHED"], 1,
+        "shared: each holds it"
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The postmortem format: Markdown with TOML front matter between `+++`
-//! fences, like a playbook, with its own front matter and sections (see
-//! `briefs/postmortem-format.md`). A postmortem keeps the exact text it was
+//! fences, like a playbook, with its own front matter and sections (README,
+//! "Postmortems"). A postmortem keeps the exact text it was
 //! parsed from, so writing it back is byte-exact.
 //!
 //! Charts are referenced from the Markdown as images on a line of their own,

@@ -33,6 +33,7 @@ const fn s(
 const SS: &str = "faultline-probe collect, or paste `ss -tan`";
 const SS_WINDOW: &str = "faultline-probe collect --for 10 (socket states sampled every second)";
 const SS_OWNERS: &str = "faultline-probe collect (as root, to see every process's sockets)";
+const SS_NETNS: &str = "faultline-probe collect as root on the node (a DaemonSet with hostPID): every pod's network namespace";
 const FDS: &str = "faultline-probe collect, or `ls /proc/PID/fd | wc -l` and /proc/PID/limits";
 const CT: &str = "faultline-probe collect, or `conntrack -S` and /proc/sys/net/netfilter/nf_conntrack_{count,max}";
 const NSTAT: &str = "faultline-probe collect --for 30, or paste `nstat -az`";
@@ -122,6 +123,12 @@ pub const SIGNALS: &[SignalDef] = &[
         "sockets",
         "CLOSE_WAIT sockets at the last sample minus at the first",
         SS_WINDOW,
+    ),
+    s(
+        "tcp.close_wait_where",
+        "text",
+        "where the CLOSE_WAIT sockets the other tcp.close_wait_* signals describe are: `host` (the probe's own network namespace) or the pod or network namespace with the most of them",
+        SS_NETNS,
     ),
     s(
         "tcp.window_s",

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use faultline_probe::report::{
     ConfigFacts, ConnLifetimes, ConnectAttempts, Conntrack, DnsLookups, EndedBy, HttpLatency,
-    Interfaces, K8sPods, Keepalive, LogMatches, NatRules, NetCounters, Observation, Pmtu,
-    ProcessFds, ProcessSockets, Report, TcpStates, TcpWindow, TlsHandshake,
+    Interfaces, K8sPods, Keepalive, LogMatches, NatRules, NetCounters, NetnsLabel, Observation,
+    Pmtu, ProcessFds, ProcessSockets, Report, TcpStates, TcpWindow, TlsHandshake,
 };
 use serde_json::Value;
 
@@ -47,9 +47,15 @@ pub(super) fn cross(out: &mut Signals) {
 /// descriptors of the very process holding the CLOSE_WAIT sockets (another
 /// process near its limit says nothing about the leak), and whether the
 /// host shows any sign of Kubernetes.
-pub(super) fn joined(out: &mut Signals, r: &Report) {
+///
+/// The holder is sought in the table the CLOSE_WAIT signals came from:
+/// `focus`, the network namespace [`namespaces`] chose, or else the
+/// probe's own.
+pub(super) fn joined(out: &mut Signals, r: &Report, focus: Option<u64>) {
     let holder = r.observations.iter().find_map(|o| match o {
-        Observation::TcpStates(t) => close_wait_holder(t).map(|p| p.pid),
+        Observation::TcpStates(t) if t.netns.as_ref().map(|n| n.inode) == focus => {
+            close_wait_holder(t).map(|p| p.pid)
+        }
         _ => None,
     });
     let fds = holder.and_then(|pid| {
@@ -68,6 +74,67 @@ pub(super) fn joined(out: &mut Signals, r: &Report) {
     kubernetes(out, r);
 }
 
+/// Socket-state signals taken whole from one network namespace: the one
+/// with the most sockets in that state (the probe's own on a tie), so a
+/// share and a count in one clause describe the same sockets.
+const STATE_FAMILIES: [(&str, &str); 3] = [
+    ("tcp.close_wait", "tcp.close_wait_count"),
+    ("tcp.syn_recv", "tcp.syn_recv_count"),
+    ("tcp.time_wait", "tcp.time_wait_count"),
+];
+
+/// Joins the signals of each other network namespace's sockets (`spaces`,
+/// each reduced on its own) with the probe's own (`out`). Each state's
+/// family comes whole from the namespace with the most sockets in that
+/// state: a pod's leak is judged on the pod's sockets, and a lone
+/// CLOSE_WAIT in an idle pod (a share of 1) cannot pair with the node's
+/// count. Other socket signals keep the more alarming value, as for two
+/// targets. `tcp.close_wait_where` names where the CLOSE_WAIT sockets
+/// are. Returns the namespace the CLOSE_WAIT family came from, when it
+/// was not the probe's own.
+pub(super) fn namespaces(out: &mut Signals, spaces: Vec<(&NetnsLabel, Signals)>) -> Option<u64> {
+    if spaces.is_empty() {
+        return None;
+    }
+    let mut focus = None;
+    for (family, key) in STATE_FAMILIES {
+        let count = |s: &Signals| match s.get(key) {
+            Some(SignalValue::Number(n)) => Some(*n),
+            _ => None,
+        };
+        let mut best: Option<usize> = None;
+        let mut most = count(out);
+        for (i, (_, s)) in spaces.iter().enumerate() {
+            if let Some(n) = count(s)
+                && most.is_none_or(|m| n > m)
+            {
+                (best, most) = (Some(i), Some(n));
+            }
+        }
+        if let Some(i) = best {
+            out.remove_prefix(family);
+            for (name, v) in spaces[i].1.iter().filter(|(k, _)| k.starts_with(family)) {
+                out.replace(name, v.clone());
+            }
+        }
+        if family == "tcp.close_wait" {
+            focus = best.map(|i| spaces[i].0.inode);
+            if most.is_some_and(|n| n > 0.0) {
+                let place = best.map_or_else(|| "host".to_owned(), |i| spaces[i].0.describe());
+                out.text("tcp.close_wait_where", place);
+            }
+        }
+    }
+    for (_, s) in &spaces {
+        for (name, v) in s.iter() {
+            if !STATE_FAMILIES.iter().any(|(f, _)| name.starts_with(f)) {
+                out.set(name, v.clone());
+            }
+        }
+    }
+    focus
+}
+
 /// Interface names CNI plugins and kube-proxy create.
 const KUBERNETES_LINKS: [&str; 8] = [
     "cni",
@@ -81,7 +148,7 @@ const KUBERNETES_LINKS: [&str; 8] = [
 ];
 
 /// `host.kubernetes`: a pod list, pod CIDRs, a cluster search domain in
-/// resolv.conf or a CNI interface. False when interfaces or resolv.conf
+/// resolv.conf, a CNI interface or a pod's network namespace. False when interfaces or resolv.conf
 /// were seen and show none of it; absent when nothing was looked at.
 fn kubernetes(out: &mut Signals, r: &Report) {
     let mut seen = false;
@@ -110,6 +177,11 @@ fn kubernetes(out: &mut Signals, r: &Report) {
                     .interfaces
                     .iter()
                     .any(|x| KUBERNETES_LINKS.iter().any(|k| x.name.starts_with(k)));
+            }
+            // A pod's network namespace, read by a probe on the node.
+            Observation::TcpStates(t) if t.netns.as_ref().is_some_and(|n| n.pod_uid.is_some()) => {
+                seen = true;
+                found = true;
             }
             _ => {}
         }
@@ -219,7 +291,9 @@ fn tcp_totals(out: &mut Signals, t: &TcpStates) {
         }
         out.num(&format!("tcp.{name}_count"), Some(count(c, state)));
     }
-    if !known("CLOSE_WAIT") {
+    // No peers listed at all (a source that counts states only, such as
+    // Prometheus's tcpstat): which peer holds them is unknown, not zero.
+    if !known("CLOSE_WAIT") || t.by_peer.is_empty() {
         return;
     }
     let close_wait = count(c, "CLOSE_WAIT");

@@ -10,7 +10,7 @@ mod stats;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use faultline_probe::report::Report;
+use faultline_probe::report::{NetnsLabel, Observation, Report, TcpStates};
 use serde::Serialize;
 
 pub use catalogue::{SIGNALS, SignalDef};
@@ -93,15 +93,41 @@ impl Signals {
     pub fn text(&mut self, name: &str, value: impl Into<String>) {
         self.set(name, SignalValue::Text(value.into()));
     }
+
+    /// Sets a value as it is, whatever was there.
+    fn replace(&mut self, name: &str, value: SignalValue) {
+        self.0.insert(name.to_owned(), value);
+    }
+
+    /// Drops every signal whose name starts with `prefix`.
+    fn remove_prefix(&mut self, prefix: &str) {
+        self.0.retain(|k, _| !k.starts_with(prefix));
+    }
 }
 
 /// Reduces every observation of a report to signals. Unknown kinds add none.
+///
+/// Socket states read in other network namespaces (a DaemonSet probe's
+/// pods) are reduced one namespace at a time, so no signal mixes two
+/// namespaces' sockets; see `derive::namespaces` for how they join.
 pub fn derive(report: &Report) -> Signals {
     let mut out = Signals::default();
+    let mut spaces: BTreeMap<u64, (&NetnsLabel, Signals)> = BTreeMap::new();
     for observation in &report.observations {
-        derive::observation(&mut out, observation);
+        match observation {
+            Observation::TcpStates(TcpStates {
+                netns: Some(label), ..
+            }) => {
+                let (_, signals) = spaces
+                    .entry(label.inode)
+                    .or_insert_with(|| (label, Signals::default()));
+                derive::observation(signals, observation);
+            }
+            _ => derive::observation(&mut out, observation),
+        }
     }
+    let focus = derive::namespaces(&mut out, spaces.into_values().collect());
     derive::cross(&mut out);
-    derive::joined(&mut out, report);
+    derive::joined(&mut out, report, focus);
     out
 }

@@ -72,7 +72,10 @@ fn to_event(row: EventRow) -> StoreResult<IncidentEvent> {
     })
 }
 
-async fn fetch_incident(conn: &mut PgConnection, id: i64) -> StoreResult<Option<Incident>> {
+pub(super) async fn fetch_incident(
+    conn: &mut PgConnection,
+    id: i64,
+) -> StoreResult<Option<Incident>> {
     let row: Option<IncidentRow> = sqlx::query_as(select_incidents!("WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)

@@ -7,6 +7,7 @@
 mod accounts;
 mod feedback;
 mod incidents;
+mod notifications;
 mod playbooks;
 mod postmortems;
 mod reports;

@@ -8,6 +8,7 @@
 mod accounts;
 mod feedback;
 mod incidents;
+mod notifications;
 mod playbooks;
 mod postmortems;
 mod reports;

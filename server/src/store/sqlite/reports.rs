@@ -6,12 +6,15 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::*;
+use sqlx::SqliteConnection;
+
 use crate::store::reports::{
-    TOKEN_HASH_LEN, clamp_limit, decode_labels, decode_uuid, encode_labels, micros,
+    TOKEN_HASH_LEN, clamp_limit, decode_labels, decode_uuid, dooms_batch, encode_labels,
+    for_each_write, micros, replicate,
 };
 use crate::store::{
-    CollectorCredential, CollectorRecord, Inserted, NewReport, ReportStore, ReportSummary,
-    StoredReport, now_micros,
+    BatchDone, BatchWrite, CollectorCredential, CollectorRecord, EventKind, Inserted, MatchSource,
+    NewReport, ReportStore, ReportSummary, StoredReport, now_micros,
 };
 
 type CollectorRow = (String, String, String, Option<String>, Option<String>);
@@ -42,6 +45,112 @@ fn to_summary(row: SummaryRow) -> StoreResult<ReportSummary> {
         finished_at: parse_time(&finished_at)?,
         received_at: parse_time(&received_at)?,
     })
+}
+
+/// Inserts a report inside the caller's transaction: `Stored` (and the
+/// collector's `last_report_at` moved) or `Existing` (nothing written).
+async fn insert_in(conn: &mut SqliteConnection, new: &NewReport<'_>) -> StoreResult<Inserted> {
+    let id = new.report_id.hyphenated().to_string();
+    let received = format_time(micros(new.received_at));
+    let inserted = sqlx::query(
+        "INSERT INTO reports (report_id, collector, host, labels, started_at, finished_at, \
+         received_at, body, answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (report_id) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(new.collector)
+    .bind(new.host)
+    .bind(encode_labels(new.labels))
+    .bind(format_time(micros(new.started_at)))
+    .bind(format_time(micros(new.finished_at)))
+    .bind(&received)
+    .bind(new.body)
+    .bind(new.answer)
+    .execute(&mut *conn)
+    .await
+    .map_err(classify)?;
+    if inserted.rows_affected() == 0 {
+        let (collector, answer): (String, String) =
+            sqlx::query_as("SELECT collector, answer FROM reports WHERE report_id = ?")
+                .bind(&id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(classify)?;
+        return Ok(Inserted::Existing { collector, answer });
+    }
+    sqlx::query(
+        "UPDATE collectors SET last_report_at = ? \
+         WHERE name = ? AND (last_report_at IS NULL OR last_report_at < ?)",
+    )
+    .bind(&received)
+    .bind(new.collector)
+    .bind(&received)
+    .execute(&mut *conn)
+    .await
+    .map_err(classify)?;
+    Ok(Inserted::Stored)
+}
+
+/// Records likely playbooks inside the caller's transaction.
+async fn record_in(
+    conn: &mut SqliteConnection,
+    source: MatchSource,
+    source_id: &str,
+    playbooks: &[String],
+) -> StoreResult<()> {
+    let at = format_time(now_micros());
+    for playbook in playbooks {
+        sqlx::query(
+            "INSERT INTO playbook_matches (playbook, source, source_id, at) \
+             VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(playbook)
+        .bind(source.as_str())
+        .bind(source_id)
+        .bind(&at)
+        .execute(&mut *conn)
+        .await
+        .map_err(classify)?;
+    }
+    Ok(())
+}
+
+/// One write of a batch, inside its savepoint.
+async fn write_one(conn: &mut SqliteConnection, write: &BatchWrite) -> StoreResult<BatchDone> {
+    match write {
+        BatchWrite::Report { report, likely } => {
+            let inserted = insert_in(conn, &report.as_new()).await?;
+            if inserted == Inserted::Stored {
+                let id = report.report_id.hyphenated().to_string();
+                record_in(conn, MatchSource::Report, &id, likely).await?;
+            }
+            Ok(BatchDone::Report(inserted))
+        }
+        BatchWrite::ReportEvent {
+            incident_id,
+            who,
+            body,
+            likely,
+        } => {
+            if super::incidents::fetch_incident(conn, *incident_id)
+                .await?
+                .is_none()
+            {
+                return Err(StoreError::NotFound);
+            }
+            let event =
+                super::incidents::insert_event(conn, *incident_id, who, EventKind::Report, body)
+                    .await?;
+            record_in(
+                conn,
+                MatchSource::Incident,
+                &incident_id.to_string(),
+                likely,
+            )
+            .await?;
+            Ok(BatchDone::Event(event))
+        }
+    }
 }
 
 fn unique_violation(error: &sqlx::Error) -> bool {
@@ -159,53 +268,67 @@ impl ReportStore for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(report_id = %new.report_id, collector = %new.collector))]
     async fn insert_report(&self, new: NewReport<'_>) -> StoreResult<Inserted> {
-        let id = new.report_id.hyphenated().to_string();
-        let received = format_time(micros(new.received_at));
         let mut tx = self
             .writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(classify)?;
-        let inserted = sqlx::query(
-            "INSERT INTO reports (report_id, collector, host, labels, started_at, finished_at, \
-             received_at, body, answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (report_id) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(new.collector)
-        .bind(new.host)
-        .bind(encode_labels(new.labels))
-        .bind(format_time(micros(new.started_at)))
-        .bind(format_time(micros(new.finished_at)))
-        .bind(&received)
-        .bind(new.body)
-        .bind(new.answer)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
-        if inserted.rows_affected() == 0 {
-            let (collector, answer): (String, String) =
-                sqlx::query_as("SELECT collector, answer FROM reports WHERE report_id = ?")
-                    .bind(&id)
-                    .fetch_one(&mut *tx)
+        let inserted = insert_in(&mut tx, &new).await?;
+        if inserted == Inserted::Stored {
+            // synchronous=FULL: the commit is on disk when this returns.
+            tx.commit().await.map_err(classify)?;
+        } else {
+            tx.rollback().await.map_err(classify)?;
+        }
+        Ok(inserted)
+    }
+
+    #[tracing::instrument(skip_all, fields(writes = writes.len()))]
+    async fn write_batch(&self, writes: &[BatchWrite]) -> Vec<StoreResult<BatchDone>> {
+        if writes.is_empty() {
+            return Vec::new();
+        }
+        let mut tx = match self.writer.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(e) => return for_each_write(&classify(e), writes.len()),
+        };
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            let step = async {
+                sqlx::query("SAVEPOINT batch_write")
+                    .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
-            tx.rollback().await.map_err(classify)?;
-            return Ok(Inserted::Existing { collector, answer });
+                let done = write_one(&mut tx, write).await;
+                if let Err(e) = &done {
+                    if dooms_batch(e) {
+                        return Err(replicate(e));
+                    }
+                    sqlx::query("ROLLBACK TO batch_write")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(classify)?;
+                }
+                sqlx::query("RELEASE batch_write")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                Ok(done)
+            };
+            let outcome = step.await;
+            match outcome {
+                Ok(done) => results.push(done),
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    return for_each_write(&e, writes.len());
+                }
+            }
         }
-        sqlx::query(
-            "UPDATE collectors SET last_report_at = ? \
-             WHERE name = ? AND (last_report_at IS NULL OR last_report_at < ?)",
-        )
-        .bind(&received)
-        .bind(new.collector)
-        .bind(&received)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
-        // synchronous=FULL: the commit is on disk when this returns.
-        tx.commit().await.map_err(classify)?;
-        Ok(Inserted::Stored)
+        // synchronous=FULL: the whole batch is on disk when this returns.
+        if let Err(e) = tx.commit().await {
+            return for_each_write(&classify(e), writes.len());
+        }
+        results
     }
 
     #[tracing::instrument(skip_all, fields(report_id = %report_id))]

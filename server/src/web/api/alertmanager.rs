@@ -7,7 +7,9 @@
 //! Alertmanager of an HA pair change nothing.
 //!
 //! An incident an alert opens takes the playbook its alert name is mapped to
-//! (`/alert-routes`) as its checklist at once.
+//! (`/alert-routes`) as its checklist at once, and, with `prometheus_url`
+//! set, the evidence Prometheus holds about its host (pulled in the
+//! background: `incidents::pull`).
 //!
 //! Alertmanager retries only on 5xx and drops a notification on any 4xx
 //! (429 included): a busy or unreachable store answers 503 with
@@ -95,6 +97,17 @@ async fn deliver(
         match outcome {
             AlertOutcome::Opened(id) => {
                 route_opened(state, id, alert.alertname(), &who).await;
+                // The evidence Prometheus holds, without a click: in the
+                // background, so the webhook answers at once.
+                if let Some(settings) = &state.prometheus {
+                    crate::incidents::pull::spawn(
+                        state.kb.clone(),
+                        state.incident_bus.clone(),
+                        settings.clone(),
+                        state.report_cool_down.fold().clone(),
+                        id,
+                    );
+                }
                 opened.push(id);
             }
             AlertOutcome::Reopened(id) => reopened.push(id),

@@ -80,5 +80,6 @@ pub async fn get_incident(
             "checklist": checklist,
             "alert_text": a.searched,
         },
+        "hosts": a.hosts,
     })))
 }

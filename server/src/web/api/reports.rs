@@ -153,29 +153,32 @@ async fn accept(
             "the body is not UTF-8",
         )
     })?;
-    let accepted = ingest::ingest(&state.kb, collector, &report, text)
-        .await
-        .map_err(|e| match e {
-            IngestError::OtherCollector(id) => ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!(
-                    "report_id {id} was already sent by another collector; \
+    let (accepted, diagnosis) =
+        ingest::ingest(&state.kb, &state.report_writer, collector, &report, text)
+            .await
+            .map_err(|e| match e {
+                IngestError::OtherCollector(id) => ApiError::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!(
+                        "report_id {id} was already sent by another collector; \
                      every report needs its own id"
-                ),
-            )
-            .with_field("report_id"),
-            IngestError::Store(s) => s.into(),
-        })?;
+                    ),
+                )
+                .with_field("report_id"),
+                IngestError::Store(s) => s.into(),
+            })?;
     // A new report with a likely diagnosis opens (or joins) an incident. The
     // report is stored already: a failure here is logged, not answered.
-    if matches!(accepted, Accepted::Stored { .. })
+    if let Some(diagnosis) = diagnosis
         && let Err(e) = crate::incidents::report_arrived(
             &state.kb,
             &state.incident_bus,
             &state.report_cool_down,
+            &state.report_writer,
             &collector.name,
             &report,
+            &diagnosis,
         )
         .await
     {

@@ -1,9 +1,14 @@
-//! The admin page: users and roles, API tokens, collectors, the audit log.
+//! The admin page: users and roles, API tokens, collectors, notification
+//! targets, the audit log.
 //!
 //! Collectors: their tokens come from the ingest side (`ingest::add_collector`,
 //! which `faultline collector add` calls too); this page adds them (the
 //! token shown once), lists them through `ReportStore::collectors` and
 //! revokes them with `revoke_collector`.
+//!
+//! Notification targets: those of the config file are listed (not
+//! editable here); others are added and removed here (`NotificationStore`),
+//! and any can be sent a test message. Addresses are shown redacted.
 
 use askama::Template;
 use axum::Form;
@@ -15,6 +20,7 @@ use serde::Deserialize;
 
 use super::render_with;
 use crate::accounts::{self, AccountError};
+use crate::notify::{Kind, Source, Trigger, WebhookUrl};
 use crate::store::{AuditEntry, NewAudit, Role, StoreError, User, UserChange};
 use crate::web::auth::{self, CurrentUser};
 use crate::web::{ApiError, AppState, PageError};
@@ -40,6 +46,17 @@ struct CollectorLine {
     revoked: String,
 }
 
+struct TargetLine {
+    name: String,
+    kind: &'static str,
+    url: String,
+    labels: String,
+    events: String,
+    fallback: bool,
+    source: String,
+    removable: bool,
+}
+
 struct AuditLine {
     at: String,
     actor: String,
@@ -58,6 +75,12 @@ struct AdminView {
     users: Vec<User>,
     tokens: Vec<TokenLine>,
     collectors: Vec<CollectorLine>,
+    targets: Vec<TargetLine>,
+    /// (value, label) of each receiver kind.
+    kinds: Vec<(&'static str, &'static str)>,
+    triggers: Vec<&'static str>,
+    /// Where links in messages point.
+    base_url: String,
     audit: Vec<AuditLine>,
     /// A token just made, shown once: (what it is for, the token).
     new_token: Option<(String, String)>,
@@ -107,6 +130,32 @@ async fn admin_page(
             revoked: c.revoked_at.map(when).unwrap_or_default(),
         })
         .collect();
+    let targets = crate::notify::targets(&state.kb, &state.config.notifications)
+        .await
+        .map_err(page_error)?
+        .into_iter()
+        .map(|t| TargetLine {
+            kind: t.kind.label(),
+            url: t.url.redacted(),
+            labels: match t.labels_text() {
+                l if l.is_empty() => "every incident".to_owned(),
+                l => l,
+            },
+            events: t
+                .events
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            fallback: t.fallback,
+            removable: !matches!(t.source, Source::ConfigFile),
+            source: match &t.source {
+                Source::ConfigFile => "config file".to_owned(),
+                Source::Admin { by, at } => format!("{by}, {}", when(*at)),
+            },
+            name: t.name,
+        })
+        .collect();
     let audit = store
         .recent_audit(AUDIT_LINES)
         .await
@@ -130,6 +179,10 @@ async fn admin_page(
             users,
             tokens,
             collectors,
+            targets,
+            kinds: Kind::ALL.iter().map(|k| (k.as_str(), k.label())).collect(),
+            triggers: Trigger::ALL.iter().map(|t| t.as_str()).collect(),
+            base_url: state.links.base_url().to_owned(),
             audit,
             new_token,
             notice,
@@ -424,4 +477,189 @@ pub async fn view_admin_collector_revoke_post(
         }
         Err(e) => failed(&state, e.into()).await,
     }
+}
+
+#[derive(Deserialize)]
+pub struct NewTargetForm {
+    name: String,
+    kind: String,
+    url: String,
+    /// `key=value`, one per line or comma separated; empty: every incident.
+    #[serde(default)]
+    labels: String,
+    #[serde(default)]
+    fallback: Option<String>,
+    #[serde(default)]
+    ev_opened: Option<String>,
+    #[serde(default)]
+    ev_diagnosis: Option<String>,
+    #[serde(default)]
+    ev_verdict: Option<String>,
+    #[serde(default)]
+    ev_resolved: Option<String>,
+}
+
+impl NewTargetForm {
+    fn events(&self) -> Vec<String> {
+        [
+            (&self.ev_opened, Trigger::Opened),
+            (&self.ev_diagnosis, Trigger::Diagnosis),
+            (&self.ev_verdict, Trigger::Verdict),
+            (&self.ev_resolved, Trigger::Resolved),
+        ]
+        .into_iter()
+        .filter(|(on, _)| on.is_some())
+        .map(|(_, t)| t.as_str().to_owned())
+        .collect()
+    }
+}
+
+/// Adds a notification target (stored; the config file's stay there).
+pub async fn view_admin_notifications_post(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Form(form): Form<NewTargetForm>,
+) -> Result<Response, PageError> {
+    let name = form.name.trim();
+    let checked = (|| {
+        crate::notify::target::check_name(name)?;
+        let kind = Kind::parse(form.kind.trim()).ok_or_else(|| {
+            format!(
+                "{:?} is not a kind of target: use webhook, slack or teams",
+                form.kind
+            )
+        })?;
+        let url = WebhookUrl::parse(&form.url).map_err(|e| format!("Address: {e}."))?;
+        let labels = crate::core::labels::parse(&form.labels)?;
+        let events = form.events();
+        if events.is_empty() {
+            return Err("Pick at least one event to send.".to_owned());
+        }
+        Ok((kind, url, labels, events))
+    })();
+    let (kind, url, labels, events) = match checked {
+        Ok(c) => c,
+        Err(message) => return failed(&state, AccountError::Invalid(message)).await,
+    };
+    if state
+        .config
+        .notifications
+        .targets
+        .iter()
+        .any(|t| t.name == name)
+    {
+        let what = format!("a target named {name:?} in the config file; pick another name");
+        return failed(&state, AccountError::Store(StoreError::AlreadyExists(what))).await;
+    }
+    let store = state.kb.store();
+    let added = store
+        .add_notification_target(crate::store::NewTarget {
+            name,
+            kind: kind.as_str(),
+            url: url.expose(),
+            labels: &labels,
+            events: &events,
+            fallback: form.fallback.is_some(),
+            who: &me.actor(),
+        })
+        .await;
+    match added {
+        Ok(_) => {
+            let detail = format!(
+                "{} {} events={}{}",
+                kind.as_str(),
+                url.redacted(),
+                events.join(","),
+                if labels.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " match={}",
+                        labels
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    )
+                }
+            );
+            let _ = store
+                .record_audit(NewAudit {
+                    actor: &me.actor(),
+                    action: "notification.add",
+                    target: name,
+                    detail: &detail,
+                })
+                .await;
+            Ok(back_to_admin("notifications"))
+        }
+        Err(e) => failed(&state, e.into()).await,
+    }
+}
+
+/// Removes a stored notification target.
+pub async fn view_admin_notification_remove_post(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(name): Path<String>,
+) -> Result<Response, PageError> {
+    let store = state.kb.store();
+    match store.remove_notification_target(&name).await {
+        Ok(()) => {
+            let _ = store
+                .record_audit(NewAudit {
+                    actor: &me.actor(),
+                    action: "notification.remove",
+                    target: &name,
+                    detail: "",
+                })
+                .await;
+            Ok(back_to_admin("notifications"))
+        }
+        Err(StoreError::NotFound) => {
+            let message = if state
+                .config
+                .notifications
+                .targets
+                .iter()
+                .any(|t| t.name == name)
+            {
+                format!("Target {name:?} is set in the config file; remove it there.")
+            } else {
+                format!("There is no notification target {name:?}.")
+            };
+            admin_page(&state, StatusCode::NOT_FOUND, None, String::new(), message).await
+        }
+        Err(e) => failed(&state, e.into()).await,
+    }
+}
+
+/// Sends one test message to a target now (one attempt, with the usual
+/// timeout) and says how it went.
+pub async fn view_admin_notification_test_post(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, PageError> {
+    let targets = crate::notify::targets(&state.kb, &state.config.notifications)
+        .await
+        .map_err(page_error)?;
+    let Some(target) = targets.into_iter().find(|t| t.name == name) else {
+        let message = format!("There is no notification target {name:?}.");
+        return admin_page(&state, StatusCode::NOT_FOUND, None, String::new(), message).await;
+    };
+    let outcome =
+        crate::notify::send_test(&state.links, &state.config.notifications, &target).await;
+    let text = format!(
+        "Test message to {} ({}, {}): {}",
+        target.name,
+        target.kind.label(),
+        target.url.redacted(),
+        outcome.describe()
+    );
+    let (notice, error) = if matches!(outcome, crate::notify::deliver::Outcome::Delivered { .. }) {
+        (text, String::new())
+    } else {
+        (String::new(), text)
+    };
+    admin_page(&state, StatusCode::OK, None, notice, error).await
 }

@@ -5,6 +5,7 @@
 
 use crate::core::matcher::Diagnosis;
 use crate::incidents::candidates::{self, Choice, Ranked, Source, Suggestion};
+use crate::incidents::matrix::HostMatrix;
 use crate::incidents::{self, Evidence};
 use crate::kb::KnowledgeBase;
 use crate::search::SearchRequest;
@@ -33,6 +34,9 @@ pub struct Assessment {
     /// The words searched for suggestions ("" when there were none).
     pub searched: String,
     pub candidates: Vec<Ranked>,
+    /// Host × clause of the incident's playbook, when its evidence comes
+    /// from more than one host.
+    pub hosts: Option<HostMatrix>,
 }
 
 impl Assessment {
@@ -69,6 +73,12 @@ pub async fn assess(
             r.title = current.playbook.meta.title.clone();
         }
     }
+    // The matrix follows the checklist's playbook (chosen, confirmed or
+    // the top likely one).
+    let hosts = candidates::checklist(&ranked, &decided).and_then(|c| {
+        let matcher = crate::diagnose::matcher_for(kb);
+        incidents::matrix::host_matrix(&matcher, &evidence, &c.playbook)
+    });
     Ok(Assessment {
         evidence,
         diagnosis,
@@ -77,6 +87,7 @@ pub async fn assess(
         alertnames: text.alertnames,
         searched,
         candidates: ranked,
+        hosts,
     })
 }
 

@@ -441,6 +441,69 @@ fn notes(a: &Assessment) -> Vec<String> {
     notes
 }
 
+/// One host's row of the host × clause matrix.
+pub struct HostRowView {
+    pub host: String,
+    pub likely: bool,
+    pub since: String,
+    pub since_iso: String,
+    pub sources: String,
+    /// (`true` / `false` / `unknown`, the signals read there).
+    pub cells: Vec<(&'static str, String)>,
+}
+
+/// Which hosts show the incident's playbook, on which clauses, since when.
+pub struct HostsView {
+    pub playbook: String,
+    pub title: String,
+    /// (`when`, `says`).
+    pub columns: Vec<(String, String)>,
+    pub rows: Vec<HostRowView>,
+}
+
+impl HostsView {
+    fn new(m: &crate::incidents::matrix::HostMatrix, now: DateTime<Utc>) -> HostsView {
+        use crate::core::clause::Truth;
+        HostsView {
+            playbook: m.playbook.clone(),
+            title: m.title.clone(),
+            columns: m
+                .columns
+                .iter()
+                .map(|c| (c.when.clone(), c.says.clone()))
+                .collect(),
+            rows: m
+                .rows
+                .iter()
+                .map(|r| HostRowView {
+                    host: r.host.clone(),
+                    likely: r.likely,
+                    since: ago(r.since, now),
+                    since_iso: when(r.since),
+                    sources: r.sources.join(", "),
+                    cells: r
+                        .cells
+                        .iter()
+                        .map(|c| {
+                            let state = match c.state {
+                                Truth::True => "true",
+                                Truth::False => "false",
+                                Truth::Unknown => "unknown",
+                            };
+                            let text = if c.observed.is_empty() {
+                                "not measured".to_owned()
+                            } else {
+                                c.observed.clone()
+                            };
+                            (state, text)
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The part of the incident page that changes as evidence arrives.
 #[derive(Template)]
 #[template(path = "incident_live.html")]
@@ -452,6 +515,7 @@ pub struct Live {
     pub candidates: CandidatesView,
     pub feedback: super::feedback::FeedbackView,
     pub checklist: Option<Checklist>,
+    pub hosts: Option<HostsView>,
     /// The observations the diagnosis read (the newest of each kind), each
     /// saying for or against what.
     pub deciding: Vec<ObservationView>,
@@ -476,8 +540,12 @@ struct IncidentView {
     chosen: String,
     /// (kind, text, where: "paste" or "top") after a form posted without script.
     flash: Option<(&'static str, String, &'static str)>,
+    /// What a Right / Wrong link from a message offers.
+    verdict_link: Option<super::verdict_link::VerdictLinkView>,
     /// The incident's postmortem, when one is written: the page links to it.
     postmortem: Option<i64>,
+    /// The Prometheus evidence is pulled from, when one is configured.
+    prometheus: Option<String>,
     live: Live,
 }
 
@@ -582,6 +650,7 @@ async fn live(
             &assessment.verdicts,
         ),
         checklist,
+        hosts: assessment.hosts.as_ref().map(|m| HostsView::new(m, now)),
         deciding,
         reports: evidence
             .reports
@@ -589,7 +658,10 @@ async fn live(
             .rev()
             .map(|r| ReportLink {
                 id: r.summary.report_id.hyphenated().to_string(),
-                collector: r.summary.collector.clone(),
+                collector: match r.report.source.as_deref() {
+                    Some(source) => format!("{source} about {}", r.summary.host),
+                    None => r.summary.collector.clone(),
+                },
                 received: ago(r.summary.received_at, now),
                 received_iso: iso(r.summary.received_at),
                 observations: r
@@ -687,6 +759,20 @@ pub struct PageParams {
     /// The report event an attach just made, to say it did.
     #[serde(default)]
     attached: Option<i64>,
+    /// A Right / Wrong link from an outbound message (see
+    /// [`super::verdict_link`]): all four, or it is not one.
+    #[serde(default)]
+    verdict: Option<String>,
+    #[serde(default)]
+    playbook: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    sig: Option<String>,
+    /// The event a pull from Prometheus just made (a report, or a note
+    /// saying why not).
+    #[serde(default)]
+    pulled: Option<i64>,
 }
 
 pub async fn view_incident_get(
@@ -696,7 +782,7 @@ pub async fn view_incident_get(
     Query(params): Query<PageParams>,
 ) -> Result<Response, PageError> {
     let (incident, events) = load(&state, id).await?;
-    let can_respond = user.is_some_and(|u| u.can(Role::Responder));
+    let can_respond = user.as_ref().is_some_and(|u| u.can(Role::Responder));
     let attached = params
         .attached
         .and_then(|aid| {
@@ -718,7 +804,45 @@ pub async fn view_incident_get(
             let (kind, text) = paste_outcome(e);
             (kind, text, "paste")
         })
-        .or(attached);
+        .or(attached)
+        .or_else(|| {
+            let e = events.iter().find(|e| Some(e.id) == params.pulled)?;
+            Some(match e.kind {
+                EventKind::Report => (
+                    "ok",
+                    format!(
+                        "{}; the diagnosis below includes it.",
+                        incidents::describe(e)
+                    ),
+                    "top",
+                ),
+                _ => ("warn", incidents::describe(e), "top"),
+            })
+        });
+    let verdict_link = match (
+        &params.verdict,
+        &params.playbook,
+        &params.until,
+        &params.sig,
+    ) {
+        (Some(verdict), Some(playbook), Some(until), Some(sig)) => {
+            let link = super::verdict_link::LinkParams {
+                verdict,
+                playbook,
+                until,
+                sig,
+            };
+            let here = format!(
+                "/incidents/{id}?verdict={}&playbook={}&until={}&sig={}",
+                crate::web::auth::percent_encode(verdict),
+                crate::web::auth::percent_encode(playbook),
+                crate::web::auth::percent_encode(until),
+                crate::web::auth::percent_encode(sig)
+            );
+            Some(super::verdict_link::view(&state, &incident, user.as_ref(), link, &here).await)
+        }
+        _ => None,
+    };
     let live = live(&state, &incident, &events, can_respond).await?;
     let postmortem = state
         .kb
@@ -745,7 +869,9 @@ pub async fn view_incident_get(
         chosen: incident.playbook.clone().unwrap_or_default(),
         playbooks,
         flash,
+        verdict_link,
         postmortem,
+        prometheus: state.prometheus.as_ref().map(|p| p.url.clone()),
         live,
     }))
 }
@@ -930,6 +1056,29 @@ async fn act(
             };
             done(format!("{back}#checklist"), "ok", message)
         }
+        "pull" => {
+            let Some(settings) = &state.prometheus else {
+                return Err(invalid(
+                    "action",
+                    "No Prometheus is configured: set prometheus_url to pull evidence.",
+                ));
+            };
+            let fold = state.report_cool_down.fold();
+            let outcome = incidents::pull::pull(kb, bus, settings, fold, id, &who)
+                .await
+                .map_err(ApiError::from)?;
+            let event = outcome.event();
+            let kind = if event.kind == EventKind::Report {
+                "ok"
+            } else {
+                "warn"
+            };
+            done(
+                format!("{back}?pulled={}#evidence", event.id),
+                kind,
+                incidents::describe(event),
+            )
+        }
         "report" => {
             // A bare id or the report page's address (`…/reports/{id}`).
             let given = form.report.trim().trim_end_matches('/');
@@ -958,8 +1107,8 @@ async fn act(
             return Err(invalid(
                 "action",
                 &format!(
-                    "Unknown action {other:?}; use note, paste, status, tick, untick, playbook \
-                     or report."
+                    "Unknown action {other:?}; use note, paste, status, tick, untick, playbook, \
+                     report or pull."
                 ),
             ));
         }

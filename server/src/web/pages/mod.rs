@@ -23,6 +23,7 @@ pub mod reports;
 pub mod search;
 pub mod signals;
 pub mod study;
+pub mod verdict_link;
 
 use askama::Template;
 use axum::http::{StatusCode, Uri};

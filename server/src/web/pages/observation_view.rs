@@ -151,6 +151,7 @@ impl ObservationView {
                             .collect(),
                     ));
                 }
+                super::observation_window::netns(&mut v, t);
                 super::observation_window::tcp(&mut v, t);
                 v
             }

@@ -3,9 +3,117 @@
 //! the processes holding the sockets, and the requests it sent after a
 //! silence. Added to the views of `observation_view`.
 
-use faultline_probe::report::{HttpLatency, TcpStates};
+use faultline_probe::report::{HttpLatency, Observation, TcpStates};
 
-use super::observation_view::{ObservationView, fact, table};
+use super::observation_view::{ObservationView, TableView, fact, table};
+
+/// What a `tcp_states` read in another network namespace says of it.
+pub fn netns(v: &mut ObservationView, t: &TcpStates) {
+    let Some(n) = &t.netns else {
+        return;
+    };
+    v.title = format!("TCP sockets in {}", n.describe());
+    v.facts.push(fact("network namespace", n.inode.to_string()));
+    if let Some(pid) = n.pid {
+        let name = n.process.as_deref().unwrap_or("?");
+        v.facts
+            .push(fact("oldest process in it", format!("{pid} {name}")));
+    }
+    if let Some(name) = &n.name {
+        v.facts.push(fact("name (ip netns)", name.clone()));
+    }
+    if let Some(uid) = &n.pod_uid {
+        v.facts.push(fact("pod uid", uid.clone()));
+    }
+    if let Some(via) = &n.read_via {
+        let how = match via.as_str() {
+            "sock_diag" => "netlink sock_diag, from inside it".to_owned(),
+            "proc" => {
+                "/proc/PID/net/tcp of a process in it (the probe could not enter it)".to_owned()
+            }
+            other => other.to_owned(),
+        };
+        v.facts.push(fact("read via", how));
+    }
+}
+
+/// The report's socket tables side by side, one row per network
+/// namespace, the most CLOSE_WAIT first: None unless the probe read
+/// namespaces other than its own.
+pub fn namespaces(observations: &[Observation]) -> Option<TableView> {
+    let tables: Vec<&TcpStates> = observations
+        .iter()
+        .filter_map(|o| match o {
+            Observation::TcpStates(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    if !tables.iter().any(|t| t.netns.is_some()) {
+        return None;
+    }
+    let mut rows: Vec<(i64, Vec<String>)> = tables
+        .iter()
+        .map(|t| {
+            let get = |k: &str| t.counts.get(k).copied().unwrap_or(0);
+            let sockets: i64 = t.counts.values().sum::<i64>() - get("LISTEN");
+            let held = t
+                .window
+                .as_ref()
+                .and_then(|w| w.persistent.get("CLOSE_WAIT"))
+                .map_or("—".to_owned(), i64::to_string);
+            let holder = t
+                .by_process
+                .iter()
+                .find(|p| p.counts.get("CLOSE_WAIT").is_some_and(|n| *n > 0))
+                .map_or("—".to_owned(), |p| {
+                    format!("{} ({}): {}", p.name, p.pid, p.counts["CLOSE_WAIT"])
+                });
+            let (place, inode, process) = match &t.netns {
+                None => (
+                    "host (the probe's own)".to_owned(),
+                    "—".to_owned(),
+                    "—".to_owned(),
+                ),
+                Some(n) => (
+                    n.describe(),
+                    n.inode.to_string(),
+                    n.pid.map_or("—".to_owned(), |pid| {
+                        format!("{pid} {}", n.process.as_deref().unwrap_or(""))
+                            .trim_end()
+                            .to_owned()
+                    }),
+                ),
+            };
+            let cells = vec![
+                place,
+                inode,
+                process,
+                sockets.to_string(),
+                get("ESTABLISHED").to_string(),
+                get("CLOSE_WAIT").to_string(),
+                held,
+                holder,
+            ];
+            (get("CLOSE_WAIT"), cells)
+        })
+        .collect();
+    // Stable: between equal counts the host stays first.
+    rows.sort_by_key(|(close_wait, _)| std::cmp::Reverse(*close_wait));
+    Some(table(
+        "Network namespaces, most CLOSE_WAIT first (each row its own sockets only)",
+        vec![
+            "where",
+            "namespace",
+            "oldest process",
+            "sockets (not LISTEN)",
+            "ESTABLISHED",
+            "CLOSE_WAIT",
+            "CLOSE_WAIT held over the window",
+            "top CLOSE_WAIT holder",
+        ],
+        rows.into_iter().map(|(_, cells)| cells).collect(),
+    ))
+}
 
 /// The window and per-process tables of a `tcp_states` observation.
 pub fn tcp(v: &mut ObservationView, t: &TcpStates) {
@@ -176,5 +284,48 @@ mod tests {
             "1 of 2".into()
         )));
         assert_eq!(v.tables[0].rows[0], ["2.040 s", "0.9 ms", "502"]);
+    }
+
+    #[test]
+    fn each_namespace_is_a_row_and_its_table_says_which_it_is() {
+        let text = crate::builtin::example("examples/close-wait-leak-4.json").unwrap();
+        let r = faultline_probe::report::Report::from_json(text.as_bytes()).unwrap();
+        let t = namespaces(&r.observations).expect("the report has namespaces");
+        let wheres: Vec<&str> = t.rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(
+            wheres,
+            [
+                "pod payments/ledger-6c8f9-2xk4q",
+                "host (the probe's own)",
+                "pod ops/cron-report-28911",
+                "pod shop/web-5f7c9-8tq2m"
+            ]
+        );
+        assert_eq!(
+            t.rows[0][1..],
+            [
+                "4026532301",
+                "18450 pause",
+                "676",
+                "31",
+                "642",
+                "636",
+                "java (18502): 642"
+            ]
+        );
+        let Observation::TcpStates(pod) = &r.observations[1] else {
+            panic!()
+        };
+        let v = ObservationView::of(&r.observations[1]);
+        assert_eq!(v.title, "TCP sockets in pod payments/ledger-6c8f9-2xk4q");
+        assert!(
+            v.facts
+                .contains(&("network namespace".into(), "4026532301".into()))
+        );
+        assert!(pod.netns.is_some());
+        // A report from before namespaces, or from a host alone: no table.
+        let plain = crate::builtin::example("examples/close-wait-leak-3.json").unwrap();
+        let plain = faultline_probe::report::Report::from_json(plain.as_bytes()).unwrap();
+        assert!(namespaces(&plain.observations).is_none());
     }
 }

@@ -115,7 +115,10 @@ fn draft_event(e: &IncidentEvent) -> DraftEvent {
         EventKind::Status => EventFacts::Status {
             to: b["to"].as_str().unwrap_or_default().to_owned(),
         },
-        EventKind::Note if b.get("unrecognised").is_none() => EventFacts::Note,
+        // Outbound message records are the server's, not a responder's.
+        EventKind::Note if b.get("unrecognised").is_none() && b.get("notification").is_none() => {
+            EventFacts::Note
+        }
         _ => EventFacts::Other,
     };
     DraftEvent {

@@ -8,13 +8,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
-use faultline_probe::report::Report;
+use faultline_probe::report::{Observation, Report};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::collectors::ago;
 use super::diagnosis::DiagnosisView;
-use super::observation_view::ObservationView;
+use super::observation_view::{ObservationView, TableView};
 use super::render;
 use crate::store::{IncidentFilter, IncidentStatus, Role, StoreError};
 use crate::web::api::reports::ListParams;
@@ -105,6 +105,10 @@ struct ReportView {
     used: Vec<ObservationView>,
     /// The rest, shown folded.
     observations: Vec<ObservationView>,
+    /// One row per network namespace the probe read apart (a node's pods).
+    namespaces: Option<TableView>,
+    /// Those namespaces' own socket tables, shown folded.
+    namespace_observations: Vec<ObservationView>,
     skipped: Vec<SkippedView>,
     diagnosis: DiagnosisView,
     /// Open incidents this report can be attached to (responders only).
@@ -149,9 +153,14 @@ pub async fn view_report_get(
     };
     let uses = super::diagnosis::uses(&diagnosis);
     let diagnosis = DiagnosisView::new(&diagnosis);
+    let (other_namespaces, own_namespace): (Vec<Observation>, Vec<Observation>) = report
+        .observations
+        .iter()
+        .cloned()
+        .partition(|o| matches!(o, Observation::TcpStates(t) if t.netns.is_some()));
     let (used, observations) = ObservationView::split_by_use(
         ObservationView::of_stored(
-            &report.observations,
+            &own_namespace,
             &format!("/api/v1/reports/{}", uuid.hyphenated()),
         ),
         &uses,
@@ -192,6 +201,11 @@ pub async fn view_report_get(
         ),
         used,
         observations,
+        namespaces: super::observation_window::namespaces(&report.observations),
+        namespace_observations: ObservationView::of_stored(
+            &other_namespaces,
+            &format!("/api/v1/reports/{}", uuid.hyphenated()),
+        ),
         skipped: report
             .skipped
             .iter()

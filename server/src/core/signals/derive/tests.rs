@@ -353,3 +353,85 @@ fn kubernetes_shows_in_pods_cidrs_search_domains_or_cni_links() {
     let nothing = report(json!([{"kind": "tcp_states", "counts": {}}]));
     assert!(absent(&nothing, "host.kubernetes"), "not looked at");
 }
+
+/// A node's report with its pods' network namespaces: the node holds a
+/// few CLOSE_WAIT among much traffic, one pod leaks 300, an idle pod
+/// holds a single one.
+fn node_with_pods(leaky_pod: bool) -> Report {
+    let pod = |inode: u64, name: &str, counts: serde_json::Value, extra: serde_json::Value| {
+        let mut t = json!({"kind": "tcp_states", "counts": counts,
+            "netns": {"inode": inode, "pid": inode - 4026532000, "process": "pause",
+                      "pod_uid": "8a7c1b2e-4f3d-4e21-9c6a-0b1d2e3f4a5b",
+                      "pod_name": name, "pod_namespace": "shop", "read_via": "sock_diag"}});
+        t.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        t
+    };
+    let mut obs = vec![
+        json!({"kind": "tcp_states",
+         "counts": {"ESTABLISHED": 500, "TIME_WAIT": 3000, "CLOSE_WAIT": 25, "LISTEN": 9},
+         "by_process": [{"pid": 7, "name": "kubelet", "counts": {"ESTABLISHED": 40, "CLOSE_WAIT": 25}}]}),
+        json!({"kind": "process_fds", "processes": [
+            {"pid": 7, "name": "kubelet", "open_fds": 9000, "fd_limit": 10000, "sockets": 100},
+            {"pid": 9, "name": "java", "open_fds": 320, "fd_limit": 1024, "sockets": 306}]}),
+        pod(4026532777, "idle-0", json!({"CLOSE_WAIT": 1}), json!({})),
+    ];
+    if leaky_pod {
+        obs.push(pod(
+            4026532301,
+            "api-7d9f",
+            json!({"ESTABLISHED": 10, "CLOSE_WAIT": 300, "LISTEN": 1}),
+            json!({"by_peer": [{"peer": "10.0.0.9", "state": "CLOSE_WAIT", "count": 300}],
+                   "window": {"samples": 3, "seconds": 2.0, "first": {"CLOSE_WAIT": 300},
+                              "min": {"CLOSE_WAIT": 300}, "max": {"CLOSE_WAIT": 300},
+                              "persistent": {"CLOSE_WAIT": 299}},
+                   "by_process": [{"pid": 9, "name": "java",
+                                   "counts": {"ESTABLISHED": 10, "CLOSE_WAIT": 300, "LISTEN": 1}}]}),
+        ));
+    }
+    report(serde_json::Value::Array(obs))
+}
+
+#[test]
+fn close_wait_in_a_pod_is_judged_on_the_pods_sockets_and_named() {
+    let r = node_with_pods(true);
+    assert_eq!(num(&r, "tcp.close_wait_count"), Some(300.0));
+    let share = num(&r, "tcp.close_wait_share").unwrap();
+    assert!((share - 300.0 / 310.0).abs() < 1e-9, "{share}");
+    assert_eq!(num(&r, "tcp.close_wait_top_peer_share"), Some(1.0));
+    assert_eq!(num(&r, "tcp.close_wait_persistent"), Some(299.0));
+    assert_eq!(
+        derive(&r).get("tcp.close_wait_where"),
+        Some(&SignalValue::Text("pod shop/api-7d9f".into()))
+    );
+    // The holder's descriptors are the pod's process's, not the node's.
+    let holder = num(&r, "fds.close_wait_holder_share_of_limit").unwrap();
+    assert!((holder - 320.0 / 1024.0).abs() < 1e-9, "{holder}");
+    // Other states stay the node's.
+    assert_eq!(num(&r, "tcp.time_wait_count"), Some(3000.0));
+    assert!(flag(&r, "host.kubernetes"), "pods' namespaces were read");
+}
+
+#[test]
+fn a_lone_close_wait_in_an_idle_pod_does_not_pair_with_the_nodes_count() {
+    let r = node_with_pods(false);
+    // Max per signal would pair the idle pod's share (1.0) with the
+    // node's 25 sockets; both come from the node here.
+    assert_eq!(num(&r, "tcp.close_wait_count"), Some(25.0));
+    let share = num(&r, "tcp.close_wait_share").unwrap();
+    assert!((share - 25.0 / 3525.0).abs() < 1e-9, "{share}");
+    assert_eq!(
+        derive(&r).get("tcp.close_wait_where"),
+        Some(&SignalValue::Text("host".into()))
+    );
+    let holder = num(&r, "fds.close_wait_holder_share_of_limit").unwrap();
+    assert!((holder - 0.9).abs() < 1e-9, "the node's holder: {holder}");
+}
+
+#[test]
+fn reports_without_namespaces_have_no_where() {
+    let r = report(json!([{"kind": "tcp_states", "counts": {"CLOSE_WAIT": 30, "ESTABLISHED": 3}}]));
+    assert_eq!(num(&r, "tcp.close_wait_count"), Some(30.0));
+    assert_eq!(derive(&r).get("tcp.close_wait_where"), None);
+}
