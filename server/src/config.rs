@@ -69,6 +69,11 @@ pub struct Config {
     /// `text` (coloured only on a terminal, never with `NO_COLOR`) or
     /// `json` (one object a line, for log shippers).
     pub log_format: crate::logging::LogFormat,
+    /// The address people reach this server at (`https://faultline.example.com`),
+    /// for links that must work outside it: the exported postmortem's links
+    /// to playbooks, reports and incidents. Unset, they are made from the
+    /// request's `Host`.
+    pub public_url: Option<String>,
     /// A Prometheus server to pull evidence from when an alert opens an
     /// incident (and on demand from the incident page): its base address,
     /// `http://prometheus:9090`. None: no pulls.
@@ -176,6 +181,7 @@ impl Default for Config {
             incident_cool_down_s: 15 * 60,
             review_after_days: 180,
             log_format: crate::logging::LogFormat::Text,
+            public_url: None,
             prometheus_url: None,
             prometheus_bearer_token: None,
             prometheus_username: None,
@@ -212,6 +218,7 @@ impl std::fmt::Debug for Config {
             .field("incident_cool_down_s", &self.incident_cool_down_s)
             .field("review_after_days", &self.review_after_days)
             .field("log_format", &self.log_format)
+            .field("public_url", &self.public_url)
             .field("prometheus_url", &self.prometheus_url)
             .field(
                 "prometheus_bearer_token",
@@ -267,10 +274,17 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
-        })
+        })?;
+        if let Some(url) = &config.public_url {
+            config.public_url = Some(public_url(url).map_err(|message| ConfigError::Parse {
+                path: path.to_owned(),
+                message: format!("public_url: {message}"),
+            })?);
+        }
+        Ok(config)
     }
 
     /// Applies `FAULTLINE_*` variables read through `get`.
@@ -286,6 +300,12 @@ impl Config {
         }
         if let Some(v) = get("FAULTLINE_LISTEN") {
             self.listen = parsed("FAULTLINE_LISTEN", v)?;
+        }
+        if let Some(v) = get("FAULTLINE_PUBLIC_URL") {
+            self.public_url = Some(public_url(&v).map_err(|message| ConfigError::Env {
+                name: "FAULTLINE_PUBLIC_URL".into(),
+                message,
+            })?);
         }
         if let Some(v) = get("FAULTLINE_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
@@ -474,6 +494,26 @@ impl Config {
     }
 }
 
+/// A public URL as links use it: `http://` or `https://`, a host, no query
+/// or fragment, without a trailing slash.
+pub fn public_url(text: &str) -> Result<String, String> {
+    let url = text.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{text}` must start with http:// or https://"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty()
+        || rest.contains(['?', '#', ' ', '"', '<', '>', '(', ')'])
+        || host.contains('@')
+    {
+        return Err(format!(
+            "`{text}` is not an address such as https://faultline.example.com"
+        ));
+    }
+    Ok(url.to_owned())
+}
+
 /// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -496,6 +536,35 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_url_is_checked_and_trimmed() {
+        assert_eq!(
+            public_url("https://faultline.example.com/").unwrap(),
+            "https://faultline.example.com"
+        );
+        assert_eq!(
+            public_url("http://10.0.0.5:8740/faultline").unwrap(),
+            "http://10.0.0.5:8740/faultline"
+        );
+        for bad in [
+            "faultline.example.com",
+            "ftp://x",
+            "https://",
+            "https://a b",
+            "https://u@evil",
+        ] {
+            assert!(public_url(bad).is_err(), "{bad}");
+        }
+        let mut c = Config::default();
+        c.apply_env(|n| (n == "FAULTLINE_PUBLIC_URL").then(|| "https://fl.example/".to_owned()))
+            .unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://fl.example"));
+        let err = c
+            .apply_env(|n| (n == "FAULTLINE_PUBLIC_URL").then(|| "fl.example".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("FAULTLINE_PUBLIC_URL"), "{err}");
+    }
 
     #[test]
     fn env_overrides_defaults_and_bad_values_name_the_variable() {

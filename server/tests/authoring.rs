@@ -592,11 +592,7 @@ async fn the_test_bench_runs_unsaved_clauses_on_examples_and_a_stored_report() {
     assert_eq!(bench.status, StatusCode::OK, "{}", bench.text);
     let body = bench.json();
     let runs = body["runs"].as_array().unwrap();
-    assert_eq!(
-        runs.len(),
-        5,
-        "four examples and the stored report: {body}"
-    );
+    assert_eq!(runs.len(), 5, "four examples and the stored report: {body}");
     for example in &runs[..4] {
         assert_eq!(example["kind"], "example");
         assert_eq!(example["candidate"]["likely"], true, "{example}");

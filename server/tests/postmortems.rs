@@ -237,6 +237,30 @@ async fn write_edit_conflict_history_export_search_and_roles() {
     );
     assert!(!export.text.contains("](charts/"), "every chart inlined");
     assert!(export.text.contains("frobnicated retry loop"));
+    // Pasted elsewhere, its links still lead here: absolute, from the
+    // request's host when no `public_url` is set.
+    let hosted = send(
+        state,
+        Request::get(format!("{url}/export.md"))
+            .header(header::HOST, "faultline.internal:8740")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        hosted
+            .text
+            .contains("](http://faultline.internal:8740/reports/"),
+        "{}",
+        hosted.text
+    );
+    assert!(!hosted.text.contains("](/"), "no site-relative link left");
+    // The draft proposes action items from the playbook's prevention.
+    assert!(
+        hosted.text.contains("## Action items\n\n- [ ] "),
+        "{}",
+        hosted.text
+    );
 
     // Search: the postmortem by a word of its root cause, marked as one; the
     // playbook still first for the design's query.

@@ -50,11 +50,24 @@ pub struct DraftEvent {
     pub facts: EventFacts,
 }
 
+/// A table of an observation, cut to the rows that mattered.
+#[derive(Debug, Clone)]
+pub struct DraftTable {
+    pub caption: String,
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// Rows left out (all zero, or past the first few).
+    pub left_out: usize,
+}
+
 /// One observation of a piece of evidence, summarised.
 #[derive(Debug, Clone)]
 pub struct DraftObservation {
     pub title: String,
+    /// What it told the diagnosis ("for …", "against …"); empty if unread.
+    pub uses: Vec<String>,
     pub facts: Vec<(String, String)>,
+    pub tables: Vec<DraftTable>,
     /// Chart keys (see `ChartKey`), one per chart drawn from it.
     pub charts: Vec<String>,
 }
@@ -259,6 +272,7 @@ pub fn draft(input: &DraftInput) -> Result<Postmortem, PostmortemError> {
             PmSection::Prevention,
             dx.map(|d| d.prevention.clone()).unwrap_or_default(),
         ),
+        (PmSection::ActionItems, action_items(dx)),
     ];
     Postmortem::compose(&meta, &sections)
 }
@@ -371,18 +385,53 @@ fn evidence(items: &[DraftEvidence]) -> String {
             let _ = writeln!(s, "[The whole evidence]({link})\n");
         }
         for o in &item.observations {
-            let _ = writeln!(s, "**{}**\n", inline(&o.title));
+            if o.uses.is_empty() {
+                let _ = writeln!(s, "**{}**\n", inline(&o.title));
+            } else {
+                let uses: Vec<String> = o.uses.iter().map(|u| inline(u)).collect();
+                let _ = writeln!(
+                    s,
+                    "**{}** (the diagnosis read it: {})\n",
+                    inline(&o.title),
+                    uses.join("; ")
+                );
+            }
             for (k, v) in &o.facts {
                 let _ = writeln!(s, "- {}: {}", inline(k), inline(v));
             }
             if !o.facts.is_empty() {
                 s.push('\n');
             }
+            for t in &o.tables {
+                s.push_str(&table(t));
+            }
             for key in &o.charts {
                 let _ = writeln!(s, "![{}]({})\n", caption(&o.title), chart_path(key));
             }
         }
     }
+    s
+}
+
+/// A Markdown table of the rows kept, with a line for the rest.
+fn table(t: &DraftTable) -> String {
+    let cell = |c: &str| {
+        let c = inline(c);
+        if c.is_empty() { "—".to_owned() } else { c }
+    };
+    let mut s = format!("{}:\n\n", inline(&t.caption));
+    let headers: Vec<String> = t.headers.iter().map(|h| cell(h)).collect();
+    let _ = writeln!(s, "| {} |", headers.join(" | "));
+    let _ = writeln!(s, "|{}", " --- |".repeat(headers.len()));
+    for row in &t.rows {
+        let cells: Vec<String> = row.iter().map(|c| cell(c)).collect();
+        let _ = writeln!(s, "| {} |", cells.join(" | "));
+    }
+    if t.left_out > 0 {
+        let rows = if t.left_out == 1 { "row" } else { "rows" };
+        let _ = writeln!(s, "\n(and {} more {rows}, zero or smaller)", t.left_out);
+    }
+    s.push('\n');
     s
 }
 
@@ -431,6 +480,54 @@ fn investigation(input: &DraftInput) -> String {
                 when(e.at),
                 inline(&e.text)
             );
+        }
+    }
+    s
+}
+
+/// Most action items the draft proposes.
+const ACTION_ITEMS: usize = 6;
+
+/// One action item per top-level point of the playbook's prevention, its
+/// first sentence, nobody's yet and not dated: the responders assign them.
+fn action_items(dx: Option<&DraftDiagnosis>) -> String {
+    let Some(d) = dx else {
+        return String::new();
+    };
+    let mut s = String::new();
+    let points: Vec<&str> = d
+        .prevention
+        .lines()
+        .filter_map(|line| {
+            line.strip_prefix("- ")
+                .or_else(|| line.strip_prefix("* "))
+                .or_else(|| {
+                    let digits = line.chars().take_while(char::is_ascii_digit).count();
+                    (digits > 0)
+                        .then(|| line[digits..].strip_prefix(". "))
+                        .flatten()
+                })
+        })
+        .collect();
+    // Prose without points: its first sentence is the one item.
+    let points = if points.is_empty() {
+        vec![d.prevention.trim()]
+    } else {
+        points
+    };
+    for point in points {
+        let point = one_line(point).replace(" — ", ", ").replace(" -- ", ", ");
+        let first = match point.find(". ") {
+            Some(end) => &point[..=end],
+            None => point.as_str(),
+        };
+        let first = first.trim();
+        if first.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "- [ ] {first}");
+        if s.lines().count() == ACTION_ITEMS {
+            break;
         }
     }
     s

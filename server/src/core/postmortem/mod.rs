@@ -20,7 +20,7 @@ use super::playbook::{
 
 pub use draft::{
     Basis, DraftDiagnosis, DraftEvent, DraftEvidence, DraftIncident, DraftInput, DraftObservation,
-    DraftStep, EventFacts, draft, impact_window,
+    DraftStep, DraftTable, EventFacts, draft, impact_window,
 };
 
 /// Errors are located like playbook errors: `origin:line: message`.
@@ -41,10 +41,14 @@ pub enum PmSection {
     RootCause,
     Fix,
     Prevention,
+    /// Optional (postmortems written before it existed have none): what is
+    /// to be done, by whom, by when, and whether it is.
+    ActionItems,
 }
 
 impl PmSection {
-    pub const ALL: [PmSection; 9] = [
+    /// Every section a postmortem must have, in order.
+    pub const REQUIRED: [PmSection; 9] = [
         PmSection::Summary,
         PmSection::Impact,
         PmSection::Symptoms,
@@ -54,6 +58,20 @@ impl PmSection {
         PmSection::RootCause,
         PmSection::Fix,
         PmSection::Prevention,
+    ];
+
+    /// Every section a postmortem may have, in order.
+    pub const ALL: [PmSection; 10] = [
+        PmSection::Summary,
+        PmSection::Impact,
+        PmSection::Symptoms,
+        PmSection::Timeline,
+        PmSection::Evidence,
+        PmSection::Investigation,
+        PmSection::RootCause,
+        PmSection::Fix,
+        PmSection::Prevention,
+        PmSection::ActionItems,
     ];
 
     pub fn heading(self) -> &'static str {
@@ -67,6 +85,7 @@ impl PmSection {
             PmSection::RootCause => "Root cause",
             PmSection::Fix => "Fix",
             PmSection::Prevention => "Prevention",
+            PmSection::ActionItems => "Action items",
         }
     }
 
@@ -82,6 +101,7 @@ impl PmSection {
             PmSection::RootCause => "root-cause",
             PmSection::Fix => "fix",
             PmSection::Prevention => "prevention",
+            PmSection::ActionItems => "action-items",
         }
     }
 }
@@ -144,7 +164,7 @@ impl Postmortem {
         let found = split_headed::<PmSection>(origin, body, body_line)?;
         // Every section must be there: name the first missing one at the
         // line where it belongs.
-        for (i, kind) in PmSection::ALL.into_iter().enumerate() {
+        for (i, kind) in PmSection::REQUIRED.into_iter().enumerate() {
             if found.get(i).map(|(k, _, _)| *k) != Some(kind) {
                 let line = found
                     .get(i)
@@ -155,10 +175,13 @@ impl Postmortem {
                     format!(
                         "section `## {}` is missing; a postmortem has {}",
                         kind.heading(),
-                        PmSection::ALL.map(PmSection::heading).join(", ")
+                        PmSection::REQUIRED.map(PmSection::heading).join(", ")
                     ),
                 ));
             }
+        }
+        if let Some((_, _, line)) = found.iter().find(|(k, _, _)| *k == PmSection::ActionItems) {
+            action_items(origin, source, *line)?;
         }
         Ok(Postmortem {
             meta,
@@ -192,6 +215,15 @@ impl Postmortem {
             }
         }
         Postmortem::parse(&origin, &text)
+    }
+
+    /// The action items, in order (none without the section).
+    pub fn action_items(&self) -> Vec<ActionItem> {
+        self.sections
+            .iter()
+            .find(|s| s.kind == PmSection::ActionItems)
+            .and_then(|s| action_items("", &self.source, s.line).ok())
+            .unwrap_or_default()
     }
 
     /// The exact text this postmortem was parsed from.
@@ -231,6 +263,161 @@ impl Postmortem {
         }
         out
     }
+}
+
+// ---- Action items ------------------------------------------------------------------------
+
+/// One action item, a task line of `## Action items`:
+/// `- [ ] Alert on CLOSE_WAIT growth — owner: alice, due: 2026-12-20`
+/// (`- [x]` when done; owner and due optional).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionItem {
+    pub text: String,
+    pub owner: Option<String>,
+    pub due: Option<chrono::NaiveDate>,
+    pub done: bool,
+    /// 1-based line in the file.
+    pub line: usize,
+}
+
+impl ActionItem {
+    /// The item as a task line.
+    pub fn to_line(&self) -> String {
+        let mut fields = Vec::new();
+        if let Some(o) = &self.owner {
+            fields.push(format!("owner: {o}"));
+        }
+        if let Some(d) = self.due {
+            fields.push(format!("due: {}", d.format("%Y-%m-%d")));
+        }
+        let mark = if self.done { "x" } else { " " };
+        if fields.is_empty() {
+            format!("- [{mark}] {}", self.text)
+        } else {
+            format!("- [{mark}] {} — {}", self.text, fields.join(", "))
+        }
+    }
+}
+
+const ACTION_ITEM_FORM: &str =
+    "`- [ ] what to do — owner: NAME, due: YYYY-MM-DD` (`- [x]` when done)";
+
+/// The items of the `## Action items` section whose heading is at
+/// `heading_line`: every non-blank line a task line, dates real dates.
+fn action_items(
+    origin: &str,
+    source: &str,
+    heading_line: usize,
+) -> Result<Vec<ActionItem>, PostmortemError> {
+    let mut items = Vec::new();
+    let mut in_fence = false;
+    for (i, raw) in source.lines().enumerate().skip(heading_line) {
+        let line = i + 1;
+        let text = raw.trim();
+        if text.starts_with("```") {
+            in_fence = !in_fence;
+        }
+        if !in_fence && raw.starts_with("## ") {
+            break;
+        }
+        if text.is_empty() {
+            continue;
+        }
+        let fail = |why: String| Err(PostmortemError::new(origin, line, why));
+        let (done, rest) = if let Some(r) = text.strip_prefix("- [ ] ") {
+            (false, r)
+        } else if let Some(r) = text
+            .strip_prefix("- [x] ")
+            .or_else(|| text.strip_prefix("- [X] "))
+        {
+            (true, r)
+        } else {
+            return fail(format!(
+                "an action item is one task line: {ACTION_ITEM_FORM}"
+            ));
+        };
+        let (what, fields) = match rest.rsplit_once(" — ").or_else(|| rest.rsplit_once(" -- ")) {
+            Some((w, f)) if f.split(',').all(|p| p.contains(':')) => (w, f),
+            _ => (rest, ""),
+        };
+        let mut item = ActionItem {
+            text: what.trim().to_owned(),
+            owner: None,
+            due: None,
+            done,
+            line,
+        };
+        if item.text.is_empty() {
+            return fail(format!(
+                "the action item says nothing to do: {ACTION_ITEM_FORM}"
+            ));
+        }
+        for field in fields.split(',').filter(|f| !f.trim().is_empty()) {
+            let (key, value) = field.split_once(':').unwrap_or((field, ""));
+            let value = value.trim();
+            match key.trim() {
+                "owner" if !value.is_empty() => item.owner = Some(value.to_owned()),
+                "due" => match chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+                    Ok(d) => item.due = Some(d),
+                    Err(_) => {
+                        return fail(format!("due: `{value}` is not a date such as 2026-12-20"));
+                    }
+                },
+                "owner" => return fail("owner: name someone, or leave the field out".into()),
+                other => {
+                    return fail(format!(
+                        "unknown field `{other}` in an action item; use owner and due: {ACTION_ITEM_FORM}"
+                    ));
+                }
+            }
+        }
+        items.push(item);
+    }
+    Ok(items)
+}
+
+/// The Markdown with its site-relative links (`](/playbooks/…)`) made
+/// absolute under `base` (`https://faultline.example.com`), so they work
+/// where the text is pasted; code (fenced blocks, code spans) is left as
+/// written.
+pub fn absolute_links(markdown: &str, base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let mut out = String::with_capacity(markdown.len() + 256);
+    let mut fence = false;
+    for line in markdown.split_inclusive('\n') {
+        if line.trim_start().starts_with("```") {
+            fence = !fence;
+            out.push_str(line);
+            continue;
+        }
+        if fence {
+            out.push_str(line);
+            continue;
+        }
+        // Outside code spans (between backtick runs), rewrite `](/` but
+        // not `](//` (another host).
+        let mut in_code = false;
+        let mut rest = line;
+        while let Some(pos) = rest.find(['`', ']']) {
+            let (head, tail) = rest.split_at(pos);
+            out.push_str(head);
+            if tail.starts_with('`') {
+                let run = tail.len() - tail.trim_start_matches('`').len();
+                in_code = !in_code;
+                out.push_str(&tail[..run]);
+                rest = &tail[run..];
+            } else if !in_code && tail.starts_with("](/") && !tail.starts_with("](//") {
+                out.push_str("](");
+                out.push_str(base);
+                rest = &tail[2..];
+            } else {
+                out.push(']');
+                rest = &tail[1..];
+            }
+        }
+        out.push_str(rest);
+    }
+    out
 }
 
 /// A time in the front matter: RFC 3339.

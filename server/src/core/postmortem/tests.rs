@@ -210,7 +210,17 @@ fn input(resolved: Option<DateTime<Utc>>) -> DraftInput {
             link: Some(format!("/reports/{REPORT}")),
             observations: vec![DraftObservation {
                 title: "Keep-alive".into(),
+                uses: vec!["for Keep-alive race".into()],
                 facts: vec![("closed idle after".into(), "4 s".into())],
+                tables: vec![DraftTable {
+                    caption: "Patterns".into(),
+                    headers: vec!["pattern".into(), "lines".into()],
+                    rows: vec![vec![
+                        "upstream prematurely closed connection".into(),
+                        "931".into(),
+                    ]],
+                    left_out: 11,
+                }],
                 charts: vec![format!("report-{REPORT}-1-1")],
             }],
         }],
@@ -278,6 +288,28 @@ fn draft_has_the_impact_window_timeline_evidence_and_playbook_text() {
     assert_eq!(p.charts().len(), 1);
     let evidence = p.section_markdown(PmSection::Evidence);
     assert!(evidence.contains("- closed idle after: 4 s"), "{evidence}");
+    // The rows that mattered are kept, as a table; the rest are counted.
+    assert!(
+        evidence.contains("| upstream prematurely closed connection | 931 |"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("(and 11 more rows, zero or smaller)"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("(the diagnosis read it: for Keep-alive race)"),
+        "{evidence}"
+    );
+    let html = crate::core::markdown::to_safe_html(evidence);
+    assert!(
+        html.contains("<table>") && html.contains("<td>931</td>"),
+        "{html}"
+    );
+    // The prevention becomes an action item, unassigned.
+    let items = p.action_items();
+    assert_eq!(items.len(), 1, "{}", p.source());
+    assert!(items[0].owner.is_none() && !items[0].done);
 
     let investigation = p.section_markdown(PmSection::Investigation);
     let steps = crate::core::playbook::steps(investigation);
@@ -349,4 +381,70 @@ fn window_without_resolution_or_alerts() {
         p.section_markdown(PmSection::Summary)
             .contains("No cause was identified")
     );
+}
+
+#[test]
+fn action_items_are_task_lines_with_owner_and_due() {
+    let src = format!(
+        "{}\n## Action items\n\n- [ ] Alert on CLOSE_WAIT growth — owner: alice, due: 2026-12-20\n\
+         - [x] Close the client in the retry path — owner: bob\n- [ ] Review pool sizes\n",
+        sample().trim_end()
+    );
+    let p = Postmortem::parse("7.md", &src).unwrap();
+    assert_eq!(p.source(), src, "byte-exact");
+    let items = p.action_items();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0].text, "Alert on CLOSE_WAIT growth");
+    assert_eq!(items[0].owner.as_deref(), Some("alice"));
+    assert_eq!(
+        items[0].due.map(|d| d.to_string()).as_deref(),
+        Some("2026-12-20")
+    );
+    assert!(!items[0].done && items[1].done);
+    assert_eq!((items[2].owner.as_ref(), items[2].due), (None, None));
+    assert_eq!(
+        items[0].to_line(),
+        "- [ ] Alert on CLOSE_WAIT growth — owner: alice, due: 2026-12-20"
+    );
+    let line_of = |needle: &str| src.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert_eq!(items[1].line, line_of("retry path"));
+
+    // Without the section (older postmortems) it parses, with no items.
+    assert!(
+        Postmortem::parse("7.md", &sample())
+            .unwrap()
+            .action_items()
+            .is_empty()
+    );
+
+    // Mistakes are errors at their line.
+    for (bad, says) in [
+        ("- [ ] Ship it — owner: alice, due: next week", "not a date"),
+        ("- [ ] Ship it — ownr: alice", "unknown field `ownr`"),
+        ("Ship it", "one task line"),
+    ] {
+        let src = format!("{}\n## Action items\n\n{bad}\n", sample().trim_end());
+        let e = Postmortem::parse("7.md", &src).unwrap_err();
+        assert!(e.to_string().contains(says), "{bad}: {e}");
+        assert_eq!(e.line, src.lines().count(), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn exported_links_are_absolute_outside_code() {
+    let text = "See [the playbook](/playbooks/close-wait-leak) and [x](//other/y), \
+                `[code](/not)` and [web](https://a.example/b).\n```\n[fenced](/no)\n```\n![c](charts/k.svg)\n";
+    let out = absolute_links(text, "https://fl.example/");
+    assert!(
+        out.contains("[the playbook](https://fl.example/playbooks/close-wait-leak)"),
+        "{out}"
+    );
+    assert!(out.contains("[x](//other/y)"), "{out}");
+    assert!(out.contains("`[code](/not)`"), "{out}");
+    assert!(out.contains("[fenced](/no)"), "{out}");
+    assert!(
+        out.contains("[web](https://a.example/b)") && out.contains("![c](charts/k.svg)"),
+        "{out}"
+    );
+    assert_eq!(out.len(), text.len() + "https://fl.example".len(), "{out}");
 }

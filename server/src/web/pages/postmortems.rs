@@ -29,7 +29,7 @@ use crate::core::placeholders;
 use crate::core::playbook::SectionKind;
 use crate::core::postmortem::{
     self, Basis, ChartKey, ChartSource, DraftDiagnosis, DraftEvent, DraftEvidence, DraftIncident,
-    DraftInput, DraftObservation, DraftStep, EventFacts, PmSection, Postmortem,
+    DraftInput, DraftObservation, DraftStep, DraftTable, EventFacts, PmSection, Postmortem,
 };
 use crate::incidents::{self, Evidence};
 use crate::kb::KbError;
@@ -130,23 +130,80 @@ fn draft_event(e: &IncidentEvent) -> DraftEvent {
     }
 }
 
-/// One observation summarised: its facts, the size of its tables, and the
-/// keys of its charts.
+/// Rows of a table a postmortem keeps.
+const KEPT_ROWS: usize = 10;
+
+/// The rows that mattered: those with a number other than zero (all rows of
+/// a table without numbers), largest first when the table is long, at most
+/// [`KEPT_ROWS`]. Returns them and how many were left out.
+fn rows_that_mattered(rows: &[Vec<String>], more: usize) -> (Vec<Vec<String>>, usize) {
+    let number = |c: &str| c.trim_end_matches('%').parse::<f64>().ok();
+    let numeric = rows
+        .iter()
+        .any(|r| r.iter().skip(1).any(|c| number(c).is_some()));
+    let mut kept: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| !numeric || r.iter().skip(1).any(|c| number(c).is_none_or(|n| n != 0.0)))
+        .collect();
+    if numeric && kept.len() > KEPT_ROWS {
+        let size = |r: &Vec<String>| {
+            r.iter()
+                .skip(1)
+                .filter_map(|c| number(c))
+                .fold(0.0_f64, f64::max)
+        };
+        kept.sort_by(|a, b| size(b).total_cmp(&size(a)));
+    }
+    let left_out = rows.len() + more - kept.len().min(KEPT_ROWS);
+    (
+        kept.into_iter().take(KEPT_ROWS).cloned().collect(),
+        left_out,
+    )
+}
+
+/// Whether an observation says nothing: no chart, every fact empty, no row.
+fn says_nothing(view: &ObservationView) -> bool {
+    view.charts.is_empty()
+        && view.raw.is_none()
+        && view
+            .facts
+            .iter()
+            .all(|(_, v)| matches!(v.as_str(), "none" | "—" | "" | "0"))
+        && view.tables.iter().all(|t| t.rows.is_empty())
+}
+
+/// One observation summarised: its facts, the rows of its tables that
+/// mattered, the keys of its charts, and what it told the diagnosis.
 fn draft_observation(
     o: &faultline_probe::report::Observation,
     source: &ChartSource,
     n: usize,
-) -> DraftObservation {
+    uses: &BTreeMap<&'static str, Vec<String>>,
+) -> Option<DraftObservation> {
     let view = ObservationView::of(o);
-    let mut facts = view.facts.clone();
-    for t in &view.tables {
-        let n = t.rows.len() + t.more;
-        let rows = if n == 1 { "row" } else { "rows" };
-        facts.push((t.caption.clone(), format!("{n} {rows}")));
+    if says_nothing(&view) {
+        return None;
     }
-    DraftObservation {
+    let tables = view
+        .tables
+        .iter()
+        .filter(|t| !t.rows.is_empty())
+        .map(|t| {
+            let (rows, left_out) = rows_that_mattered(&t.rows, t.more);
+            DraftTable {
+                caption: t.caption.clone(),
+                headers: t.headers.iter().map(|h| (*h).to_owned()).collect(),
+                rows,
+                left_out,
+            }
+        })
+        .filter(|t| !t.rows.is_empty())
+        .collect();
+    Some(DraftObservation {
+        uses: uses.get(view.kind.as_str()).cloned().unwrap_or_default(),
+        tables,
         title: view.title,
-        facts,
+        facts: view.facts,
         charts: (1..=view.charts.len())
             .map(|chart| {
                 ChartKey {
@@ -157,10 +214,13 @@ fn draft_observation(
                 .to_string()
             })
             .collect(),
-    }
+    })
 }
 
-fn draft_evidence(evidence: &Evidence) -> Vec<DraftEvidence> {
+fn draft_evidence(
+    evidence: &Evidence,
+    uses: &BTreeMap<&'static str, Vec<String>>,
+) -> Vec<DraftEvidence> {
     let mut out: Vec<DraftEvidence> = Vec::new();
     for r in &evidence.reports {
         let source = ChartSource::Report(r.summary.report_id);
@@ -174,7 +234,7 @@ fn draft_evidence(evidence: &Evidence) -> Vec<DraftEvidence> {
                 .observations
                 .iter()
                 .enumerate()
-                .map(|(i, o)| draft_observation(o, &source, i + 1))
+                .filter_map(|(i, o)| draft_observation(o, &source, i + 1, uses))
                 .collect(),
         });
     }
@@ -189,7 +249,7 @@ fn draft_evidence(evidence: &Evidence) -> Vec<DraftEvidence> {
                 .observations
                 .iter()
                 .enumerate()
-                .map(|(i, o)| draft_observation(o, &source, i + 1))
+                .filter_map(|(i, o)| draft_observation(o, &source, i + 1, uses))
                 .collect(),
         });
     }
@@ -257,7 +317,7 @@ async fn draft_input(
             .iter()
             .map(|r| r.summary.report_id.hyphenated().to_string())
             .collect(),
-        evidence: draft_evidence(&evidence),
+        evidence: draft_evidence(&evidence, &super::diagnosis::uses(&diagnosis)),
         diagnosis: current.map(|c| DraftDiagnosis {
             playbook: c.playbook.id().to_owned(),
             title: c.playbook.meta.title.clone(),
@@ -415,6 +475,35 @@ pub struct PmSectionView {
     pub key: &'static str,
     pub heading: &'static str,
     pub html: String,
+    /// The action items as a table (the `## Action items` section).
+    pub items: Vec<ActionItemView>,
+    pub items_done: usize,
+}
+
+pub struct ActionItemView {
+    pub text: String,
+    /// "unassigned" when nobody is named.
+    pub owner: String,
+    pub due: String,
+    pub done: bool,
+    /// Not done and past its date.
+    pub overdue: bool,
+}
+
+fn item_views(p: &Postmortem) -> Vec<ActionItemView> {
+    let today = Utc::now().date_naive();
+    p.action_items()
+        .into_iter()
+        .map(|i| ActionItemView {
+            owner: i.owner.clone().unwrap_or_else(|| "unassigned".into()),
+            due: i
+                .due
+                .map_or_else(|| "—".into(), |d| d.format("%Y-%m-%d").to_string()),
+            overdue: !i.done && i.due.is_some_and(|d| d < today),
+            done: i.done,
+            text: i.text,
+        })
+        .collect()
 }
 
 /// A chart as the page shows it: the SVG inline, or why it is missing.
@@ -460,12 +549,20 @@ async fn section_views(
         }
         None => Arc::new(state.renderer.run(move || render_parts(&parsed)).await?),
     };
+    let mut items = Some(item_views(p));
+    let done = p.action_items().iter().filter(|i| i.done).count();
     Ok(parts
         .iter()
         .map(|(kind, parts)| PmSectionView {
+            items_done: done,
             key: kind.key(),
             heading: kind.heading(),
             html: postmortem::assemble(parts, &|key, caption| figure(&svgs, key, caption)),
+            items: if *kind == PmSection::ActionItems {
+                items.take().unwrap_or_default()
+            } else {
+                Vec::new()
+            },
         })
         .collect())
 }
@@ -800,9 +897,26 @@ pub async fn view_postmortem_history_get(
 
 /// `GET /postmortems/{id}/export.md`: the newest text as one file, each chart
 /// inlined as an SVG `data:` URI so the file stands alone.
+/// Where links in an export point: `public_url`, else this request's host
+/// (https when the session cookie is marked secure, which says TLS is in
+/// front), else nowhere (links stay site-relative).
+fn public_base(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
+    if let Some(url) = &state.config.public_url {
+        return Some(url.clone());
+    }
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let scheme = if state.config.security.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    crate::config::public_url(&format!("{scheme}://{host}")).ok()
+}
+
 pub async fn view_postmortem_export_get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
     let (pm, text) = find_current(&state, id).await?;
     let keys: Vec<String> = match Postmortem::parse(&label(id), &text.source) {
@@ -815,6 +929,10 @@ pub async fn view_postmortem_export_get(
     let body = postmortem::with_chart_urls(&text.source, &|key| {
         svgs.get(key).map(|svg| charts::data_uri(svg))
     });
+    let body = match public_base(&state, &headers) {
+        Some(base) => postmortem::absolute_links(&body, &base),
+        None => body,
+    };
     Ok((
         [
             (
@@ -829,4 +947,47 @@ pub async fn view_postmortem_export_get(
         body,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(cells: &[(&str, &str)]) -> Vec<Vec<String>> {
+        cells
+            .iter()
+            .map(|(a, b)| vec![(*a).to_owned(), (*b).to_owned()])
+            .collect()
+    }
+
+    #[test]
+    fn postmortem_tables_keep_the_rows_that_mattered() {
+        // Log patterns: the ones seen, not the twelve watched.
+        let patterns = rows(&[
+            ("upstream prematurely closed", "0"),
+            ("too many open files", "931"),
+            ("connection reset by peer", "0"),
+            ("no live upstreams", "12"),
+        ]);
+        let (kept, left) = rows_that_mattered(&patterns, 0);
+        assert_eq!(
+            kept,
+            rows(&[("too many open files", "931"), ("no live upstreams", "12")])
+        );
+        assert_eq!(left, 2);
+        // A long table: the largest first, at most ten, the rest counted.
+        let many: Vec<(String, String)> =
+            (1..=25).map(|n| (format!("c{n}"), n.to_string())).collect();
+        let many: Vec<Vec<String>> = many
+            .iter()
+            .map(|(a, b)| vec![a.clone(), b.clone()])
+            .collect();
+        let (kept, left) = rows_that_mattered(&many, 5);
+        assert_eq!(kept.len(), KEPT_ROWS);
+        assert_eq!(kept[0][1], "25");
+        assert_eq!(left, 20);
+        // Text tables keep their rows.
+        let text = rows(&[("eth0", "up"), ("lo", "up")]);
+        assert_eq!(rows_that_mattered(&text, 0), (text.clone(), 0));
+    }
 }
