@@ -370,6 +370,11 @@ def probe_config(text, server_port, token, spool):
         assert key in cfg, f"probe config has no {key}"
     text = text.replace(cfg["server"], f"http://127.0.0.1:{server_port}")
     text = text.replace(cfg["token"], token)
+    # The probe waits a random part of its interval before its first report
+    # (so a fleet never reports in step); a short interval here bounds that
+    # wait, since the check is about wiring, not the schedule.
+    assert "interval_s" in cfg, "probe config has no interval_s"
+    text = re.sub(r"(?m)^(\s*)interval_s\s*=.*$", r"\g<1>interval_s = 5", text)
     return text.replace(cfg["spool_dir"], str(spool))
 
 
